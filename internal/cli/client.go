@@ -1,0 +1,166 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/vpclattice"
+	"github.com/spf13/cobra"
+)
+
+// clientFlags are the connection flags every client verb shares.
+type clientFlags struct {
+	endpoint string
+	region   string
+	profile  string
+	data     string
+	output   string
+}
+
+func (f *clientFlags) register(cmd *cobra.Command) {
+	p := cmd.PersistentFlags()
+	p.StringVar(&f.endpoint, "endpoint-url", "", "API endpoint (default: AWS_ENDPOINT_URL, then endpoint_url of the AWS config profile, then http://127.0.0.1:7070)")
+	p.StringVar(&f.region, "region", "", "region to sign for (default: AWS_REGION, then the AWS config profile)")
+	p.StringVar(&f.profile, "profile", "", "AWS config/credentials profile (default: AWS_PROFILE, then \"default\")")
+	p.StringVar(&f.data, "data", "", "use DATA/credentials and DATA/config written by 'trellis up --data DATA'")
+	p.StringVarP(&f.output, "output", "o", "table", "output format: table, json or yaml")
+}
+
+// Client talks to a Trellis server through its APIs only.
+type Client struct {
+	Lattice  *vpclattice.Client
+	Endpoint string
+	Region   string
+	aws      aws.Config
+	http     *http.Client
+}
+
+const defaultEndpoint = "http://127.0.0.1:7070"
+
+// connect resolves credentials, region and endpoint the way the AWS CLI
+// does, with --data as a shortcut to the files 'trellis up' wrote.
+func (f *clientFlags) connect(ctx context.Context) (*Client, error) {
+	var opts []func(*config.LoadOptions) error
+	if f.data != "" {
+		creds, conf := filepath.Join(f.data, "credentials"), filepath.Join(f.data, "config")
+		if _, err := os.Stat(creds); err != nil {
+			return nil, fmt.Errorf("--data %s: no credentials file there; run 'trellis up --data %s' first", f.data, f.data)
+		}
+		opts = append(opts, config.WithSharedCredentialsFiles([]string{creds}), config.WithSharedConfigFiles([]string{conf}))
+	}
+	if f.profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(f.profile))
+	}
+	if f.region != "" {
+		opts = append(opts, config.WithRegion(f.region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	endpoint := f.endpoint
+	if endpoint == "" && cfg.BaseEndpoint != nil {
+		endpoint = *cfg.BaseEndpoint
+	}
+	if endpoint == "" {
+		endpoint = defaultEndpoint
+	}
+	endpoint = strings.TrimSuffix(endpoint, "/")
+	cfg.BaseEndpoint = aws.String(endpoint)
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return nil, fmt.Errorf("no credentials: set AWS_SHARED_CREDENTIALS_FILE to the file 'trellis up' wrote, or pass --data DIR (%w)", err)
+	}
+	hc := &http.Client{Timeout: 30 * time.Second}
+	cfg.HTTPClient = hc
+	return &Client{
+		Lattice:  vpclattice.NewFromConfig(cfg, func(o *vpclattice.Options) { o.BaseEndpoint = aws.String(endpoint) }),
+		Endpoint: endpoint, Region: cfg.Region, aws: cfg, http: hc,
+	}, nil
+}
+
+// APIError is an error answer of the native API.
+type APIError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *APIError) Error() string { return e.Code + ": " + e.Message }
+
+// Native calls Trellis's own API: method and path under /trellis/v1, in
+// (may be nil) as the JSON body, the JSON answer decoded into out (may be nil).
+func (c *Client) Native(ctx context.Context, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Endpoint+"/trellis/v1"+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	creds, err := c.aws.Credentials.Retrieve(ctx)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "trellis", c.Region, time.Now()); err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("calling %s: %w", c.Endpoint, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Message string `json:"message"`
+		}
+		_ = json.Unmarshal(raw, &e)
+		code := resp.Header.Get("x-amzn-ErrorType")
+		if code == "" {
+			code = resp.Status
+		}
+		return &APIError{Status: resp.StatusCode, Code: code, Message: e.Message}
+	}
+	if out != nil && len(raw) > 0 {
+		return json.Unmarshal(raw, out)
+	}
+	return nil
+}
+
+// isNotFound reports whether err is a ResourceNotFoundException from either API.
+func isNotFound(err error) bool {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Code == "ResourceNotFoundException"
+	}
+	var coder interface{ ErrorCode() string }
+	return errors.As(err, &coder) && coder.ErrorCode() == "ResourceNotFoundException"
+}

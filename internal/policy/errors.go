@@ -1,0 +1,178 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Problem is one thing wrong with a policy document.
+type Problem struct {
+	// Path locates the problem in JSON-path-like form, for example
+	// `Statement[1].Condition.StringEquals.aws:PrincipalTag/team` or
+	// `Statement.Action` when Statement is a single object. Members whose
+	// names contain '.', '[', ']', quotes, backslashes or spaces are
+	// written as ["name"]. Path is "" for problems with the whole document.
+	Path string
+	// Message describes the problem; it starts with a lower-case letter.
+	Message string
+}
+
+// String returns "Path: Message", or Message when Path is empty.
+func (p Problem) String() string {
+	if p.Path == "" {
+		return p.Message
+	}
+	return p.Path + ": " + p.Message
+}
+
+// ValidationError is returned by Parse and Canonical for a document that is
+// not a valid policy. Problems lists every problem found, sorted by path
+// (array indexes compare numerically); problems at the same path keep the
+// order in which they were found.
+type ValidationError struct {
+	Problems []Problem
+}
+
+// Error joins all problems into one line.
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid policy: ")
+	for i, p := range e.Problems {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// problems collects Problems while a document is checked.
+type problems struct {
+	list []Problem
+}
+
+func (ps *problems) add(at *path, msg string) {
+	ps.list = append(ps.list, Problem{Path: at.String(), Message: msg})
+}
+
+func (ps *problems) addf(at *path, format string, args ...any) {
+	ps.add(at, fmt.Sprintf(format, args...))
+}
+
+// err returns the collected problems as a sorted *ValidationError, or nil.
+func (ps *problems) err() error {
+	if len(ps.list) == 0 {
+		return nil
+	}
+	list := slices.Clone(ps.list)
+	slices.SortStableFunc(list, func(a, b Problem) int { return comparePaths(a.Path, b.Path) })
+	return &ValidationError{Problems: list}
+}
+
+// comparePaths orders paths as strings, except that runs of digits compare
+// by numeric value, so Statement[2] sorts before Statement[10].
+func comparePaths(a, b string) int {
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		if isDigit(a[i]) && isDigit(b[j]) {
+			si, sj := i, j
+			for i < len(a) && isDigit(a[i]) {
+				i++
+			}
+			for j < len(b) && isDigit(b[j]) {
+				j++
+			}
+			na := strings.TrimLeft(a[si:i], "0")
+			nb := strings.TrimLeft(b[sj:j], "0")
+			if len(na) != len(nb) {
+				return cmpInt(len(na), len(nb))
+			}
+			if c := strings.Compare(na, nb); c != 0 {
+				return c
+			}
+			continue
+		}
+		if a[i] != b[j] {
+			return cmpInt(int(a[i]), int(b[j]))
+		}
+		i++
+		j++
+	}
+	return cmpInt(len(a)-i, len(b)-j)
+}
+
+func cmpInt(a, b int) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// path is a location in the document, kept as a chain of links to its
+// parent so that building one costs nothing until a problem is reported.
+// The nil *path is the document itself.
+type path struct {
+	parent *path
+	key    string // member name, used when index < 0
+	index  int    // array index, or -1
+}
+
+// field returns the path of member k of the object at p.
+func (p *path) field(k string) path { return path{parent: p, key: k, index: -1} }
+
+// elem returns the path of element i of the array at p.
+func (p *path) elem(i int) path { return path{parent: p, index: i} }
+
+// String renders the path, for example `Statement[0].Condition.Bool`.
+func (p *path) String() string {
+	if p == nil {
+		return ""
+	}
+	var segs []*path
+	for q := p; q != nil; q = q.parent {
+		segs = append(segs, q)
+	}
+	var b strings.Builder
+	for i := len(segs) - 1; i >= 0; i-- {
+		s := segs[i]
+		switch {
+		case s.index >= 0:
+			b.WriteByte('[')
+			b.WriteString(strconv.Itoa(s.index))
+			b.WriteByte(']')
+		case !plainName(s.key):
+			b.WriteByte('[')
+			b.WriteString(strconv.Quote(s.key))
+			b.WriteByte(']')
+		default:
+			if i != len(segs)-1 {
+				b.WriteByte('.')
+			}
+			b.WriteString(s.key)
+		}
+	}
+	return b.String()
+}
+
+// plainName reports whether a member name can be written after a dot.
+func plainName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c <= ' ' || c == 0x7f:
+			return false
+		case c == '.' || c == '[' || c == ']' || c == '"' || c == '\\':
+			return false
+		}
+	}
+	return true
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }

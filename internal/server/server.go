@@ -1,0 +1,199 @@
+// Package server runs the Trellis control plane: it opens the store, builds
+// the Lattice-compatible, native and STS APIs behind one SigV4
+// authentication layer, and serves them on the API address, with
+// /metrics, /healthz and /readyz on a separate admin address.
+//
+// Lifecycle: New opens the store (failing fast if another process holds
+// it); Run listens, serves until ctx is cancelled, then drains in-flight
+// requests and closes the store.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/trellis-mesh/trellis/internal/api/lattice"
+	"github.com/trellis-mesh/trellis/internal/api/native"
+	"github.com/trellis-mesh/trellis/internal/store"
+	"github.com/trellis-mesh/trellis/internal/store/bolt"
+)
+
+// Config configures a server. Zero values take the documented defaults.
+type Config struct {
+	// DataDir holds the store (DataDir/trellis.db). Required.
+	DataDir string
+	// APIAddr is the API listen address; default 127.0.0.1:7070.
+	APIAddr string
+	// AdminAddr serves /metrics, /healthz, /readyz; default 127.0.0.1:7071.
+	AdminAddr string
+	// Region is the region of every ARN and the one SigV4 scopes must name; default us-east-1.
+	Region string
+	// Quotas override Lattice's default quotas.
+	Quotas lattice.Quotas
+	Logger *slog.Logger
+	// Now defaults to time.Now (tests pin the clock).
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.APIAddr == "" {
+		c.APIAddr = "127.0.0.1:7070"
+	}
+	if c.AdminAddr == "" {
+		c.AdminAddr = "127.0.0.1:7071"
+	}
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Server is a running control plane.
+type Server struct {
+	cfg     Config
+	st      store.Store
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	handler http.Handler
+
+	apiLn, adminLn net.Listener
+}
+
+// New opens the store in cfg.DataDir and builds the handlers.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if cfg.DataDir == "" {
+		return nil, errors.New("server: a data directory is required (--data)")
+	}
+	st, err := bolt.Open(filepath.Join(cfg.DataDir, "trellis.db"), bolt.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s := &Server{cfg: cfg, st: st, log: cfg.Logger, reg: prometheus.NewRegistry()}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	partition, err := installationPartition(ctx, st)
+	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	m := newMetrics(s.reg)
+	la := lattice.New(lattice.Config{Store: st, Region: cfg.Region, DNSPartition: partition, Quotas: cfg.Quotas,
+		Logger: s.log.With("api", "lattice"), Now: cfg.Now, Observe: m.observer("lattice")})
+	na := native.New(st, cfg.Region, s.log.With("api", "native"), m.observer("native"))
+	auth := &authenticator{st: st, region: cfg.Region, now: cfg.Now, log: s.log, denied: m.authFailures}
+	s.handler = auth.wrap(route(la, na, &stsAPI{}, m.observer("sts")))
+	return s, nil
+}
+
+// Store is the server's store (for bootstrap and tests).
+func (s *Server) Store() store.Store { return s.st }
+
+// Handler is the authenticated API handler (for in-process tests).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Listen binds the API and admin addresses, so callers learn the real
+// ports (":0" in tests) before Serve.
+func (s *Server) Listen() error {
+	var err error
+	if s.apiLn, err = net.Listen("tcp", s.cfg.APIAddr); err != nil {
+		return fmt.Errorf("server: API address: %w", err)
+	}
+	if s.adminLn, err = net.Listen("tcp", s.cfg.AdminAddr); err != nil {
+		_ = s.apiLn.Close()
+		return fmt.Errorf("server: admin address: %w", err)
+	}
+	return nil
+}
+
+// APIAddr and AdminAddr are the bound addresses after Listen.
+func (s *Server) APIAddr() string   { return s.apiLn.Addr().String() }
+func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
+
+// Serve serves until ctx is cancelled, then shuts down gracefully and
+// closes the store. Listen must have been called.
+func (s *Server) Serve(ctx context.Context) error {
+	api := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	admin := &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 2)
+	go func() { errc <- api.Serve(s.apiLn) }()
+	go func() { errc <- admin.Serve(s.adminLn) }()
+	s.log.Info("serving", "api", s.APIAddr(), "admin", s.AdminAddr(), "region", s.cfg.Region)
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = api.Shutdown(sctx)
+	_ = admin.Shutdown(sctx)
+	if cerr := s.st.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close releases the store without serving (for callers that fail before Serve).
+func (s *Server) Close() error { return s.st.Close() }
+
+func (s *Server) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := s.st.Revision(r.Context()); err != nil {
+			http.Error(w, "store unavailable: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	return mux
+}
+
+// installationPartition returns the 7-hex label of generated DNS names,
+// created once per installation and kept in the store.
+func installationPartition(ctx context.Context, st store.Store) (string, error) {
+	const k = "/meta/dns-partition"
+	var out string
+	_, err := store.Update(ctx, st, func(tx *store.Tx) error {
+		kv, err := tx.Get(k)
+		if err == nil {
+			out = string(kv.Value)
+			return nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		var b [4]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return err
+		}
+		out = hex.EncodeToString(b[:])[:7]
+		tx.Put(k, []byte(out))
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,420 @@
+package sigv4
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// vectorsDir finds shared/vectors/sigv4/<sub> in the working directory or
+// one of its parents, and skips the test when there is none.
+func vectorsDir(t testing.TB, sub string) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if fi, err := os.Stat(filepath.Join(dir, "shared", "vectors")); err == nil && fi.IsDir() {
+			p := filepath.Join(dir, "shared", "vectors", "sigv4", sub)
+			if _, err := os.Stat(p); err != nil {
+				t.Skipf("SigV4 test vectors not found at %s; skipping", p)
+			}
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Skip("SigV4 test vectors (shared/vectors/sigv4) not found above the working directory; skipping")
+		}
+		dir = parent
+	}
+}
+
+type vectorContext struct {
+	Credentials struct {
+		AccessKeyID     string `json:"access_key_id"`
+		SecretAccessKey string `json:"secret_access_key"`
+		Token           string `json:"token"`
+	} `json:"credentials"`
+	ExpirationInSeconds int    `json:"expiration_in_seconds"`
+	Normalize           bool   `json:"normalize"`
+	Region              string `json:"region"`
+	Service             string `json:"service"`
+	SignBody            bool   `json:"sign_body"`
+	Timestamp           string `json:"timestamp"`
+}
+
+type vectorCase struct {
+	dir string
+	ctx vectorContext
+	now time.Time
+}
+
+func loadCase(t *testing.T, dir string) *vectorCase {
+	t.Helper()
+	c := &vectorCase{dir: dir}
+	if err := json.Unmarshal([]byte(c.file(t, "context.json")), &c.ctx); err != nil {
+		t.Fatal(err)
+	}
+	now, err := time.Parse(time.RFC3339, c.ctx.Timestamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.now = now
+	return c
+}
+
+func (c *vectorCase) file(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// verifier returns a Verifier that knows the case's key, for its region and
+// service, with the clock pinned to the case's timestamp.
+func (c *vectorCase) verifier() *Verifier {
+	cred := Credential{
+		AccessKeyID:     c.ctx.Credentials.AccessKeyID,
+		SecretAccessKey: c.ctx.Credentials.SecretAccessKey,
+		SessionToken:    c.ctx.Credentials.Token,
+	}
+	return &Verifier{
+		Lookup:         staticLookup(cred),
+		Region:         c.ctx.Region,
+		Services:       []string{c.ctx.Service},
+		Now:            func() time.Time { return c.now },
+		AllowPresigned: true,
+	}
+}
+
+func staticLookup(creds ...Credential) Lookup {
+	return func(_ context.Context, id string) (Credential, bool, error) {
+		for _, c := range creds {
+			if c.AccessKeyID == id {
+				return c, true, nil
+			}
+		}
+		return Credential{}, false, nil
+	}
+}
+
+// parseRawRequest reads a request in the suite's text form the way a server
+// would receive it: bytes a client cannot put on the wire in a
+// request-target (spaces, non-ASCII) are percent-encoded first.
+func parseRawRequest(t testing.TB, text string) (*http.Request, []byte) {
+	t.Helper()
+	head, body, _ := strings.Cut(text, "\n\n")
+	lines := strings.Split(head, "\n")
+	first := lines[0]
+	i, j := strings.IndexByte(first, ' '), strings.LastIndexByte(first, ' ')
+	if i < 0 || j <= i {
+		t.Fatalf("bad request line %q", first)
+	}
+	var b strings.Builder
+	b.WriteString(first[:i] + " " + wireTarget(first[i+1:j]) + " " + first[j+1:] + "\r\n")
+	for _, l := range lines[1:] {
+		if l = strings.TrimSuffix(l, "\r"); l != "" {
+			b.WriteString(l + "\r\n")
+		}
+	}
+	b.WriteString("\r\n")
+	b.WriteString(body)
+	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(b.String())))
+	if err != nil {
+		t.Fatalf("reading request: %v\n%s", err, b.String())
+	}
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, data
+}
+
+func wireTarget(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f {
+			b.WriteString("%" + strings.ToUpper(hex.EncodeToString([]byte{c})))
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// canonicalStrings renders every candidate canonical request and string to
+// sign that Verify would try for r.
+func canonicalStrings(t *testing.T, v *Verifier, r *http.Request, body []byte) (creqs, stss []string, normalized []bool) {
+	t.Helper()
+	sr, err := v.parse(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payloads, err := v.payloadHashes(r, sr, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := canonicalPartsOf(r, sr)
+	for _, c := range candidates(r, sr, payloads) {
+		creq := parts.appendCanonicalRequest(nil, c.path.uri, c.query, c.payload)
+		creqs = append(creqs, string(creq))
+		stss = append(stss, string(appendStringToSign(nil, sr.amzDate, sr.scope.String(), creq)))
+		normalized = append(normalized, c.path.normalized)
+	}
+	return creqs, stss, normalized
+}
+
+func TestVectors(t *testing.T) {
+	root := vectorsDir(t, "v4")
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		n++
+		t.Run(e.Name(), func(t *testing.T) {
+			c := loadCase(t, filepath.Join(root, e.Name()))
+			for _, form := range []string{"header", "query"} {
+				t.Run(form, func(t *testing.T) { testVectorForm(t, c, form) })
+			}
+		})
+	}
+	if n == 0 {
+		t.Fatalf("no cases in %s", root)
+	}
+}
+
+func testVectorForm(t *testing.T, c *vectorCase, form string) {
+	signed := c.file(t, form+"-signed-request.txt")
+	v := c.verifier()
+	r, body := parseRawRequest(t, signed)
+	res, err := v.Verify(context.Background(), r, body)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if res.AccessKeyID != c.ctx.Credentials.AccessKeyID || res.Region != c.ctx.Region ||
+		res.Service != c.ctx.Service || res.Presigned != (form == "query") || !res.Time.Equal(c.now) {
+		t.Errorf("unexpected result %+v", res)
+	}
+
+	// The suite's canonical request and string to sign must be among the
+	// forms tried, and the one that matches must follow the case's
+	// normalization setting.
+	wantCR := c.file(t, form+"-canonical-request.txt")
+	wantSTS := c.file(t, form+"-string-to-sign.txt")
+	creqs, stss, normalized := canonicalStrings(t, v, r, body)
+	found := -1
+	for i := range creqs {
+		if creqs[i] == wantCR {
+			found = i
+			break
+		}
+	}
+	if found < 0 {
+		t.Fatalf("canonical request not among the %d candidates\nwant:\n%s\nfirst candidate:\n%s", len(creqs), wantCR, creqs[0])
+	}
+	if stss[found] != wantSTS {
+		t.Errorf("string to sign:\n%s\nwant:\n%s", stss[found], wantSTS)
+	}
+	hasNormalized := false
+	for _, n := range normalized {
+		hasNormalized = hasNormalized || n
+	}
+	if want := c.ctx.Normalize && hasNormalized; normalized[found] != want || res.NormalizedPath != want {
+		t.Errorf("matched normalized=%v (result %v), want %v for normalize=%v", normalized[found], res.NormalizedPath, want, c.ctx.Normalize)
+	}
+	if sig := strings.TrimSpace(c.file(t, form+"-signature.txt")); !strings.Contains(signed, "Signature="+sig) {
+		t.Errorf("signed request does not carry the signature %s", sig)
+	}
+
+	for _, m := range vectorMutations(t, c, form, signed) {
+		t.Run(m.name, func(t *testing.T) {
+			mv := c.verifier()
+			if m.verifier != nil {
+				m.verifier(mv)
+			}
+			text := signed
+			if m.mutate != nil {
+				text = m.mutate(text)
+				if text == signed {
+					t.Fatal("mutation changed nothing")
+				}
+			}
+			r, body := parseRawRequest(t, text)
+			_, err := mv.Verify(context.Background(), r, body)
+			if !errors.Is(err, m.want) {
+				t.Fatalf("got error %v, want %v", err, m.want)
+			}
+			if err != nil && strings.Contains(err.Error(), c.ctx.Credentials.SecretAccessKey) {
+				t.Fatalf("error message contains the secret: %v", err)
+			}
+		})
+	}
+}
+
+type mutation struct {
+	name     string
+	mutate   func(string) string
+	verifier func(*Verifier)
+	want     error
+}
+
+func replace(old, new string) func(string) string {
+	return func(s string) string { return strings.Replace(s, old, new, 1) }
+}
+
+// replaceAny applies the first of the replacements whose old text occurs.
+func replaceAny(pairs ...string) func(string) string {
+	return func(s string) string {
+		for i := 0; i+1 < len(pairs); i += 2 {
+			if strings.Contains(s, pairs[i]) {
+				return strings.Replace(s, pairs[i], pairs[i+1], 1)
+			}
+		}
+		return s
+	}
+}
+
+// mutateHeader appends "x" to the first line of header name.
+func mutateHeader(name string) func(string) string {
+	return func(s string) string {
+		lines := strings.Split(s, "\n")
+		for i, l := range lines[1:] {
+			if l == "" {
+				break
+			}
+			if k, _, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, name) {
+				lines[i+1] = l + "x"
+				break
+			}
+		}
+		return strings.Join(lines, "\n")
+	}
+}
+
+// mutateTarget rewrites the request-target of the request line.
+func mutateTarget(f func(target string) string) func(string) string {
+	return func(s string) string {
+		first, rest, _ := strings.Cut(s, "\n")
+		i, j := strings.IndexByte(first, ' '), strings.LastIndexByte(first, ' ')
+		return first[:i+1] + f(first[i+1:j]) + first[j:] + "\n" + rest
+	}
+}
+
+func vectorMutations(t *testing.T, c *vectorCase, form, signed string) []mutation {
+	date := c.now.UTC().Format(amzDateLayout)
+	sep, enc := ":", func(s string) string { return s }
+	if form == "query" {
+		sep = "="
+		enc = func(s string) string { return strings.ReplaceAll(s, "/", "%2F") }
+	}
+	scope := func(s string) string { return enc("/" + s + "/") }
+	shiftDate := func(d time.Duration) func(string) string {
+		return replace("X-Amz-Date"+sep+date, "X-Amz-Date"+sep+c.now.Add(d).UTC().Format(amzDateLayout))
+	}
+	ms := []mutation{
+		{name: "host", mutate: mutateHeader("host"), want: ErrSignatureMismatch},
+		{name: "path", mutate: mutateTarget(func(s string) string { return "/mutated" + s }), want: ErrSignatureMismatch},
+		{name: "query-added", mutate: mutateTarget(func(s string) string {
+			if strings.Contains(s, "?") {
+				return s + "&Extra=1"
+			}
+			return s + "?Extra=1"
+		}), want: ErrSignatureMismatch},
+		{name: "date-second", mutate: shiftDate(time.Second), want: ErrSignatureMismatch},
+		{name: "date-hour", mutate: shiftDate(time.Hour), want: ErrSkew},
+		{name: "date-day", mutate: shiftDate(24 * time.Hour), want: ErrScope},
+		{name: "region", mutate: replace(scope(c.ctx.Region), scope("us-west-2")), want: ErrScope},
+		{name: "region-any", mutate: replace(scope(c.ctx.Region), scope("us-west-2")),
+			verifier: func(v *Verifier) { v.Region = "" }, want: ErrSignatureMismatch},
+		{name: "service", mutate: replace(scope(c.ctx.Service), scope("other")), want: ErrScope},
+		{name: "service-any", mutate: replace(scope(c.ctx.Service), scope("other")),
+			verifier: func(v *Verifier) { v.Services = nil }, want: ErrSignatureMismatch},
+		{name: "terminator", mutate: replace("aws4_request", "aws5_request"), want: ErrScope},
+		{name: "access-key", mutate: replace(c.ctx.Credentials.AccessKeyID+enc("/"), "AKIDUNKNOWN"+enc("/")), want: ErrUnknownKey},
+		{name: "signature", mutate: func(s string) string {
+			i := strings.Index(s, "Signature"+"=") + len("Signature=")
+			d := byte('0')
+			if s[i] == '0' {
+				d = '1'
+			}
+			return s[:i] + string(d) + s[i+1:]
+		}, want: ErrSignatureMismatch},
+		{name: "clock-behind", verifier: func(v *Verifier) { v.Now = func() time.Time { return c.now.Add(-16 * time.Minute) } }, want: ErrSkew},
+	}
+	if form == "header" {
+		ms = append(ms,
+			mutation{name: "clock-ahead", verifier: func(v *Verifier) { v.Now = func() time.Time { return c.now.Add(16 * time.Minute) } }, want: ErrSkew},
+			mutation{name: "no-authorization", mutate: func(s string) string {
+				i := strings.Index(s, "\nAuthorization:")
+				j := strings.Index(s[i+1:], "\n")
+				return s[:i] + s[i+1+j:]
+			}, want: ErrNotSigned},
+			mutation{name: "require-unsigned-payload", verifier: func(v *Verifier) { v.RequireUnsignedPayload = true }, want: ErrSignedPayload},
+		)
+	} else {
+		ms = append(ms,
+			mutation{name: "clock-within-expiry", verifier: func(v *Verifier) { v.Now = func() time.Time { return c.now.Add(59 * time.Minute) } }, want: nil},
+			mutation{name: "clock-expired", verifier: func(v *Verifier) { v.Now = func() time.Time { return c.now.Add(61 * time.Minute) } }, want: ErrExpired},
+			mutation{name: "expires-changed", mutate: replace("X-Amz-Expires=3600", "X-Amz-Expires=3599"), want: ErrSignatureMismatch},
+			mutation{name: "expires-too-long", mutate: replace("X-Amz-Expires=3600", "X-Amz-Expires=604801"), want: ErrExpired},
+			mutation{name: "presigned-not-allowed", verifier: func(v *Verifier) { v.AllowPresigned = false }, want: ErrMalformed},
+		)
+	}
+	// A signed header other than host and the date.
+	sr, err := c.verifier().parse(func() *http.Request { r, _ := parseRawRequest(t, signed); return r }())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range sr.signedHeaders {
+		switch h {
+		case "host", "x-amz-date", "content-length", "x-amz-content-sha256":
+			continue
+		case "x-amz-security-token":
+			ms = append(ms, mutation{name: "token-header", mutate: mutateHeader(h), want: ErrSessionToken})
+		default:
+			ms = append(ms, mutation{name: "header-" + h, mutate: mutateHeader(h), want: ErrSignatureMismatch})
+		}
+	}
+	if c.ctx.Credentials.Token != "" {
+		tok := enc(c.ctx.Credentials.Token)
+		if form == "query" {
+			tok = strings.NewReplacer("/", "%2F", "+", "%2B", "=", "%3D").Replace(c.ctx.Credentials.Token)
+		}
+		ms = append(ms, mutation{name: "token", mutate: replace("X-Amz-Security-Token"+sep+tok, "X-Amz-Security-Token"+sep+"x"+tok), want: ErrSessionToken})
+		ms = append(ms, mutation{name: "token-removed", mutate: replace("X-Amz-Security-Token"+sep+tok, "X-Amz-Other"+sep+tok), want: ErrSessionToken})
+	}
+	// A query parameter value, other than the authentication parameters.
+	for _, p := range sr.params {
+		if !strings.HasPrefix(p.key, "X-Amz-") && p.value != "" {
+			k := p.key
+			ms = append(ms, mutation{name: "query-value", mutate: mutateTarget(func(s string) string {
+				if !strings.Contains(s, k+"=") {
+					k = uriEncode(k, false)
+				}
+				return strings.Replace(s, k+"=", k+"=x", 1)
+			}), want: ErrSignatureMismatch})
+			break
+		}
+	}
+	if c.ctx.SignBody {
+		ms = append(ms, mutation{name: "body", mutate: replace("\n\nParam1=value1", "\n\nParam1=value2"), want: ErrSignatureMismatch})
+	}
+	return ms
+}

@@ -1,0 +1,448 @@
+package sigv4
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultMaxSkew is the clock skew allowed when Verifier.MaxSkew is zero.
+const DefaultMaxSkew = 15 * time.Minute
+
+// Credential is an access key as stored by the server.
+type Credential struct {
+	AccessKeyID     string
+	SecretAccessKey string
+	// SessionToken is set for temporary credentials and empty for long-term
+	// keys. Requests made with temporary credentials must carry it.
+	SessionToken string
+}
+
+// Lookup finds the credential for an access key id; ok is false if the key
+// is unknown. An error is returned to the caller of Verify wrapped.
+type Lookup func(ctx context.Context, accessKeyID string) (cred Credential, ok bool, err error)
+
+// Verifier checks AWS Signature Version 4 signatures. Its fields are read,
+// never written, by Verify, so one Verifier may serve concurrent requests.
+type Verifier struct {
+	// Lookup finds the secret of an access key. Required.
+	Lookup Lookup
+	// Region is the region the credential scope must name; "" accepts any.
+	Region string
+	// Services are the accepted signing names (the credential scope's
+	// service); empty accepts any.
+	Services []string
+	// MaxSkew is how far X-Amz-Date may be from the server clock;
+	// DefaultMaxSkew when zero.
+	MaxSkew time.Duration
+	// Now returns the server time; time.Now when nil.
+	Now func() time.Time
+	// AllowPresigned accepts the presigned form (X-Amz-* query parameters).
+	AllowPresigned bool
+	// RequireUnsignedPayload requires x-amz-content-sha256: UNSIGNED-PAYLOAD
+	// (header, or X-Amz-Content-Sha256 query parameter in the presigned
+	// form). Presigned requests that name no payload hash are verified as
+	// UNSIGNED-PAYLOAD.
+	RequireUnsignedPayload bool
+}
+
+// Result describes a request whose signature verified.
+type Result struct {
+	AccessKeyID   string
+	Region        string
+	Service       string
+	SignedHeaders []string
+	// Time is X-Amz-Date.
+	Time time.Time
+	// Presigned is set for the query-string form.
+	Presigned bool
+	// SessionToken is the request's session token, "" for long-term keys.
+	SessionToken string
+	// PayloadHash is the payload hash the signature covers: a hex SHA-256
+	// of the body, UNSIGNED-PAYLOAD, or STREAMING-... (the body's chunk
+	// signatures are then not checked here).
+	PayloadHash string
+	// NormalizedPath is set when the signature matched only after dot
+	// segments were removed and duplicate slashes collapsed; the path was
+	// signed as if it were the cleaned path.
+	NormalizedPath bool
+}
+
+// IsSigned reports whether r carries an AWS4-HMAC-SHA256 Authorization header
+// or presigned X-Amz-Algorithm / X-Amz-Signature query parameters. It does not
+// check the signature.
+func IsSigned(r *http.Request) bool {
+	if r == nil {
+		return false
+	}
+	for _, v := range r.Header.Values("Authorization") {
+		if strings.HasPrefix(strings.TrimLeft(v, " \t"), algorithm) {
+			return true
+		}
+	}
+	return r.URL != nil && hasQueryAuth(r.URL.RawQuery)
+}
+
+// signedRequest is what Verify learns from the request before any key is
+// used.
+type signedRequest struct {
+	presigned     bool
+	scope         credentialScope
+	signedHeaders []string
+	signedRaw     string
+	signature     []byte
+	amzDate       string
+	time          time.Time
+	expires       time.Duration
+	hasExpires    bool
+	params        []queryParam
+	token         string
+	tokenInQuery  bool
+}
+
+// Verify checks the signature of r, whose body the caller has read into
+// body. See the package documentation for the order of the checks; every
+// error wraps one of the package's sentinel errors, except a failure of
+// Lookup, which is wrapped as is.
+func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (Result, error) {
+	if r == nil || r.URL == nil {
+		return Result{}, fmt.Errorf("%w: no request", ErrMalformed)
+	}
+	if v.Lookup == nil {
+		return Result{}, errors.New("sigv4: the verifier has no credential lookup")
+	}
+	sr, err := v.parse(r)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := v.checkScope(sr); err != nil {
+		return Result{}, err
+	}
+	if err := v.checkTime(sr); err != nil {
+		return Result{}, err
+	}
+	cred, ok, err := v.Lookup(ctx, sr.scope.accessKeyID)
+	if err != nil {
+		return Result{}, fmt.Errorf("sigv4: looking up the access key: %w", err)
+	}
+	if !ok {
+		return Result{}, fmt.Errorf("%w: access key %q does not exist; check the access key id", ErrUnknownKey, truncate(sr.scope.accessKeyID))
+	}
+	if err := checkToken(sr, cred); err != nil {
+		return Result{}, err
+	}
+	payloads, err := v.payloadHashes(r, sr, body)
+	if err != nil {
+		return Result{}, err
+	}
+	c, ok := matchSignature(r, sr, cred.SecretAccessKey, payloads)
+	if !ok {
+		return Result{}, fmt.Errorf("%w; check your secret access key and signing method", ErrSignatureMismatch)
+	}
+	return Result{
+		AccessKeyID:    sr.scope.accessKeyID,
+		Region:         sr.scope.region,
+		Service:        sr.scope.service,
+		SignedHeaders:  sr.signedHeaders,
+		Time:           sr.time,
+		Presigned:      sr.presigned,
+		SessionToken:   sr.token,
+		PayloadHash:    c.payload,
+		NormalizedPath: c.path.normalized,
+	}, nil
+}
+
+// parse finds the signature in the header or the query and parses it.
+func (v *Verifier) parse(r *http.Request) (*signedRequest, error) {
+	auth, inHeader, err := authorizationHeader(r)
+	if err != nil {
+		return nil, err
+	}
+	inQuery := hasQueryAuth(r.URL.RawQuery)
+	switch {
+	case !inHeader && !inQuery:
+		return nil, fmt.Errorf("%w: the request has neither an AWS4-HMAC-SHA256 Authorization header nor presigned X-Amz-* query parameters; sign it with AWS Signature Version 4", ErrNotSigned)
+	case inHeader && inQuery:
+		return nil, fmt.Errorf("%w: the request is signed both in the Authorization header and in the query string; use only one", ErrMalformed)
+	case inQuery && !v.AllowPresigned:
+		return nil, fmt.Errorf("%w: presigned (query string) authentication is not accepted here; sign the Authorization header instead", ErrMalformed)
+	}
+	sr := &signedRequest{presigned: inQuery}
+	sr.params, err = parseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the query string has an invalid percent-encoding", ErrMalformed)
+	}
+
+	var f authFields
+	if inHeader {
+		if f, err = parseAuthorization(auth); err != nil {
+			return nil, err
+		}
+		d, ok, err := singleHeader(r, "X-Amz-Date")
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: the X-Amz-Date header is missing; add it (yyyymmddThhmmssZ) and sign it", ErrMalformed)
+		}
+		sr.amzDate = d
+		if sr.token, _, err = singleHeader(r, "X-Amz-Security-Token"); err != nil {
+			return nil, err
+		}
+	} else {
+		if f, err = v.parsePresigned(r, sr); err != nil {
+			return nil, err
+		}
+	}
+	if sr.scope, err = parseCredential(f.credential); err != nil {
+		return nil, err
+	}
+	if sr.signedHeaders, err = parseSignedHeaders(f.signedHeaders); err != nil {
+		return nil, err
+	}
+	sr.signedRaw = f.signedHeaders
+	if !slices.Contains(sr.signedHeaders, "host") {
+		return nil, fmt.Errorf("%w: the host header must be signed; add host to SignedHeaders", ErrMalformed)
+	}
+	if inHeader && !slices.Contains(sr.signedHeaders, "x-amz-date") {
+		return nil, fmt.Errorf("%w: the x-amz-date header must be signed; add x-amz-date to SignedHeaders", ErrMalformed)
+	}
+	if sr.signature, err = parseSignature(f.signature); err != nil {
+		return nil, err
+	}
+	if sr.time, err = parseAmzDate(sr.amzDate); err != nil {
+		return nil, err
+	}
+	return sr, nil
+}
+
+// parsePresigned reads the X-Amz-* query parameters into sr and returns the
+// credential, signed headers and signature.
+func (v *Verifier) parsePresigned(r *http.Request, sr *signedRequest) (authFields, error) {
+	var f authFields
+	get := func(name string, required bool) (string, bool, error) {
+		val, ok, err := queryValue(sr.params, name)
+		if err == nil && required && (!ok || val == "") {
+			err = fmt.Errorf("%w: the presigned URL is missing the %s query parameter", ErrMalformed, name)
+		}
+		return val, ok, err
+	}
+	alg, _, err := get(qAlgorithm, true)
+	if err != nil {
+		return f, err
+	}
+	if alg != algorithm {
+		return f, fmt.Errorf("%w: unsupported %s %q; presign the URL with AWS Signature Version 4 (%s)", ErrMalformed, qAlgorithm, truncate(alg), algorithm)
+	}
+	if f.credential, _, err = get(qCredential, true); err != nil {
+		return f, err
+	}
+	if f.signedHeaders, _, err = get(qSignedHeaders, true); err != nil {
+		return f, err
+	}
+	if f.signature, _, err = get(qSignature, true); err != nil {
+		return f, err
+	}
+	if sr.amzDate, _, err = get(qDate, true); err != nil {
+		return f, err
+	}
+	exp, ok, err := get(qExpires, false)
+	if err != nil {
+		return f, err
+	}
+	if ok {
+		if sr.expires, err = parseExpires(exp); err != nil {
+			return f, err
+		}
+		sr.hasExpires = true
+	}
+	if sr.token, sr.tokenInQuery, err = get(qSecurityToken, false); err != nil {
+		return f, err
+	}
+	if !sr.tokenInQuery {
+		// The token may travel in a (signed or unsigned) header instead.
+		sr.token, _, err = singleHeader(r, "X-Amz-Security-Token")
+	}
+	return f, err
+}
+
+// checkScope checks the credential scope against X-Amz-Date and the
+// verifier's region and services.
+func (v *Verifier) checkScope(sr *signedRequest) error {
+	s := sr.scope
+	if s.date != sr.amzDate[:8] {
+		return fmt.Errorf("%w: the credential date %s is not the date of X-Amz-Date %s; sign with the scope date of the request time", ErrScope, s.date, sr.amzDate)
+	}
+	if v.Region != "" && s.region != v.Region {
+		return fmt.Errorf("%w: the credential should be scoped to region %q, not %q", ErrScope, v.Region, truncate(s.region))
+	}
+	if len(v.Services) > 0 && !slices.Contains(v.Services, s.service) {
+		return fmt.Errorf("%w: the credential should be scoped to service %s, not %q", ErrScope, strings.Join(v.Services, " or "), truncate(s.service))
+	}
+	if s.terminator != terminator {
+		return fmt.Errorf("%w: the credential scope must end in %q, not %q", ErrScope, terminator, truncate(s.terminator))
+	}
+	return nil
+}
+
+// checkTime checks X-Amz-Date against the clock and, for presigned
+// requests with X-Amz-Expires, the expiry.
+func (v *Verifier) checkTime(sr *signedRequest) error {
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	skew := v.MaxSkew
+	if skew <= 0 {
+		skew = DefaultMaxSkew
+	}
+	t, n := sr.time, now().UTC()
+	const layout = amzDateLayout
+	if t.After(n.Add(skew)) {
+		return fmt.Errorf("%w: X-Amz-Date %s is later than the server time %s plus %v; check your clock",
+			ErrSkew, sr.amzDate, n.Format(layout), skew)
+	}
+	if sr.presigned && sr.hasExpires {
+		if end := t.Add(sr.expires); n.After(end) {
+			return fmt.Errorf("%w: the presigned URL expired at %s (X-Amz-Date %s plus X-Amz-Expires %d); the server time is %s",
+				ErrExpired, end.Format(layout), sr.amzDate, int64(sr.expires/time.Second), n.Format(layout))
+		}
+		return nil
+	}
+	if t.Before(n.Add(-skew)) {
+		return fmt.Errorf("%w: X-Amz-Date %s is earlier than the server time %s minus %v; sign requests just before sending them and check your clock",
+			ErrSkew, sr.amzDate, n.Format(layout), skew)
+	}
+	return nil
+}
+
+// checkToken compares the request's session token with the credential's.
+func checkToken(sr *signedRequest, cred Credential) error {
+	switch {
+	case cred.SessionToken == "" && sr.token != "":
+		return fmt.Errorf("%w: a session token was sent with a long-term access key; remove X-Amz-Security-Token", ErrSessionToken)
+	case cred.SessionToken != "" && sr.token == "":
+		return fmt.Errorf("%w: the access key is temporary; send its session token in X-Amz-Security-Token", ErrSessionToken)
+	case subtle.ConstantTimeCompare([]byte(cred.SessionToken), []byte(sr.token)) != 1:
+		return fmt.Errorf("%w: the session token does not belong to the access key; use the token issued with it", ErrSessionToken)
+	}
+	return nil
+}
+
+// payloadHashes returns the payload hashes to try, in order.
+func (v *Verifier) payloadHashes(r *http.Request, sr *signedRequest, body []byte) ([]string, error) {
+	declared, ok, err := singleHeader(r, "X-Amz-Content-Sha256")
+	if err != nil {
+		return nil, err
+	}
+	if !ok && sr.presigned {
+		if declared, ok, err = queryValue(sr.params, qContentSHA256); err != nil {
+			return nil, err
+		}
+	}
+	if v.RequireUnsignedPayload {
+		switch {
+		case ok && declared == unsignedPayload, !ok && sr.presigned:
+			return []string{unsignedPayload}, nil
+		case !ok:
+			return nil, fmt.Errorf("%w: add the header x-amz-content-sha256: UNSIGNED-PAYLOAD and sign with that payload hash", ErrSignedPayload)
+		}
+		return nil, fmt.Errorf("%w: x-amz-content-sha256 is %q; this endpoint accepts only UNSIGNED-PAYLOAD", ErrSignedPayload, truncate(declared))
+	}
+	switch {
+	case !ok && sr.presigned:
+		return []string{hashBody(body), unsignedPayload}, nil
+	case !ok:
+		return []string{hashBody(body)}, nil
+	case declared == unsignedPayload, strings.HasPrefix(declared, streamingPrefix):
+		return []string{declared}, nil
+	case isSHA256Hex(declared):
+		if !strings.EqualFold(declared, hashBody(body)) {
+			return nil, fmt.Errorf("%w: the x-amz-content-sha256 header is not the SHA-256 of the request body", ErrSignatureMismatch)
+		}
+		return []string{declared}, nil
+	}
+	return nil, fmt.Errorf("%w: x-amz-content-sha256 must be a hex SHA-256, UNSIGNED-PAYLOAD or STREAMING-..., got %q", ErrMalformed, truncate(declared))
+}
+
+// candidate is one way the client may have canonicalized the request.
+type candidate struct {
+	path    pathForm
+	query   string
+	payload string
+}
+
+// candidates lists the canonical forms to try, most likely first: every
+// canonical path (see canonicalPaths) with the full query, then, for a
+// presigned URL carrying X-Amz-Security-Token, the query without the token
+// (clients that add the token after signing), each with every payload hash.
+func candidates(r *http.Request, sr *signedRequest, payloads []string) []candidate {
+	var queries []string
+	if sr.presigned {
+		queries = append(queries, canonicalQuery(sr.params, qSignature))
+		if sr.tokenInQuery {
+			queries = append(queries, canonicalQuery(sr.params, qSignature, qSecurityToken))
+		}
+	} else {
+		queries = append(queries, canonicalQuery(sr.params))
+	}
+	paths := canonicalPaths(r.URL)
+	out := make([]candidate, 0, len(paths)*len(queries)*len(payloads))
+	for _, q := range queries {
+		for _, p := range paths {
+			for _, h := range payloads {
+				out = append(out, candidate{p, q, h})
+			}
+		}
+	}
+	return out
+}
+
+func canonicalPartsOf(r *http.Request, sr *signedRequest) canonicalParts {
+	m := r.Method
+	if m == "" {
+		m = http.MethodGet
+	}
+	return canonicalParts{method: m, headers: canonicalHeaders(r, sr.signedHeaders), signedHeaders: sr.signedRaw}
+}
+
+// matchSignature tries the candidates and reports the one whose signature
+// equals the request's. Each comparison is constant-time. The most likely
+// candidate (SDK path form, full query, first payload hash) is tried before
+// the others are built.
+func matchSignature(r *http.Request, sr *signedRequest, secret string, payloads []string) (candidate, bool) {
+	key := signingKey(secret, sr.scope.date, sr.scope.region, sr.scope.service)
+	parts := canonicalPartsOf(r, sr)
+	scope := sr.scope.String()
+	mac := hmac.New(sha256.New, key)
+	var creq, sts []byte
+	var sum [sha256.Size]byte
+	try := func(c candidate) bool {
+		creq = parts.appendCanonicalRequest(creq[:0], c.path.uri, c.query, c.payload)
+		sts = appendStringToSign(sts[:0], sr.amzDate, scope, creq)
+		mac.Reset()
+		mac.Write(sts)
+		return hmac.Equal(mac.Sum(sum[:0]), sr.signature)
+	}
+	skip := []string{qSignature}
+	if !sr.presigned {
+		skip = nil
+	}
+	first := candidate{pathForm{uri: uriEncode(requestPath(r.URL), true)}, canonicalQuery(sr.params, skip...), payloads[0]}
+	if try(first) {
+		return first, true
+	}
+	for _, c := range candidates(r, sr, payloads) {
+		if c != first && try(c) {
+			return c, true
+		}
+	}
+	return candidate{}, false
+}
