@@ -261,11 +261,7 @@ func canonicalQuery(params []queryParam, skip ...string) string {
 // Transfer-Encoding, out of r.Header; they are recovered from the request.
 func headerValues(r *http.Request, name string) []string {
 	if name == "host" {
-		h := r.Host
-		if h == "" && r.URL != nil {
-			h = r.URL.Host
-		}
-		return []string{h}
+		return []string{requestHost(r)}
 	}
 	ck := textproto.CanonicalMIMEHeaderKey(name)
 	vs := r.Header[ck]
@@ -299,6 +295,15 @@ func headerValues(r *http.Request, name string) []string {
 	return nil
 }
 
+// requestHost returns the Host the client sent (r.Host on the server,
+// URL.Host for a client request without Host).
+func requestHost(r *http.Request) string {
+	if r.Host == "" && r.URL != nil {
+		return r.URL.Host
+	}
+	return r.Host
+}
+
 // canonicalValue trims a header value and collapses runs of spaces.
 func canonicalValue(s string) string {
 	s = strings.Trim(s, " \t")
@@ -324,11 +329,7 @@ func canonicalHeaders(r *http.Request, names []string) string {
 		b.WriteByte(':')
 		if name == "host" {
 			// Spares a slice for the header every request signs.
-			h := r.Host
-			if h == "" && r.URL != nil {
-				h = r.URL.Host
-			}
-			b.WriteString(canonicalValue(h))
+			b.WriteString(canonicalValue(requestHost(r)))
 			b.WriteByte('\n')
 			continue
 		}
@@ -370,9 +371,9 @@ func (p *canonicalParts) appendCanonicalRequest(dst []byte, uri, query, payloadH
 }
 
 // appendStringToSign appends the string to sign for a canonical request.
-func appendStringToSign(dst []byte, amzDate, scope string, canonicalRequest []byte) []byte {
+func appendStringToSign(dst []byte, alg, amzDate, scope string, canonicalRequest []byte) []byte {
 	sum := sha256.Sum256(canonicalRequest)
-	dst = append(dst, algorithm...)
+	dst = append(dst, alg...)
 	dst = append(dst, '\n')
 	dst = append(dst, amzDate...)
 	dst = append(dst, '\n')

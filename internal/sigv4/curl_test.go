@@ -32,7 +32,7 @@ func curlWithSigV4(t *testing.T) string {
 func TestCurlSigV4(t *testing.T) {
 	curl := curlWithSigV4(t)
 	v := &Verifier{
-		Lookup:                 staticLookup(longTermKey),
+		Lookup:                 staticLookup(longTermKey()),
 		Region:                 "us-east-1",
 		Services:               []string{"vpc-lattice-svcs"},
 		RequireUnsignedPayload: true,
@@ -51,12 +51,12 @@ func TestCurlSigV4(t *testing.T) {
 		// form), where the AWS SDKs escape it twice.
 		{name: "arn-path", path: arnPath},
 		{name: "post", path: "/orders", args: []string{"--data-binary", `{"id":1}`, "-H", "Content-Type: application/json"}},
-		{name: "wrong-secret", path: "/", user: longTermKey.AccessKeyID + ":wrong", want: ErrSignatureMismatch},
+		{name: "wrong-secret", path: "/", user: longTermKey().AccessKeyID + ":wrong", want: ErrSignatureMismatch},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			user := c.user
 			if user == "" {
-				user = longTermKey.AccessKeyID + ":" + longTermKey.SecretAccessKey
+				user = longTermKey().AccessKeyID + ":" + longTermKey().SecretAccessKey
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()

@@ -15,11 +15,15 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
-var (
-	longTermKey = Credential{AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
-	tempKey     = Credential{AccessKeyID: "ASIAIOSFODNN7EXAMPLE", SecretAccessKey: "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
+// longTermKey and tempKey are the test principals' keys.
+func longTermKey() Credential {
+	return Credential{AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
+}
+
+func tempKey() Credential {
+	return Credential{AccessKeyID: "ASIAIOSFODNN7EXAMPLE", SecretAccessKey: "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
 		SessionToken: "IQoJb3JpZ2luX2VjEXAMPLE//////////wEaCXVzLWVhc3QtMSJHMEUCIQD+tokenEXAMPLE=="}
-)
+}
 
 const arnPath = "/tags/arn%3Aaws%3Avpc-lattice%3Aus-east-1%3A111122223333%3Aservice%2Fsvc-0123456789abcdef0"
 
@@ -78,7 +82,7 @@ func (s *verifyServer) do(t *testing.T, req *http.Request) outcome {
 
 func controlPlaneVerifier(now func() time.Time) *Verifier {
 	return &Verifier{
-		Lookup:         staticLookup(longTermKey, tempKey),
+		Lookup:         staticLookup(longTermKey(), tempKey()),
 		Region:         "us-east-1",
 		Services:       []string{"vpc-lattice", "sts", "trellis"},
 		Now:            now,
@@ -129,7 +133,7 @@ func (c liveCase) run(t *testing.T) outcome {
 		region = "us-east-1"
 	}
 	if cred.AccessKeyID == "" {
-		cred = longTermKey
+		cred = longTermKey()
 	}
 	payloadHash := hashBody([]byte(c.body))
 	if c.unsigned {
@@ -192,7 +196,7 @@ func TestLiveSDK(t *testing.T) {
 		{name: "odd-query", method: "GET", path: "/services?b=2&a=1&a=0&sp=a+b&plus=a%2Bb&empty=&flag&u=%E2%9C%93&r=%7E%21%2A"},
 		{name: "encoded-path", method: "GET", path: "/services/my%20svc%E2%9C%93/a%2Fb/~x!y"},
 		{name: "dot-path", method: "GET", path: "/services/./a/../b"},
-		{name: "session-token", method: "POST", path: "/services", body: `{}`, cred: tempKey},
+		{name: "session-token", method: "POST", path: "/services", body: `{}`, cred: tempKey()},
 		{name: "sts-form", method: "POST", path: "/", service: "sts", body: "Action=GetCallerIdentity&Version=2011-06-15",
 			header: map[string]string{"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}},
 		{name: "extra-signed-headers", method: "GET", path: "/services",
@@ -202,15 +206,15 @@ func TestLiveSDK(t *testing.T) {
 		{name: "presigned", method: "GET", path: "/services?maxResults=5", presign: "300"},
 		{name: "presigned-no-expires", method: "GET", path: "/services", presign: "-"},
 		{name: "presigned-arn", method: "GET", path: arnPath + "?tagKeys=b&tagKeys=a", presign: "60"},
-		{name: "presigned-session-token", method: "GET", path: "/services", presign: "300", cred: tempKey},
+		{name: "presigned-session-token", method: "GET", path: "/services", presign: "300", cred: tempKey()},
 		{name: "presigned-unsigned-payload", method: "PUT", path: "/services/x", body: "data", presign: "300", unsigned: true},
 		{name: "presigned-body", method: "PUT", path: "/services/x", body: "data", presign: "300"},
 		{name: "skew-within", method: "GET", path: "/services", at: -10 * time.Minute},
 		{name: "any-region", method: "GET", path: "/services", region: "eu-west-1", verifier: func(v *Verifier) { v.Region = "" }},
 
-		{name: "wrong-secret", method: "GET", path: "/services", cred: Credential{AccessKeyID: longTermKey.AccessKeyID, SecretAccessKey: "not-the-secret"}, want: ErrSignatureMismatch},
+		{name: "wrong-secret", method: "GET", path: "/services", cred: Credential{AccessKeyID: longTermKey().AccessKeyID, SecretAccessKey: "not-the-secret"}, want: ErrSignatureMismatch},
 		{name: "wrong-secret-presigned", method: "GET", path: "/services", presign: "60",
-			cred: Credential{AccessKeyID: longTermKey.AccessKeyID, SecretAccessKey: "not-the-secret"}, want: ErrSignatureMismatch},
+			cred: Credential{AccessKeyID: longTermKey().AccessKeyID, SecretAccessKey: "not-the-secret"}, want: ErrSignatureMismatch},
 		{name: "wrong-region", method: "GET", path: "/services", region: "us-west-2", want: ErrScope},
 		{name: "wrong-service", method: "GET", path: "/services", service: "s3", want: ErrScope},
 		{name: "expired-time", method: "GET", path: "/services", at: -20 * time.Minute, want: ErrSkew},
@@ -221,11 +225,11 @@ func TestLiveSDK(t *testing.T) {
 			verifier: func(v *Verifier) { v.AllowPresigned = false }, want: ErrMalformed},
 		{name: "unknown-key", method: "GET", path: "/services", cred: Credential{AccessKeyID: "AKIAUNKNOWN000000000", SecretAccessKey: "x"}, want: ErrUnknownKey},
 		{name: "temp-key-without-token", method: "GET", path: "/services",
-			cred: Credential{AccessKeyID: tempKey.AccessKeyID, SecretAccessKey: tempKey.SecretAccessKey}, want: ErrSessionToken},
+			cred: Credential{AccessKeyID: tempKey().AccessKeyID, SecretAccessKey: tempKey().SecretAccessKey}, want: ErrSessionToken},
 		{name: "temp-key-wrong-token", method: "GET", path: "/services",
-			cred: Credential{AccessKeyID: tempKey.AccessKeyID, SecretAccessKey: tempKey.SecretAccessKey, SessionToken: "other"}, want: ErrSessionToken},
+			cred: Credential{AccessKeyID: tempKey().AccessKeyID, SecretAccessKey: tempKey().SecretAccessKey, SessionToken: "other"}, want: ErrSessionToken},
 		{name: "long-term-key-with-token", method: "GET", path: "/services",
-			cred: Credential{AccessKeyID: longTermKey.AccessKeyID, SecretAccessKey: longTermKey.SecretAccessKey, SessionToken: "tok"}, want: ErrSessionToken},
+			cred: Credential{AccessKeyID: longTermKey().AccessKeyID, SecretAccessKey: longTermKey().SecretAccessKey, SessionToken: "tok"}, want: ErrSessionToken},
 		{name: "tampered-body", method: "POST", path: "/services", body: `{"name":"aaa"}`,
 			tamper: func(r *http.Request) { r.Body = io.NopCloser(strings.NewReader(`{"name":"bbb"}`)) }, want: ErrSignatureMismatch},
 		{name: "tampered-declared-hash", method: "POST", path: "/services", body: `{"name":"aaa"}`,
@@ -236,7 +240,9 @@ func TestLiveSDK(t *testing.T) {
 		{name: "tampered-query", method: "GET", path: "/services?maxResults=10",
 			tamper: func(r *http.Request) { r.URL.RawQuery = "maxResults=11" }, want: ErrSignatureMismatch},
 		{name: "tampered-presigned-query", method: "GET", path: "/services?maxResults=10", presign: "60",
-			tamper: func(r *http.Request) { r.URL.RawQuery = strings.Replace(r.URL.RawQuery, "maxResults=10", "maxResults=11", 1) }, want: ErrSignatureMismatch},
+			tamper: func(r *http.Request) {
+				r.URL.RawQuery = strings.Replace(r.URL.RawQuery, "maxResults=10", "maxResults=11", 1)
+			}, want: ErrSignatureMismatch},
 		{name: "tampered-signed-header", method: "GET", path: "/services", header: map[string]string{"X-Amz-Target": "a"},
 			tamper: func(r *http.Request) { r.Header.Set("X-Amz-Target", "b") }, want: ErrSignatureMismatch},
 		{name: "method-changed", method: "GET", path: "/services",
@@ -256,7 +262,7 @@ func TestLiveDataPlane(t *testing.T) {
 	cases := []liveCase{
 		{name: "get", method: "GET", path: "/orders?id=1", service: "vpc-lattice-svcs", unsigned: true, header: unsignedHeader},
 		{name: "post", method: "POST", path: "/orders", body: `{"id":1}`, service: "vpc-lattice-svcs", unsigned: true, header: unsignedHeader},
-		{name: "session-token", method: "POST", path: "/orders", body: `x`, service: "vpc-lattice-svcs", unsigned: true, header: unsignedHeader, cred: tempKey},
+		{name: "session-token", method: "POST", path: "/orders", body: `x`, service: "vpc-lattice-svcs", unsigned: true, header: unsignedHeader, cred: tempKey()},
 		{name: "presigned", method: "GET", path: "/orders", service: "vpc-lattice-svcs", unsigned: true, presign: "300"},
 		{name: "presigned-with-header", method: "GET", path: "/orders", service: "vpc-lattice-svcs", unsigned: true, presign: "300", header: unsignedHeader},
 		{name: "body-changed-still-ok", method: "POST", path: "/orders", body: `aaa`, service: "vpc-lattice-svcs", unsigned: true, header: unsignedHeader,
@@ -287,7 +293,7 @@ func TestDirect(t *testing.T) {
 	body := []byte(`{"name":"svc"}`)
 	req := httptest.NewRequest("POST", "https://vpc-lattice.us-east-1.amazonaws.com"+arnPath+"?a=1&a=0", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	if err := v4.NewSigner().SignHTTP(context.Background(), awsCreds(longTermKey), req, hashBody(body), "vpc-lattice", "us-east-1", now); err != nil {
+	if err := v4.NewSigner().SignHTTP(context.Background(), awsCreds(longTermKey()), req, hashBody(body), "vpc-lattice", "us-east-1", now); err != nil {
 		t.Fatal(err)
 	}
 	if !IsSigned(req) {
@@ -335,18 +341,18 @@ func TestIsSigned(t *testing.T) {
 func TestErrorsDoNotLeak(t *testing.T) {
 	now := time.Now()
 	req := httptest.NewRequest("GET", "https://example.com/services", nil)
-	if err := v4.NewSigner().SignHTTP(context.Background(), awsCreds(longTermKey), req, hashBody(nil), "vpc-lattice", "us-east-1", now); err != nil {
+	if err := v4.NewSigner().SignHTTP(context.Background(), awsCreds(longTermKey()), req, hashBody(nil), "vpc-lattice", "us-east-1", now); err != nil {
 		t.Fatal(err)
 	}
 	v := controlPlaneVerifier(func() time.Time { return now })
-	v.Lookup = staticLookup(Credential{AccessKeyID: longTermKey.AccessKeyID, SecretAccessKey: "other-secret"})
+	v.Lookup = staticLookup(Credential{AccessKeyID: longTermKey().AccessKeyID, SecretAccessKey: "other-secret"})
 	_, err := v.Verify(context.Background(), req, nil)
 	if !errors.Is(err, ErrSignatureMismatch) {
 		t.Fatalf("got %v", err)
 	}
 	// The signature the server expects (made with the stored secret).
 	good := httptest.NewRequest("GET", "https://example.com/services", nil)
-	v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: longTermKey.AccessKeyID, SecretAccessKey: "other-secret"}, good, hashBody(nil), "vpc-lattice", "us-east-1", now)
+	v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: longTermKey().AccessKeyID, SecretAccessKey: "other-secret"}, good, hashBody(nil), "vpc-lattice", "us-east-1", now)
 	_, expected, _ := strings.Cut(good.Header.Get("Authorization"), "Signature=")
 	if msg := err.Error(); strings.Contains(msg, "other-secret") || strings.Contains(msg, expected) {
 		t.Fatalf("error leaks the secret or expected signature: %s", msg)
@@ -355,7 +361,9 @@ func TestErrorsDoNotLeak(t *testing.T) {
 		t.Errorf("error not lower case: %s", msg)
 	}
 
-	v.Lookup = func(context.Context, string) (Credential, bool, error) { return Credential{}, false, errors.New("store down") }
+	v.Lookup = func(context.Context, string) (Credential, bool, error) {
+		return Credential{}, false, errors.New("store down")
+	}
 	if _, err := v.Verify(context.Background(), req, nil); err == nil || errors.Is(err, ErrUnknownKey) || !strings.Contains(err.Error(), "store down") {
 		t.Errorf("lookup failure: %v", err)
 	}

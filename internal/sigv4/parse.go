@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ const maxPresignExpiry = 7 * 24 * time.Hour
 // authFields are the three components of an AWS4-HMAC-SHA256 Authorization
 // header, unparsed.
 type authFields struct {
+	algorithm     string // algorithm or algorithmV4A
 	credential    string
 	signedHeaders string
 	signature     string
@@ -24,14 +26,16 @@ type authFields struct {
 //
 //	AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=<64 hex>
 //
-// The components may come in any order, each exactly once.
+// (or AWS4-ECDSA-P256-SHA256 with a scope without region). The components
+// may come in any order, each exactly once.
 func parseAuthorization(h string) (authFields, error) {
 	var f authFields
 	alg, rest, _ := strings.Cut(strings.TrimLeft(h, " \t"), " ")
-	if alg != algorithm {
+	if alg != algorithm && alg != algorithmV4A {
 		return f, fmt.Errorf("%w: unsupported signing algorithm %q in the Authorization header; sign the request with AWS Signature Version 4 (%s)",
 			ErrMalformed, truncate(alg), algorithm)
 	}
+	f.algorithm = alg
 	for part := range strings.SplitSeq(rest, ",") {
 		part = strings.Trim(part, " \t")
 		k, v, ok := strings.Cut(part, "=")
@@ -75,7 +79,7 @@ func parseAuthorization(h string) (authFields, error) {
 type credentialScope struct {
 	accessKeyID string
 	date        string // yyyymmdd
-	region      string
+	region      string // "" for SigV4a
 	service     string
 	terminator  string
 }
@@ -83,23 +87,33 @@ type credentialScope struct {
 // String returns the scope part (without the access key id) as it appears
 // in the string to sign.
 func (c credentialScope) String() string {
+	if c.region == "" {
+		return c.date + "/" + c.service + "/" + c.terminator
+	}
 	return c.date + "/" + c.region + "/" + c.service + "/" + c.terminator
 }
 
-// parseCredential parses "AKID/yyyymmdd/region/service/aws4_request". Only
-// syntax is checked here; values are checked against the verifier later.
-func parseCredential(s string) (credentialScope, error) {
+// parseCredential parses "AKID/yyyymmdd/region/service/aws4_request", or
+// for SigV4a "AKID/yyyymmdd/service/aws4_request". Only syntax is checked
+// here; values are checked against the verifier later.
+func parseCredential(s string, v4a bool) (credentialScope, error) {
 	var c credentialScope
 	parts := strings.Split(s, "/")
-	if len(parts) != 5 {
-		return c, fmt.Errorf("%w: the credential must have the form <access key id>/<yyyymmdd>/<region>/<service>/aws4_request, got %d slash-separated parts",
-			ErrMalformed, len(parts))
+	names := []string{"access key id", "date", "region", "service", "terminator"}
+	if v4a {
+		names = slices.Delete(names, 2, 3)
+	}
+	if len(parts) != len(names) {
+		return c, fmt.Errorf("%w: the credential must have the form <%s>, got %d slash-separated parts",
+			ErrMalformed, strings.Join(names, ">/<"), len(parts))
 	}
 	for i, p := range parts {
 		if p == "" {
-			name := [...]string{"access key id", "date", "region", "service", "terminator"}[i]
-			return c, fmt.Errorf("%w: the credential has an empty %s", ErrMalformed, name)
+			return c, fmt.Errorf("%w: the credential has an empty %s", ErrMalformed, names[i])
 		}
+	}
+	if v4a {
+		parts = slices.Insert(parts, 2, "")
 	}
 	c = credentialScope{parts[0], parts[1], parts[2], parts[3], parts[4]}
 	if !allDigits(c.date) || len(c.date) != len(scopeDateLayout) {
@@ -140,8 +154,16 @@ func isLowerToken(s string) bool {
 	return true
 }
 
-// parseSignature decodes the hex signature.
-func parseSignature(s string) ([]byte, error) {
+// parseSignature decodes the hex signature: an HMAC-SHA256, or for SigV4a
+// a DER ECDSA P-256 signature (at most 72 bytes).
+func parseSignature(s string, v4a bool) ([]byte, error) {
+	if v4a {
+		b, err := hex.DecodeString(s)
+		if err != nil || len(b) < 8 || len(b) > 72 {
+			return nil, fmt.Errorf("%w: the SigV4a signature must be a hex-encoded DER ECDSA signature", ErrMalformed)
+		}
+		return b, nil
+	}
 	if len(s) != 64 {
 		return nil, fmt.Errorf("%w: the signature must be 64 hexadecimal characters, got %d characters", ErrMalformed, len(s))
 	}

@@ -54,6 +54,7 @@ type vectorContext struct {
 }
 
 type vectorCase struct {
+	v4a bool // SigV4a suite
 	dir string
 	ctx vectorContext
 	now time.Time
@@ -96,6 +97,7 @@ func (c *vectorCase) verifier() *Verifier {
 		Services:       []string{c.ctx.Service},
 		Now:            func() time.Time { return c.now },
 		AllowPresigned: true,
+		AllowSigV4A:    c.v4a,
 	}
 }
 
@@ -170,14 +172,18 @@ func canonicalStrings(t *testing.T, v *Verifier, r *http.Request, body []byte) (
 	for _, c := range candidates(r, sr, payloads) {
 		creq := parts.appendCanonicalRequest(nil, c.path.uri, c.query, c.payload)
 		creqs = append(creqs, string(creq))
-		stss = append(stss, string(appendStringToSign(nil, sr.amzDate, sr.scope.String(), creq)))
+		stss = append(stss, string(appendStringToSign(nil, sr.algorithm, sr.amzDate, sr.scope.String(), creq)))
 		normalized = append(normalized, c.path.normalized)
 	}
 	return creqs, stss, normalized
 }
 
-func TestVectors(t *testing.T) {
-	root := vectorsDir(t, "v4")
+func TestVectors(t *testing.T) { testVectorSuite(t, "v4") }
+
+func TestVectorsV4A(t *testing.T) { testVectorSuite(t, "v4a") }
+
+func testVectorSuite(t *testing.T, suite string) {
+	root := vectorsDir(t, suite)
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		t.Fatal(err)
@@ -190,6 +196,13 @@ func TestVectors(t *testing.T) {
 		n++
 		t.Run(e.Name(), func(t *testing.T) {
 			c := loadCase(t, filepath.Join(root, e.Name()))
+			if _, err := os.Stat(filepath.Join(c.dir, "header-signed-request.txt")); err != nil {
+				t.Skip("the case has no signed requests (only context.json and request.txt); skipping")
+			}
+			c.v4a = suite == "v4a"
+			if c.v4a {
+				checkV4AKey(t, c)
+			}
 			for _, form := range []string{"header", "query"} {
 				t.Run(form, func(t *testing.T) { testVectorForm(t, c, form) })
 			}
@@ -239,7 +252,18 @@ func testVectorForm(t *testing.T, c *vectorCase, form string) {
 	if want := c.ctx.Normalize && hasNormalized; normalized[found] != want || res.NormalizedPath != want {
 		t.Errorf("matched normalized=%v (result %v), want %v for normalize=%v", normalized[found], res.NormalizedPath, want, c.ctx.Normalize)
 	}
-	if sig := strings.TrimSpace(c.file(t, form+"-signature.txt")); !strings.Contains(signed, "Signature="+sig) {
+	sig := strings.TrimSpace(c.file(t, form+"-signature.txt"))
+	if c.v4a {
+		// ECDSA signatures are randomized: the file's signature is another
+		// signature of the same string to sign.
+		sb, err := hex.DecodeString(sig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !v4aSignatureCheck(c.ctx.Credentials.AccessKeyID, c.ctx.Credentials.SecretAccessKey, sb)([]byte(wantSTS)) {
+			t.Errorf("%s-signature.txt does not verify", form)
+		}
+	} else if !strings.Contains(signed, "Signature="+sig) {
 		t.Errorf("signed request does not carry the signature %s", sig)
 	}
 
@@ -328,6 +352,10 @@ func vectorMutations(t *testing.T, c *vectorCase, form, signed string) []mutatio
 	shiftDate := func(d time.Duration) func(string) string {
 		return replace("X-Amz-Date"+sep+date, "X-Amz-Date"+sep+c.now.Add(d).UTC().Format(amzDateLayout))
 	}
+	regionMutation := replace(scope(c.ctx.Region), scope("us-west-2"))
+	if c.v4a {
+		regionMutation = replace("X-Amz-Region-Set"+sep+c.ctx.Region, "X-Amz-Region-Set"+sep+"us-west-2")
+	}
 	ms := []mutation{
 		{name: "host", mutate: mutateHeader("host"), want: ErrSignatureMismatch},
 		{name: "path", mutate: mutateTarget(func(s string) string { return "/mutated" + s }), want: ErrSignatureMismatch},
@@ -340,9 +368,8 @@ func vectorMutations(t *testing.T, c *vectorCase, form, signed string) []mutatio
 		{name: "date-second", mutate: shiftDate(time.Second), want: ErrSignatureMismatch},
 		{name: "date-hour", mutate: shiftDate(time.Hour), want: ErrSkew},
 		{name: "date-day", mutate: shiftDate(24 * time.Hour), want: ErrScope},
-		{name: "region", mutate: replace(scope(c.ctx.Region), scope("us-west-2")), want: ErrScope},
-		{name: "region-any", mutate: replace(scope(c.ctx.Region), scope("us-west-2")),
-			verifier: func(v *Verifier) { v.Region = "" }, want: ErrSignatureMismatch},
+		{name: "region", mutate: regionMutation, want: ErrScope},
+		{name: "region-any", mutate: regionMutation, verifier: func(v *Verifier) { v.Region = "" }, want: ErrSignatureMismatch},
 		{name: "service", mutate: replace(scope(c.ctx.Service), scope("other")), want: ErrScope},
 		{name: "service-any", mutate: replace(scope(c.ctx.Service), scope("other")),
 			verifier: func(v *Verifier) { v.Services = nil }, want: ErrSignatureMismatch},
@@ -384,7 +411,7 @@ func vectorMutations(t *testing.T, c *vectorCase, form, signed string) []mutatio
 	}
 	for _, h := range sr.signedHeaders {
 		switch h {
-		case "host", "x-amz-date", "content-length", "x-amz-content-sha256":
+		case "host", "x-amz-date", "content-length", "x-amz-content-sha256", "x-amz-region-set":
 			continue
 		case "x-amz-security-token":
 			ms = append(ms, mutation{name: "token-header", mutate: mutateHeader(h), want: ErrSessionToken})
@@ -417,4 +444,24 @@ func vectorMutations(t *testing.T, c *vectorCase, form, signed string) []mutatio
 		ms = append(ms, mutation{name: "body", mutate: replace("\n\nParam1=value1", "\n\nParam1=value2"), want: ErrSignatureMismatch})
 	}
 	return ms
+}
+
+// checkV4AKey compares the SigV4a key derived from the case's credentials
+// with the suite's public-key.json.
+func checkV4AKey(t *testing.T, c *vectorCase) {
+	var want struct{ X, Y string }
+	if err := json.Unmarshal([]byte(c.file(t, "public-key.json")), &want); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := deriveV4AKey(c.ctx.Credentials.AccessKeyID, c.ctx.Credentials.SecretAccessKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := pub.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hex.EncodeToString(b); got != "04"+want.X+want.Y {
+		t.Fatalf("derived public key %s, want 04%s%s", got, want.X, want.Y)
+	}
 }

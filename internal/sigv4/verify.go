@@ -51,11 +51,16 @@ type Verifier struct {
 	// form). Presigned requests that name no payload hash are verified as
 	// UNSIGNED-PAYLOAD.
 	RequireUnsignedPayload bool
+	// AllowSigV4A accepts SigV4a (AWS4-ECDSA-P256-SHA256) signatures, whose
+	// X-Amz-Region-Set must cover Region.
+	AllowSigV4A bool
 }
 
 // Result describes a request whose signature verified.
 type Result struct {
-	AccessKeyID   string
+	AccessKeyID string
+	// Region is the credential scope's region; for SigV4a, the
+	// X-Amz-Region-Set value.
 	Region        string
 	Service       string
 	SignedHeaders []string
@@ -73,17 +78,19 @@ type Result struct {
 	// segments were removed and duplicate slashes collapsed; the path was
 	// signed as if it were the cleaned path.
 	NormalizedPath bool
+	// Algorithm is AWS4-HMAC-SHA256, or AWS4-ECDSA-P256-SHA256 for SigV4a.
+	Algorithm string
 }
 
-// IsSigned reports whether r carries an AWS4-HMAC-SHA256 Authorization header
-// or presigned X-Amz-Algorithm / X-Amz-Signature query parameters. It does not
-// check the signature.
+// IsSigned reports whether r carries an AWS4-HMAC-SHA256 (or SigV4a
+// AWS4-ECDSA-P256-SHA256) Authorization header or presigned X-Amz-Algorithm /
+// X-Amz-Signature query parameters. It does not check the signature.
 func IsSigned(r *http.Request) bool {
 	if r == nil {
 		return false
 	}
 	for _, v := range r.Header.Values("Authorization") {
-		if strings.HasPrefix(strings.TrimLeft(v, " \t"), algorithm) {
+		if v = strings.TrimLeft(v, " \t"); strings.HasPrefix(v, algorithm) || strings.HasPrefix(v, algorithmV4A) {
 			return true
 		}
 	}
@@ -93,6 +100,8 @@ func IsSigned(r *http.Request) bool {
 // signedRequest is what Verify learns from the request before any key is
 // used.
 type signedRequest struct {
+	algorithm     string // algorithm or algorithmV4A
+	regionSet     string // SigV4a only
 	presigned     bool
 	scope         credentialScope
 	signedHeaders []string
@@ -142,13 +151,18 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (Re
 	if err != nil {
 		return Result{}, err
 	}
-	c, ok := matchSignature(r, sr, cred.SecretAccessKey, payloads)
+	c, ok := matchSignature(r, sr, cred, payloads)
 	if !ok {
 		return Result{}, fmt.Errorf("%w; check your secret access key and signing method", ErrSignatureMismatch)
 	}
+	region := sr.scope.region
+	if sr.algorithm == algorithmV4A {
+		region = sr.regionSet
+	}
 	return Result{
+		Algorithm:      sr.algorithm,
 		AccessKeyID:    sr.scope.accessKeyID,
-		Region:         sr.scope.region,
+		Region:         region,
 		Service:        sr.scope.service,
 		SignedHeaders:  sr.signedHeaders,
 		Time:           sr.time,
@@ -201,7 +215,12 @@ func (v *Verifier) parse(r *http.Request) (*signedRequest, error) {
 			return nil, err
 		}
 	}
-	if sr.scope, err = parseCredential(f.credential); err != nil {
+	sr.algorithm = f.algorithm
+	v4a := f.algorithm == algorithmV4A
+	if v4a && !v.AllowSigV4A {
+		return nil, fmt.Errorf("%w: SigV4a (%s) is not accepted here; sign with %s", ErrMalformed, algorithmV4A, algorithm)
+	}
+	if sr.scope, err = parseCredential(f.credential, v4a); err != nil {
 		return nil, err
 	}
 	if sr.signedHeaders, err = parseSignedHeaders(f.signedHeaders); err != nil {
@@ -214,7 +233,12 @@ func (v *Verifier) parse(r *http.Request) (*signedRequest, error) {
 	if inHeader && !slices.Contains(sr.signedHeaders, "x-amz-date") {
 		return nil, fmt.Errorf("%w: the x-amz-date header must be signed; add x-amz-date to SignedHeaders", ErrMalformed)
 	}
-	if sr.signature, err = parseSignature(f.signature); err != nil {
+	if v4a {
+		if err := parseRegionSet(r, sr); err != nil {
+			return nil, err
+		}
+	}
+	if sr.signature, err = parseSignature(f.signature, v4a); err != nil {
 		return nil, err
 	}
 	if sr.time, err = parseAmzDate(sr.amzDate); err != nil {
@@ -238,9 +262,10 @@ func (v *Verifier) parsePresigned(r *http.Request, sr *signedRequest) (authField
 	if err != nil {
 		return f, err
 	}
-	if alg != algorithm {
+	if alg != algorithm && alg != algorithmV4A {
 		return f, fmt.Errorf("%w: unsupported %s %q; presign the URL with AWS Signature Version 4 (%s)", ErrMalformed, qAlgorithm, truncate(alg), algorithm)
 	}
+	f.algorithm = alg
 	if f.credential, _, err = get(qCredential, true); err != nil {
 		return f, err
 	}
@@ -273,6 +298,30 @@ func (v *Verifier) parsePresigned(r *http.Request, sr *signedRequest) (authField
 	return f, err
 }
 
+// parseRegionSet reads the SigV4a region set: the X-Amz-Region-Set header,
+// which must be signed, or the query parameter of a presigned URL.
+func parseRegionSet(r *http.Request, sr *signedRequest) error {
+	var ok bool
+	var err error
+	if sr.presigned {
+		sr.regionSet, ok, err = queryValue(sr.params, qRegionSet)
+	} else {
+		sr.regionSet, ok, err = singleHeader(r, qRegionSet)
+		if ok && !slices.Contains(sr.signedHeaders, "x-amz-region-set") {
+			return fmt.Errorf("%w: the x-amz-region-set header must be signed; add it to SignedHeaders", ErrMalformed)
+		}
+	}
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return fmt.Errorf("%w: SigV4a requests must name their regions in X-Amz-Region-Set", ErrMalformed)
+	case !validRegionSet(sr.regionSet):
+		return fmt.Errorf("%w: X-Amz-Region-Set %q must be a comma-separated list of regions", ErrMalformed, truncate(sr.regionSet))
+	}
+	return nil
+}
+
 // checkScope checks the credential scope against X-Amz-Date and the
 // verifier's region and services.
 func (v *Verifier) checkScope(sr *signedRequest) error {
@@ -280,7 +329,11 @@ func (v *Verifier) checkScope(sr *signedRequest) error {
 	if s.date != sr.amzDate[:8] {
 		return fmt.Errorf("%w: the credential date %s is not the date of X-Amz-Date %s; sign with the scope date of the request time", ErrScope, s.date, sr.amzDate)
 	}
-	if v.Region != "" && s.region != v.Region {
+	if sr.algorithm == algorithmV4A {
+		if v.Region != "" && !regionSetMatches(sr.regionSet, v.Region) {
+			return fmt.Errorf("%w: X-Amz-Region-Set %q does not include region %q", ErrScope, truncate(sr.regionSet), v.Region)
+		}
+	} else if v.Region != "" && s.region != v.Region {
 		return fmt.Errorf("%w: the credential should be scoped to region %q, not %q", ErrScope, v.Region, truncate(s.region))
 	}
 	if len(v.Services) > 0 && !slices.Contains(v.Services, s.service) {
@@ -414,22 +467,29 @@ func canonicalPartsOf(r *http.Request, sr *signedRequest) canonicalParts {
 }
 
 // matchSignature tries the candidates and reports the one whose signature
-// equals the request's. Each comparison is constant-time. The most likely
-// candidate (SDK path form, full query, first payload hash) is tried before
-// the others are built.
-func matchSignature(r *http.Request, sr *signedRequest, secret string, payloads []string) (candidate, bool) {
-	key := signingKey(secret, sr.scope.date, sr.scope.region, sr.scope.service)
+// equals the request's. HMAC signatures are compared in constant time. The
+// most likely candidate (SDK path form, full query, first payload hash) is
+// tried before the others are built.
+func matchSignature(r *http.Request, sr *signedRequest, cred Credential, payloads []string) (candidate, bool) {
+	var check func(sts []byte) bool
+	if sr.algorithm == algorithmV4A {
+		check = v4aSignatureCheck(sr.scope.accessKeyID, cred.SecretAccessKey, sr.signature)
+	} else {
+		mac := hmac.New(sha256.New, signingKey(cred.SecretAccessKey, sr.scope.date, sr.scope.region, sr.scope.service))
+		var sum [sha256.Size]byte
+		check = func(sts []byte) bool {
+			mac.Reset()
+			mac.Write(sts)
+			return hmac.Equal(mac.Sum(sum[:0]), sr.signature)
+		}
+	}
 	parts := canonicalPartsOf(r, sr)
 	scope := sr.scope.String()
-	mac := hmac.New(sha256.New, key)
 	var creq, sts []byte
-	var sum [sha256.Size]byte
 	try := func(c candidate) bool {
 		creq = parts.appendCanonicalRequest(creq[:0], c.path.uri, c.query, c.payload)
-		sts = appendStringToSign(sts[:0], sr.amzDate, scope, creq)
-		mac.Reset()
-		mac.Write(sts)
-		return hmac.Equal(mac.Sum(sum[:0]), sr.signature)
+		sts = appendStringToSign(sts[:0], sr.algorithm, sr.amzDate, scope, creq)
+		return check(sts)
 	}
 	skip := []string{qSignature}
 	if !sr.presigned {

@@ -78,7 +78,7 @@ func Update(ctx context.Context, s Store, fn func(tx *Tx) error) (int64, error) 
 	for attempt := range maxAttempts {
 		if attempt > 0 {
 			if err := pause(ctx, attempt); err != nil {
-				return 0, fmt.Errorf("store: update: %w (after %w)", err, conflict)
+				return 0, fmt.Errorf("store: update: %w (after %v)", err, conflict)
 			}
 		}
 		tx := &Tx{ctx: ctx, store: s}
