@@ -164,7 +164,7 @@ func TestSDKQuotas(t *testing.T) {
 	}
 	svc := must[*vpclattice.CreateServiceOutput](t)(c.CreateService(ctx, &vpclattice.CreateServiceInput{Name: aws.String("orders")}))
 	fixed := &types.RuleActionMemberFixedResponse{Value: types.FixedResponseAction{StatusCode: aws.Int32(404)}}
-	must[*vpclattice.CreateListenerOutput](t)(c.CreateListener(ctx, &vpclattice.CreateListenerInput{ServiceIdentifier: svc.Id, Name: aws.String("a"+"bc"), Protocol: types.ListenerProtocolHttp, DefaultAction: fixed}))
+	must[*vpclattice.CreateListenerOutput](t)(c.CreateListener(ctx, &vpclattice.CreateListenerInput{ServiceIdentifier: svc.Id, Name: aws.String("a" + "bc"), Protocol: types.ListenerProtocolHttp, DefaultAction: fixed}))
 	_, err = c.CreateListener(ctx, &vpclattice.CreateListenerInput{ServiceIdentifier: svc.Id, Name: aws.String("def"), Protocol: types.ListenerProtocolHttps, DefaultAction: fixed})
 	apiErr[*types.ServiceQuotaExceededException](t, err)
 }

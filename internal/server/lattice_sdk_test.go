@@ -222,7 +222,7 @@ func TestSDKServiceListenersRulesTargets(t *testing.T) {
 	mkRule := func(name string, prio int32, prefix string) *vpclattice.CreateRuleOutput {
 		return must[*vpclattice.CreateRuleOutput](t)(c.CreateRule(ctx, &vpclattice.CreateRuleInput{
 			ServiceIdentifier: aws.String(svcID), ListenerIdentifier: aws.String(lid), Name: aws.String(name), Priority: aws.Int32(prio),
-			Match: &types.RuleMatchMemberHttpMatch{Value: types.HttpMatch{PathMatch: &types.PathMatch{Match: &types.PathMatchTypeMemberPrefix{Value: prefix}}}},
+			Match:  &types.RuleMatchMemberHttpMatch{Value: types.HttpMatch{PathMatch: &types.PathMatch{Match: &types.PathMatchTypeMemberPrefix{Value: prefix}}}},
 			Action: &types.RuleActionMemberForward{Value: types.ForwardAction{TargetGroups: []types.WeightedTargetGroup{{TargetGroupIdentifier: tg2.Id}}}},
 		}))
 	}
@@ -273,7 +273,7 @@ func TestSDKServiceListenersRulesTargets(t *testing.T) {
 	// A batch that would leave two rules on one priority fails for that update only.
 	bu = must[*vpclattice.BatchUpdateRuleOutput](t)(c.BatchUpdateRule(ctx, &vpclattice.BatchUpdateRuleInput{
 		ServiceIdentifier: aws.String(svcID), ListenerIdentifier: aws.String(lid),
-		Rules:             []types.RuleUpdate{{RuleIdentifier: r1.Id, Priority: aws.Int32(10)}},
+		Rules: []types.RuleUpdate{{RuleIdentifier: r1.Id, Priority: aws.Int32(10)}},
 	}))
 	if len(bu.Successful) != 0 || len(bu.Unsuccessful) != 1 || aws.ToString(bu.Unsuccessful[0].FailureCode) != "ConflictException" {
 		t.Errorf("colliding batch = %+v", bu)

@@ -256,13 +256,11 @@ func canonicalQuery(params []queryParam, skip ...string) string {
 	return b.String()
 }
 
-// headerValues returns the values of the (lower-case) header name as the
-// client saw them. Go moves Host, and sometimes Content-Length and
-// Transfer-Encoding, out of r.Header; they are recovered from the request.
+// headerValues returns the values of the (lower-case) header name, other
+// than host, as the client sent them. Go moves Content-Length and
+// Transfer-Encoding out of r.Header at times; they are recovered from the
+// request.
 func headerValues(r *http.Request, name string) []string {
-	if name == "host" {
-		return []string{requestHost(r)}
-	}
 	ck := textproto.CanonicalMIMEHeaderKey(name)
 	vs := r.Header[ck]
 	// Requests built by hand may use non-canonical keys.

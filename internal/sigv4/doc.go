@@ -24,7 +24,8 @@
 //     case, sorted, containing host, and x-amz-date in the header form), the
 //     64-hex signature and X-Amz-Date (yyyymmddThhmmssZ): [ErrMalformed].
 //  3. Scope: the scope date is the X-Amz-Date day, the region is
-//     Verifier.Region (unless empty), the service is one of
+//     Verifier.Region (unless empty; for SigV4a, X-Amz-Region-Set must
+//     cover it), the service is one of
 //     Verifier.Services (unless empty), the terminator is aws4_request:
 //     [ErrScope].
 //  4. Time: X-Amz-Date within MaxSkew (default 15 minutes) of Now;
@@ -42,7 +43,9 @@
 //     [ErrSignedPayload].
 //  7. Signature: the canonical request is rebuilt, hashed into the string to
 //     sign and signed with the derived key; the result is compared with the
-//     request's signature in constant time: [ErrSignatureMismatch].
+//     request's signature in constant time: [ErrSignatureMismatch]. For
+//     SigV4a the ECDSA P-256 key is derived from the secret and the
+//     signature verified with it.
 //
 // # Canonical forms
 //
@@ -71,6 +74,11 @@
 // repeated headers joined with commas in order; host, content-length and
 // transfer-encoding are read from where net/http keeps them.
 //
-// SigV4a (AWS4-ECDSA-P256-SHA256) is not supported and fails with
-// [ErrMalformed].
+// # SigV4a
+//
+// With Verifier.AllowSigV4A, SigV4a (AWS4-ECDSA-P256-SHA256) is accepted
+// too: the scope has no region, X-Amz-Region-Set (signed header or presigned
+// query parameter) lists the regions with '*' wildcards, and the signature
+// is an ECDSA P-256 signature made with a key derived from the secret.
+// Without it such requests fail with [ErrMalformed].
 package sigv4

@@ -68,18 +68,23 @@ func FuzzVerify(f *testing.F) {
 		"", "", "", "", []byte(nil))
 	f.Add("POST", "//x//./../", "a=%zz&X-Amz-Signature=1&X-Amz-Signature=2", "Bearer x", "2015", "", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", []byte("body"))
 	f.Add("PUT", "/%25%41", "X-Amz-Expires=99999999999999999999&X-Amz-Algorithm=AWS4-HMAC-SHA256", "", "", "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", []byte{})
+	f.Add("GET", "/", "", "AWS4-ECDSA-P256-SHA256 Credential=AKIDEXAMPLE/20150830/service/aws4_request, SignedHeaders=host;x-amz-date;x-amz-region-set, Signature=3046022100fddaaf816a31e30d04973875b13bc27b98da10907a3a1872fd5819a221334abc022100de2ee81d83b54f31efc82834de07e6cd4d5c6f25bfa08e0f29a15bb0977c343e",
+		"20150830T123600Z", "", "", []byte(nil))
+	f.Add("GET", "/", "X-Amz-Algorithm=AWS4-ECDSA-P256-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fservice%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-SignedHeaders=host&X-Amz-Expires=3600&X-Amz-Region-Set=us-*&X-Amz-Signature=3045022100a28466db6c76223d5aa6ed436a8451b30e21ba0a076e7f2f943dd1f3d2816249022049e4b3746929cd2a2cb7b7984dbe0f5d40a300e7d9a7a7f1307c196b6f96b61a",
+		"", "", "", "", []byte(nil))
 	now := time.Date(2015, 8, 30, 12, 36, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, method, path, query, auth, date, token, contentSHA string, body []byte) {
 		v := &Verifier{
 			Lookup: staticLookup(Credential{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", SessionToken: token}),
 			Region: "us-east-1", Services: []string{"service"}, Now: func() time.Time { return now },
-			AllowPresigned: true, RequireUnsignedPayload: len(body) == 1,
+			AllowPresigned: true, RequireUnsignedPayload: len(body) == 1, AllowSigV4A: true,
 		}
 		u, err := url.ParseRequestURI(path + "?" + query)
 		if err != nil {
 			u = &url.URL{Path: path, RawPath: path, RawQuery: query}
 		}
-		r := &http.Request{Method: method, URL: u, Host: "example.amazonaws.com", Header: http.Header{}, ContentLength: int64(len(body))}
+		r := &http.Request{Method: method, URL: u, Host: "example.amazonaws.com", ContentLength: int64(len(body)),
+			Header: http.Header{"X-Amz-Region-Set": {"us-east-1"}}}
 		for k, val := range map[string]string{"Authorization": auth, "X-Amz-Date": date, "X-Amz-Security-Token": token, "X-Amz-Content-Sha256": contentSHA} {
 			if val != "" {
 				r.Header[k] = strings.Split(val, "\n")

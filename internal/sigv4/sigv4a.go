@@ -27,7 +27,7 @@ const (
 // "AWS4A"+secret, over the label AWS4-ECDSA-P256-SHA256 and the access key
 // id with an external counter, repeated until the candidate c satisfies
 // c <= n-2; the private key is c+1.
-func deriveV4AKey(accessKeyID, secret string) (*ecdsa.PublicKey, error) {
+func deriveV4AKey(accessKeyID, secret string) (*ecdsa.PrivateKey, error) {
 	curve := elliptic.P256()
 	var nMinus2 [32]byte
 	curve.Params().N.FillBytes(nMinus2[:])
@@ -48,11 +48,7 @@ func deriveV4AKey(accessKeyID, secret string) (*ecdsa.PublicKey, error) {
 			continue
 		}
 		add1(&c)
-		priv, err := ecdsa.ParseRawPrivateKey(curve, c[:])
-		if err != nil {
-			return nil, err
-		}
-		return &priv.PublicKey, nil
+		return ecdsa.ParseRawPrivateKey(curve, c[:])
 	}
 	return nil, errors.New("sigv4: no SigV4a key could be derived")
 }
@@ -85,13 +81,13 @@ func add1(x *[32]byte) {
 // v4aSignatureCheck returns a function that reports whether sig is a valid
 // SigV4a signature of a string to sign.
 func v4aSignatureCheck(accessKeyID, secret string, sig []byte) func(sts []byte) bool {
-	pub, err := deriveV4AKey(accessKeyID, secret)
+	priv, err := deriveV4AKey(accessKeyID, secret)
 	return func(sts []byte) bool {
 		if err != nil {
 			return false
 		}
 		digest := sha256.Sum256(sts)
-		return ecdsa.VerifyASN1(pub, digest[:], sig)
+		return ecdsa.VerifyASN1(&priv.PublicKey, digest[:], sig)
 	}
 }
 

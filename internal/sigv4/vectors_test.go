@@ -3,6 +3,9 @@ package sigv4
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -395,7 +398,11 @@ func vectorMutations(t *testing.T, c *vectorCase, form, signed string) []mutatio
 			}, want: ErrNotSigned},
 			mutation{name: "require-unsigned-payload", verifier: func(v *Verifier) { v.RequireUnsignedPayload = true }, want: ErrSignedPayload},
 		)
-	} else {
+	}
+	if c.v4a {
+		ms = append(ms, mutation{name: "sigv4a-not-allowed", verifier: func(v *Verifier) { v.AllowSigV4A = false }, want: ErrMalformed})
+	}
+	if form == "query" {
 		ms = append(ms,
 			mutation{name: "clock-within-expiry", verifier: func(v *Verifier) { v.Now = func() time.Time { return c.now.Add(59 * time.Minute) } }, want: nil},
 			mutation{name: "clock-expired", verifier: func(v *Verifier) { v.Now = func() time.Time { return c.now.Add(61 * time.Minute) } }, want: ErrExpired},
@@ -453,15 +460,79 @@ func checkV4AKey(t *testing.T, c *vectorCase) {
 	if err := json.Unmarshal([]byte(c.file(t, "public-key.json")), &want); err != nil {
 		t.Fatal(err)
 	}
-	pub, err := deriveV4AKey(c.ctx.Credentials.AccessKeyID, c.ctx.Credentials.SecretAccessKey)
+	priv, err := deriveV4AKey(c.ctx.Credentials.AccessKeyID, c.ctx.Credentials.SecretAccessKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := pub.Bytes()
+	b, err := priv.PublicKey.Bytes()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := hex.EncodeToString(b); got != "04"+want.X+want.Y {
 		t.Fatalf("derived public key %s, want 04%s%s", got, want.X, want.Y)
+	}
+}
+
+// TestV4ARegionSet re-signs the suite's SigV4a vanilla request with region
+// sets using wildcards.
+func TestV4ARegionSet(t *testing.T) {
+	c := loadCase(t, filepath.Join(vectorsDir(t, "v4a"), "get-vanilla"))
+	c.v4a = true
+	priv, err := deriveV4AKey(c.ctx.Credentials.AccessKeyID, c.ctx.Credentials.SecretAccessKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := c.file(t, "header-signed-request.txt")
+	for _, tc := range []struct {
+		set, region string
+		want        error
+	}{
+		{"us-east-1", "us-east-1", nil},
+		{"*", "ap-south-1", nil},
+		{"us-*", "us-east-1", nil},
+		{"eu-west-1, us-*-1", "us-east-1", nil},
+		{"us-*", "eu-west-1", ErrScope},
+		{"us-east-2,us-west-1", "us-east-1", ErrScope},
+		{"us-east-1", "", nil},
+		{"us east 1", "us-east-1", ErrMalformed},
+	} {
+		t.Run(tc.set+"/"+tc.region, func(t *testing.T) {
+			v := c.verifier()
+			v.Region = tc.region
+			r, body := parseRawRequest(t, strings.Replace(signed, "X-Amz-Region-Set:us-east-1", "X-Amz-Region-Set:"+tc.set, 1))
+			if tc.want != ErrMalformed {
+				_, stss, _ := canonicalStrings(t, v, r, body)
+				digest := sha256.Sum256([]byte(stss[0]))
+				sig, err := ecdsa.SignASN1(rand.Reader, priv, digest[:])
+				if err != nil {
+					t.Fatal(err)
+				}
+				auth := r.Header.Get("Authorization")
+				i := strings.Index(auth, "Signature=") + len("Signature=")
+				r.Header.Set("Authorization", auth[:i]+hex.EncodeToString(sig))
+			}
+			res, err := v.Verify(context.Background(), r, body)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+			if err == nil && (res.Region != tc.set || res.Algorithm != algorithmV4A) {
+				t.Errorf("result %+v", res)
+			}
+		})
+	}
+}
+
+func TestGlobMatch(t *testing.T) {
+	for _, c := range []struct {
+		pattern, s string
+		want       bool
+	}{
+		{"*", "", true}, {"*", "us-east-1", true}, {"us-*", "us-east-1", true}, {"us-*", "eu-west-1", false},
+		{"*-1", "us-east-1", true}, {"us-*-1", "us-east-1", true}, {"us-*-2", "us-east-1", false},
+		{"us-east-1", "us-east-1", true}, {"us-east-1", "us-east-10", false}, {"**", "x", true},
+	} {
+		if got := globMatch(c.pattern, c.s); got != c.want {
+			t.Errorf("globMatch(%q, %q) = %v", c.pattern, c.s, got)
+		}
 	}
 }

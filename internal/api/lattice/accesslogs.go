@@ -11,7 +11,7 @@ import (
 
 // destinationType checks an access-log destination ARN and returns its
 // kind: a CloudWatch Logs log group, an S3 bucket or a Firehose delivery
-// stream. How Trellis delivers to each is documented in docs/access-logs.md.
+// stream (see docs/api.md).
 func destinationType(field, arn string) (string, error) {
 	if len(arn) < 20 || len(arn) > 2048 {
 		return "", wire.Invalid(field, "must be 20 to 2048 characters long")

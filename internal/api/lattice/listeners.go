@@ -312,6 +312,11 @@ func (a *API) bindTargetGroups(tx *store.Tx, account string, svc *model.Service,
 			if err := checkListenerTargetGroup(f, l, tg); err != nil {
 				return err
 			}
+			for _, b := range bind {
+				if b.ID == id {
+					return wire.Invalid(f, "target group %s is listed twice", id)
+				}
+			}
 			wtg.TargetGroupIdentifier = id
 			bind = append(bind, tg)
 		}

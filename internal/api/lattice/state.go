@@ -53,7 +53,8 @@ func key(account string, parts ...string) string {
 // VPCKey is where a declared VPC is stored (shared with the native API).
 func VPCKey(id string) string { return "/vpcs/" + id }
 
-func vpcAssocKey(vpcID string) string { return "/lattice-vpc/" + vpcID }
+// VPCAssociationKey holds the ID of the one service-network association of a VPC.
+func VPCAssociationKey(vpcID string) string { return "/lattice-vpc/" + vpcID }
 
 // caller returns the authenticated caller; the server guarantees one.
 func caller(ctx context.Context) (iam.Caller, error) {
@@ -289,8 +290,6 @@ func unsupported(op string) func(context.Context, *wire.Request) (int, any, erro
 			Message: op + " is not supported by Trellis yet: resource configurations, resource gateways and domain verifications are out of scope"}
 	}
 }
-
-
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
 

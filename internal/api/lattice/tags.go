@@ -160,4 +160,3 @@ func (a *API) listTagsForResource(ctx context.Context, r *wire.Request) (int, an
 	})
 	return http.StatusOK, map[string]any{"tags": tags}, err
 }
-

@@ -245,4 +245,3 @@ func (a *API) deleteTargetGroup(ctx context.Context, r *wire.Request) (int, any,
 	})
 	return http.StatusOK, out, err
 }
-

@@ -52,7 +52,7 @@ func (a *API) createSNVA(ctx context.Context, r *wire.Request) (int, any, error)
 			if !ok || vpc.Account != cl.Account {
 				return 0, nil, wire.NotFound(rtVPC, in.VpcIdentifier)
 			}
-			if kv, err := tx.Get(vpcAssocKey(vpc.ID)); err == nil {
+			if kv, err := tx.Get(VPCAssociationKey(vpc.ID)); err == nil {
 				return 0, nil, wire.Conflict(rtSNVA, string(kv.Value), "VPC %s is already associated with a service network (%s); a VPC has one service network association", vpc.ID, kv.Value)
 			} else if !isNotFound(err) {
 				return 0, nil, err
@@ -69,7 +69,7 @@ func (a *API) createSNVA(ctx context.Context, r *wire.Request) (int, any, error)
 				Status: model.StatusActive, CreatedBy: cl.Account, ServiceNetworkID: snID, VpcID: vpc.ID,
 				SecurityGroupIDs: in.SecurityGroupIDs, PrivateDNS: in.PrivateDNSEnabled, DNSOptions: in.DNSOptions,
 			}
-			tx.Put(vpcAssocKey(vpc.ID), []byte(as.ID))
+			tx.Put(VPCAssociationKey(vpc.ID), []byte(as.ID))
 			if err := save(tx, key(cl.Account, "snva", as.ID), as); err != nil {
 				return 0, nil, err
 			}
@@ -242,7 +242,7 @@ func (a *API) deleteSNVA(ctx context.Context, r *wire.Request) (int, any, error)
 			return err
 		}
 		tx.Delete(key(cl.Account, "snva", id))
-		tx.Delete(vpcAssocKey(as.VpcID))
+		tx.Delete(VPCAssociationKey(as.VpcID))
 		out = map[string]any{"id": as.ID, "arn": as.ARN, "status": "DELETE_IN_PROGRESS"}
 		return nil
 	})

@@ -136,7 +136,7 @@ func (a *API) deleteVPC(ctx context.Context, r *wire.Request) (int, any, error) 
 		if _, err := actingAccount(c, v.Account); err != nil {
 			return wire.NotFound("VPC", id)
 		}
-		if kv, err := tx.Get("/lattice-vpc/" + id); err == nil {
+		if kv, err := tx.Get(lattice.VPCAssociationKey(id)); err == nil {
 			return wire.Conflict("VPC", id, "VPC %s is associated with a service network (%s); delete the association first", id, kv.Value)
 		} else if !isNotFound(err) {
 			return err
