@@ -55,7 +55,7 @@ func (c *Checker) ResourceName(field, v string, minLen, maxLen int, reserved str
 	case len(v) < minLen || len(v) > maxLen:
 		c.Addf(field, "must be %d to %d characters long, got %d", minLen, maxLen, len(v))
 		return
-	case v[0] == '-' || v[len(v)-1] == '-':
+	case v != "" && (v[0] == '-' || v[len(v)-1] == '-'):
 		c.Addf(field, "must not start or end with a hyphen")
 		return
 	case strings.Contains(v, "--"):

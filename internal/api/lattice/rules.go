@@ -75,7 +75,7 @@ func (a *API) createRule(ctx context.Context, r *wire.Request) (int, any, error)
 			}
 			n := 0
 			for _, o := range rules {
-				if o.Name == in.Name {
+				if !o.IsDefault && o.Name == in.Name {
 					return 0, nil, wire.Conflict(rtRule, o.ID, "listener %s already has a rule named %q (%s)", l.ID, in.Name, o.ID)
 				}
 				if !o.IsDefault && o.Priority == *in.Priority {

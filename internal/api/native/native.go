@@ -187,7 +187,11 @@ func (a *API) createAccount(ctx context.Context, r *wire.Request) (int, any, err
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, acct, nil
+	return http.StatusCreated, accountView(&acct), nil
+}
+
+func accountView(a *model.Account) map[string]any {
+	return map[string]any{"id": a.ID, "name": a.Name, "createdAt": wire.Timestamp(a.CreatedAt)}
 }
 
 func (a *API) listAccounts(ctx context.Context, r *wire.Request) (int, any, error) {
@@ -199,20 +203,13 @@ func (a *API) listAccounts(ctx context.Context, r *wire.Request) (int, any, erro
 	if err != nil {
 		return 0, nil, err
 	}
-	if !c.Admin {
-		accts = filter(accts, func(x *model.Account) bool { return x.ID == c.Account })
-	}
-	return http.StatusOK, map[string]any{"items": accts}, nil
-}
-
-func filter[T any](in []*T, keep func(*T) bool) []*T {
-	out := in[:0]
-	for _, v := range in {
-		if keep(v) {
-			out = append(out, v)
+	items := []map[string]any{}
+	for _, x := range accts {
+		if c.Admin || x.ID == c.Account {
+			items = append(items, accountView(x))
 		}
 	}
-	return out
+	return http.StatusOK, map[string]any{"items": items}, nil
 }
 
 // principalView never includes secrets.
