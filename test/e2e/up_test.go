@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,9 +43,9 @@ func freeAddr(t *testing.T) string {
 // up starts `trellis up` and waits until /readyz answers.
 func up(t *testing.T, bin, data, api, admin string) (stop func()) {
 	t.Helper()
-	var out bytes.Buffer
+	out := &syncBuffer{}
 	cmd := exec.Command(bin, "up", "--data", data, "--api-addr", api, "--admin-addr", admin)
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +84,25 @@ func up(t *testing.T, bin, data, api, admin string) (stop func()) {
 			t.Errorf("trellis up did not stop on SIGTERM")
 		}
 	}
+}
+
+// syncBuffer is a bytes.Buffer the child's output goroutine and the test
+// can use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func run(t *testing.T, env []string, name string, args ...string) string {
