@@ -265,9 +265,16 @@ func (c *Checker) HealthCheck(field string, h *HealthCheckConfig) {
 	zeroOr("healthCheckTimeoutSeconds", h.HealthCheckTimeoutSeconds, 1, 120)
 	zeroOr("healthyThresholdCount", h.HealthyThresholdCount, 2, 10)
 	zeroOr("unhealthyThresholdCount", h.UnhealthyThresholdCount, 2, 10)
-	if h.HealthCheckIntervalSeconds != nil && h.HealthCheckTimeoutSeconds != nil &&
-		*h.HealthCheckIntervalSeconds != 0 && *h.HealthCheckTimeoutSeconds > *h.HealthCheckIntervalSeconds {
-		c.Addf(field+".healthCheckTimeoutSeconds", "must not exceed healthCheckIntervalSeconds")
+	// Compare the values in effect, defaults included.
+	interval, timeout := int32(30), int32(5)
+	if v := h.HealthCheckIntervalSeconds; v != nil && *v != 0 {
+		interval = *v
+	}
+	if v := h.HealthCheckTimeoutSeconds; v != nil && *v != 0 {
+		timeout = *v
+	}
+	if interval >= 5 && interval <= 300 && timeout >= 1 && timeout <= 120 && timeout > interval {
+		c.Addf(field+".healthCheckTimeoutSeconds", "must not exceed healthCheckIntervalSeconds (%d > %d, defaults included)", timeout, interval)
 	}
 	if h.Matcher != nil {
 		if h.Matcher.HTTPCode == nil {
@@ -282,6 +289,9 @@ func (c *Checker) HealthCheck(field string, h *HealthCheckConfig) {
 func checkHTTPCodes(s string) string {
 	if len(s) < 1 || len(s) > MaxMatcherLen {
 		return "must be 1 to 2000 characters long"
+	}
+	if strings.Trim(s, "0123456789-,") != "" {
+		return "may contain only digits, '-' and ','; got " + strconv.Quote(s)
 	}
 	for _, part := range strings.Split(s, ",") {
 		lo, hi, isRange := strings.Cut(part, "-")

@@ -126,6 +126,22 @@ func TestSDKPaginationAndIdempotency(t *testing.T) {
 	if len(all.Items) != 8 {
 		t.Errorf("%d services, want 8", len(all.Items))
 	}
+
+	// A token is bound to the parent in the path too: the same listener
+	// body and token under another service is a different request.
+	fixed := &types.RuleActionMemberFixedResponse{Value: types.FixedResponseAction{StatusCode: aws.Int32(404)}}
+	lin := func(svc *string) *vpclattice.CreateListenerInput {
+		return &vpclattice.CreateListenerInput{ServiceIdentifier: svc, Name: aws.String("http"), Protocol: types.ListenerProtocolHttp,
+			DefaultAction: fixed, ClientToken: aws.String("listener-token")}
+	}
+	l1 := must[*vpclattice.CreateListenerOutput](t)(c.CreateListener(ctx, lin(a.Id)))
+	l1again := must[*vpclattice.CreateListenerOutput](t)(c.CreateListener(ctx, lin(a.Id)))
+	if aws.ToString(l1.Id) != aws.ToString(l1again.Id) {
+		t.Errorf("listener retry created a second listener")
+	}
+	other := must[*vpclattice.CreateServiceOutput](t)(c.CreateService(ctx, &vpclattice.CreateServiceInput{Name: aws.String("shipping")}))
+	_, err = c.CreateListener(ctx, lin(other.Id))
+	apiErr[*types.ConflictException](t, err)
 }
 
 func TestSDKServiceListenersRulesTargets(t *testing.T) {

@@ -78,7 +78,7 @@ func (a *API) createAccessLogSubscription(ctx context.Context, r *wire.Request) 
 	var status int
 	var out any
 	err = a.update(ctx, func(tx *store.Tx) error {
-		status, out, err = idempotent(tx, cl.Account, "CreateAccessLogSubscription", in.ClientToken, r.Body, func() (int, any, error) {
+		status, out, err = idempotent(tx, cl.Account, "CreateAccessLogSubscription", in.ClientToken, r.HTTP.URL.EscapedPath(), r.Body, func() (int, any, error) {
 			t, err := a.resolvePolicyTarget(tx, "resourceIdentifier", in.ResourceIdentifier, cl.Account)
 			if err != nil {
 				return 0, nil, err

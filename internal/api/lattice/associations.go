@@ -57,7 +57,7 @@ func (a *API) createSNSA(ctx context.Context, r *wire.Request) (int, any, error)
 	var status int
 	var out any
 	err = a.update(ctx, func(tx *store.Tx) error {
-		status, out, err = idempotent(tx, cl.Account, "CreateServiceNetworkServiceAssociation", in.ClientToken, r.Body, func() (int, any, error) {
+		status, out, err = idempotent(tx, cl.Account, "CreateServiceNetworkServiceAssociation", in.ClientToken, r.HTTP.URL.EscapedPath(), r.Body, func() (int, any, error) {
 			svc, err := mustLoad[model.Service](tx, key(cl.Account, "svc", svcID), rtService, svcID)
 			if err != nil {
 				return 0, nil, err

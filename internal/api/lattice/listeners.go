@@ -28,7 +28,7 @@ func (a *API) resolveChild(field, ident, prefix, kind, parent, resType, account 
 		}
 		return "", wire.Invalid(field, "ARN %q is not a %s ARN of %s", ident, humanKind(resType), parent)
 	}
-	if arn.Account != account || arn.Region != a.region {
+	if arn.Partition != "aws" || arn.Account != account || arn.Region != a.region {
 		return "", wire.NotFound(resType, ident)
 	}
 	return id, nil
@@ -104,7 +104,7 @@ func (a *API) createListener(ctx context.Context, r *wire.Request) (int, any, er
 	var status int
 	var out any
 	err = a.update(ctx, func(tx *store.Tx) error {
-		status, out, err = idempotent(tx, cl.Account, "CreateListener", in.ClientToken, r.Body, func() (int, any, error) {
+		status, out, err = idempotent(tx, cl.Account, "CreateListener", in.ClientToken, r.HTTP.URL.EscapedPath(), r.Body, func() (int, any, error) {
 			svc, err := mustLoad[model.Service](tx, key(cl.Account, "svc", svcID), rtService, svcID)
 			if err != nil {
 				return 0, nil, err

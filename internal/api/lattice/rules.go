@@ -61,7 +61,7 @@ func (a *API) createRule(ctx context.Context, r *wire.Request) (int, any, error)
 	var status int
 	var out any
 	err = a.update(ctx, func(tx *store.Tx) error {
-		status, out, err = idempotent(tx, cl.Account, "CreateRule", in.ClientToken, r.Body, func() (int, any, error) {
+		status, out, err = idempotent(tx, cl.Account, "CreateRule", in.ClientToken, r.HTTP.URL.EscapedPath(), r.Body, func() (int, any, error) {
 			svc, l, err := a.listenerCtx(tx, r, cl.Account)
 			if err != nil {
 				return 0, nil, err

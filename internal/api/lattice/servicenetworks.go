@@ -46,7 +46,7 @@ func (a *API) createServiceNetwork(ctx context.Context, r *wire.Request) (int, a
 	var status int
 	var out any
 	err = a.update(ctx, func(tx *store.Tx) error {
-		status, out, err = idempotent(tx, cl.Account, "CreateServiceNetwork", in.ClientToken, r.Body, func() (int, any, error) {
+		status, out, err = idempotent(tx, cl.Account, "CreateServiceNetwork", in.ClientToken, r.HTTP.URL.EscapedPath(), r.Body, func() (int, any, error) {
 			if err := a.claimName(tx, cl.Account, "sn", in.Name, rtServiceNetwork); err != nil {
 				return 0, nil, err
 			}

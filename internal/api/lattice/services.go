@@ -101,7 +101,7 @@ func (a *API) createService(ctx context.Context, r *wire.Request) (int, any, err
 	var status int
 	var out any
 	err = a.update(ctx, func(tx *store.Tx) error {
-		status, out, err = idempotent(tx, cl.Account, "CreateService", in.ClientToken, r.Body, func() (int, any, error) {
+		status, out, err = idempotent(tx, cl.Account, "CreateService", in.ClientToken, r.HTTP.URL.EscapedPath(), r.Body, func() (int, any, error) {
 			if err := a.claimName(tx, cl.Account, "svc", in.Name, rtService); err != nil {
 				return 0, nil, err
 			}

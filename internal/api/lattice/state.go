@@ -149,7 +149,7 @@ func (a *API) resolve(field, ident, prefix, arnKind, resType, account string) (s
 	if !ok || kind != arnKind || !model.IsID(id, prefix) {
 		return "", wire.Invalid(field, "ARN %q is not a %s ARN (…:%s/%s-…)", ident, strings.ToLower(strings.ReplaceAll(resType, "_", " ")), arnKind, prefix)
 	}
-	if arn.Account != account || arn.Region != a.region {
+	if arn.Partition != "aws" || arn.Account != account || arn.Region != a.region {
 		return "", wire.NotFound(resType, ident)
 	}
 	return id, nil
@@ -175,13 +175,14 @@ type token struct {
 // idempotent runs create inside tx unless clientToken was already used for
 // op: then it returns the first answer when the request is the same, and a
 // ConflictException when it differs.
-func idempotent(tx *store.Tx, account, op string, clientToken *string, body []byte,
+func idempotent(tx *store.Tx, account, op string, clientToken *string, path string, body []byte,
 	create func() (int, any, error)) (int, any, error) {
 	if clientToken == nil {
 		return create()
 	}
 	k := key(account, "token", op, *clientToken)
-	sum := sha256.Sum256(canonicalJSON(body))
+	// The request is its path (the parent resources) and its body.
+	sum := sha256.Sum256(append([]byte(path+"\n"), canonicalJSON(body)...))
 	hash := fmt.Sprintf("%x", sum)
 	prev, ok, err := load[token](tx, k)
 	if err != nil {

@@ -40,7 +40,7 @@ func (a *API) createTargetGroup(ctx context.Context, r *wire.Request) (int, any,
 	var status int
 	var out any
 	err = a.update(ctx, func(tx *store.Tx) error {
-		status, out, err = idempotent(tx, cl.Account, "CreateTargetGroup", in.ClientToken, r.Body, func() (int, any, error) {
+		status, out, err = idempotent(tx, cl.Account, "CreateTargetGroup", in.ClientToken, r.HTTP.URL.EscapedPath(), r.Body, func() (int, any, error) {
 			if in.Config != nil && in.Config.VpcIdentifier != "" {
 				vpc, ok, err := load[model.VPC](tx, VPCKey(in.Config.VpcIdentifier))
 				if err != nil {

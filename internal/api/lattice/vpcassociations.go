@@ -41,7 +41,7 @@ func (a *API) createSNVA(ctx context.Context, r *wire.Request) (int, any, error)
 	var status int
 	var out any
 	err = a.update(ctx, func(tx *store.Tx) error {
-		status, out, err = idempotent(tx, cl.Account, "CreateServiceNetworkVpcAssociation", in.ClientToken, r.Body, func() (int, any, error) {
+		status, out, err = idempotent(tx, cl.Account, "CreateServiceNetworkVpcAssociation", in.ClientToken, r.HTTP.URL.EscapedPath(), r.Body, func() (int, any, error) {
 			if _, err := mustLoad[model.ServiceNetwork](tx, key(cl.Account, "sn", snID), rtServiceNetwork, snID); err != nil {
 				return 0, nil, err
 			}
