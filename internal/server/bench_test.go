@@ -3,10 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,72 +12,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/vpclattice"
 
 	"github.com/trellis-mesh/trellis/internal/api/lattice"
-	"github.com/trellis-mesh/trellis/internal/server"
 )
 
 // Benchmarks of the whole request path: AWS SDK client (SigV4 signing,
 // serialisation) → loopback HTTP → authentication → Lattice handler →
 // bolt store (an fsync per write) and back. Client and server share the
 // process, so allocs/op counts both sides.
-
-// startBenchServer is startServer for benchmarks (startServer takes a
-// *testing.T): a real server on loopback ports over a fresh data dir,
-// stopped when the benchmark ends.
-func startBenchServer(tb testing.TB, quotas lattice.Quotas) *testServer {
-	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	dataDir := tb.TempDir()
-	srv, err := server.New(ctx, server.Config{DataDir: dataDir, APIAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
-		Quotas: quotas, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		cancel()
-		tb.Fatalf("server.New: %v", err)
-	}
-	if err := srv.Listen(); err != nil {
-		cancel()
-		_ = srv.Close()
-		tb.Fatalf("Listen: %v", err)
-	}
-	endpoint := server.Endpoint(srv.APIAddr())
-	boot, err := srv.EnsureBootstrap(ctx, endpoint)
-	if err != nil {
-		cancel()
-		_ = srv.Close()
-		tb.Fatalf("EnsureBootstrap: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	ts := &testServer{srv: srv, boot: boot, endpoint: endpoint, dataDir: dataDir}
-	ts.secret = benchSecret(tb, boot.CredentialsPath)
-	ts.stop = func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				tb.Errorf("Serve: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			tb.Errorf("server did not stop")
-		}
-	}
-	tb.Cleanup(ts.stop)
-	return ts
-}
-
-func benchSecret(tb testing.TB, path string) string {
-	tb.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "aws_secret_access_key = "); ok {
-			return v
-		}
-	}
-	tb.Fatalf("no secret in %s", path)
-	return ""
-}
 
 // benchClient is ts.admin() with its own connection pool, large enough
 // that parallel benchmarks reuse keep-alive connections instead of
@@ -106,7 +43,7 @@ func reportOpsPerSec(b *testing.B) {
 
 func BenchmarkAPICreateServiceNetwork(b *testing.B) {
 	// Lift the quota of 50 networks: every iteration creates one more.
-	ts := startBenchServer(b, lattice.Quotas{ServiceNetworks: 1 << 30})
+	ts := startServer(b, b.TempDir(), lattice.Quotas{ServiceNetworks: 1 << 30})
 	c := benchClient(b, ts)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -125,7 +62,7 @@ func BenchmarkAPICreateServiceNetwork(b *testing.B) {
 }
 
 func BenchmarkAPIGetServiceNetwork(b *testing.B) {
-	ts := startBenchServer(b, lattice.Quotas{})
+	ts := startServer(b, b.TempDir(), lattice.Quotas{})
 	c := benchClient(b, ts)
 	ctx := context.Background()
 	sn, err := c.CreateServiceNetwork(ctx, &vpclattice.CreateServiceNetworkInput{Name: aws.String("bench-get")})
@@ -147,7 +84,7 @@ func BenchmarkAPIGetServiceNetwork(b *testing.B) {
 }
 
 func BenchmarkAPIListServices(b *testing.B) {
-	ts := startBenchServer(b, lattice.Quotas{})
+	ts := startServer(b, b.TempDir(), lattice.Quotas{})
 	c := benchClient(b, ts)
 	ctx := context.Background()
 	for i := range 100 {
@@ -170,7 +107,7 @@ func BenchmarkAPIListServices(b *testing.B) {
 }
 
 func BenchmarkAPIParallelGet(b *testing.B) {
-	ts := startBenchServer(b, lattice.Quotas{})
+	ts := startServer(b, b.TempDir(), lattice.Quotas{})
 	c := benchClient(b, ts)
 	ctx := context.Background()
 	var ids []*string

@@ -28,7 +28,7 @@ type testServer struct {
 	stop     func()
 }
 
-func startServer(t *testing.T, dataDir string, quotas lattice.Quotas) *testServer {
+func startServer(t testing.TB, dataDir string, quotas lattice.Quotas) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, server.Config{DataDir: dataDir, APIAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
@@ -107,7 +107,7 @@ func must[T any](t *testing.T) func(T, error) T {
 	}
 }
 
-func readSecret(t *testing.T, path string) string {
+func readSecret(t testing.TB, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
