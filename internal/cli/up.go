@@ -52,6 +52,7 @@ Everything created is kept in --data and is there again after a restart.`
 	f.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:7071", "address of /metrics, /healthz and /readyz")
 	f.StringVar(&cfg.Region, "region", "us-east-1", "region of every ARN; SigV4 scopes must name it")
 	f.StringArrayVar(&quotas, "quota", nil, "override a quota, NAME=VALUE (repeatable); names: "+strings.Join(quotaNames(), ", "))
+	f.Float64Var(&cfg.RateLimit, "rate-limit", 0, "API requests per second per account (burst twice that); over it: ThrottlingException. 0 = no limit")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		var lvl slog.Level

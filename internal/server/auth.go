@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +36,9 @@ type authenticator struct {
 	now    func() time.Time
 	log    *slog.Logger
 	denied *prometheus.CounterVec
+
+	limit     *limiter
+	throttled prometheus.Counter
 }
 
 func (a *authenticator) verifier() *sigv4.Verifier {
@@ -102,6 +106,16 @@ func (a *authenticator) wrap(next http.Handler) http.Handler {
 		if err != nil {
 			a.log.Warn("access key without principal", "accessKeyId", res.AccessKeyID, "err", err)
 			a.deny(w, r, "principal", "the principal of this access key no longer exists")
+			return
+		}
+		if ok, retry := a.limit.allow(c.Account); !ok {
+			a.throttled.Inc()
+			if r.URL.Path == "/" && isQueryProtocol(r) {
+				w.Header().Set("Retry-After", strconv.Itoa(retry))
+				writeSTSError(w, http.StatusBadRequest, "Throttling", "rate exceeded")
+				return
+			}
+			wire.WriteError(w, wire.Throttled(retry, "rate exceeded: account %s may make %g API requests per second", c.Account, a.limit.rate))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(iam.WithCaller(r.Context(), c)))

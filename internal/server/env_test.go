@@ -30,9 +30,16 @@ type testServer struct {
 
 func startServer(t testing.TB, dataDir string, quotas lattice.Quotas) *testServer {
 	t.Helper()
+	return startServerWith(t, server.Config{DataDir: dataDir, Quotas: quotas})
+}
+
+// startServerWith starts a server with cfg on loopback ports.
+func startServerWith(t testing.TB, cfg server.Config) *testServer {
+	t.Helper()
+	dataDir := cfg.DataDir
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, server.Config{DataDir: dataDir, APIAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
-		Quotas: quotas, Logger: slog.New(slog.DiscardHandler)})
+	cfg.APIAddr, cfg.AdminAddr, cfg.Logger = "127.0.0.1:0", "127.0.0.1:0", slog.New(slog.DiscardHandler)
+	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		cancel()
 		t.Fatalf("server.New: %v", err)

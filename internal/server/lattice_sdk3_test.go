@@ -2,13 +2,16 @@ package server_test
 
 import (
 	"context"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/vpclattice"
 	"github.com/aws/aws-sdk-go-v2/service/vpclattice/types"
 
 	"github.com/trellis-mesh/trellis/internal/api/lattice"
+	"github.com/trellis-mesh/trellis/internal/server"
 )
 
 // TestSDKRemainingReads covers the operations the other SDK tests only
@@ -102,4 +105,29 @@ func TestSDKRemainingReads(t *testing.T) {
 	must[*vpclattice.DeleteAccessLogSubscriptionOutput](t)(c.DeleteAccessLogSubscription(ctx, &vpclattice.DeleteAccessLogSubscriptionInput{AccessLogSubscriptionIdentifier: als.Id}))
 	_, err = c.DeleteAccessLogSubscription(ctx, &vpclattice.DeleteAccessLogSubscriptionInput{AccessLogSubscriptionIdentifier: als.Id})
 	apiErr[*types.ResourceNotFoundException](t, err)
+}
+
+func TestSDKThrottling(t *testing.T) {
+	// The server clock is real time plus a skew the test advances, so
+	// signatures stay fresh while the bucket refills on demand.
+	var mu sync.Mutex
+	var skew time.Duration
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(skew) }
+	ts := startServerWith(t, server.Config{DataDir: t.TempDir(), RateLimit: 1, Now: clock})
+	c := ts.admin()
+	ctx := context.Background()
+	// A burst of two, then 429 with Retry-After.
+	for range 2 {
+		must[*vpclattice.ListServicesOutput](t)(c.ListServices(ctx, &vpclattice.ListServicesInput{}))
+	}
+	_, err := c.ListServices(ctx, &vpclattice.ListServicesInput{})
+	th := apiErr[*types.ThrottlingException](t, err)
+	if aws.ToInt32(th.RetryAfterSeconds) != 1 {
+		t.Errorf("retryAfterSeconds = %d, want 1", aws.ToInt32(th.RetryAfterSeconds))
+	}
+	// One second later one more request fits.
+	mu.Lock()
+	skew += time.Second
+	mu.Unlock()
+	must[*vpclattice.ListServicesOutput](t)(c.ListServices(ctx, &vpclattice.ListServicesInput{}))
 }

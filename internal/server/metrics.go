@@ -13,6 +13,7 @@ type metrics struct {
 	requests     *prometheus.CounterVec
 	latency      *prometheus.HistogramVec
 	authFailures *prometheus.CounterVec
+	throttled    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -27,8 +28,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trellis_api_auth_failures_total", Help: "API requests rejected by SigV4 authentication, by reason.",
 		}, []string{"reason"}),
+		throttled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trellis_api_throttled_total", Help: "API requests refused with ThrottlingException (--rate-limit).",
+		}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.authFailures)
+	reg.MustRegister(m.requests, m.latency, m.authFailures, m.throttled)
 	return m
 }
 

@@ -42,7 +42,11 @@ type Config struct {
 	Region string
 	// Quotas override Lattice's default quotas.
 	Quotas lattice.Quotas
-	Logger *slog.Logger
+	// RateLimit is the API requests per second allowed per account (burst
+	// twice that); over it a request gets ThrottlingException (429) with
+	// Retry-After. Zero, the default, means no limit.
+	RateLimit float64
+	Logger    *slog.Logger
 	// Now defaults to time.Now (tests pin the clock).
 	Now func() time.Time
 }
@@ -98,7 +102,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	la := lattice.New(lattice.Config{Store: st, Region: cfg.Region, DNSPartition: partition, Quotas: cfg.Quotas,
 		Logger: s.log.With("api", "lattice"), Now: cfg.Now, Observe: m.observer("lattice")})
 	na := native.New(st, cfg.Region, s.log.With("api", "native"), m.observer("native"))
-	auth := &authenticator{st: st, region: cfg.Region, now: cfg.Now, log: s.log, denied: m.authFailures}
+	auth := &authenticator{st: st, region: cfg.Region, now: cfg.Now, log: s.log, denied: m.authFailures,
+		limit: newLimiter(cfg.RateLimit, cfg.Now), throttled: m.throttled}
 	s.handler = auth.wrap(route(la, na, &stsAPI{}, m.observer("sts")))
 	return s, nil
 }

@@ -96,6 +96,12 @@ func AccessDenied(format string, args ...any) *Error {
 	return &Error{Type: TypeAccessDenied, Status: http.StatusForbidden, Message: fmt.Sprintf(format, args...)}
 }
 
+// Throttled reports a request over the rate limit; clients retry after retryAfter seconds.
+func Throttled(retryAfter int, format string, args ...any) *Error {
+	return &Error{Type: TypeThrottling, Status: http.StatusTooManyRequests, RetryAfter: retryAfter,
+		ServiceCode: "vpc-lattice", Message: fmt.Sprintf(format, args...)}
+}
+
 // Internal reports a server fault; the message never includes internal detail.
 func Internal(requestID string) *Error {
 	return &Error{Type: TypeInternal, Status: http.StatusInternalServerError, RetryAfter: 1,
