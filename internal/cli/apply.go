@@ -12,6 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
+
+	"github.com/trellis-mesh/trellis/internal/model"
 )
 
 func newApply(s Streams, cf *clientFlags) *cobra.Command {
@@ -166,22 +168,10 @@ type (
 		HealthCheck                 *healthCheckDoc `json:"healthCheck,omitempty"`
 		LambdaEventStructureVersion string          `json:"lambdaEventStructureVersion,omitempty"`
 	}
-	healthCheckDoc struct {
-		Enabled                    *bool       `json:"enabled,omitempty"`
-		Protocol                   string      `json:"protocol,omitempty"`
-		ProtocolVersion            string      `json:"protocolVersion,omitempty"`
-		Port                       *int32      `json:"port,omitempty"`
-		Path                       *string     `json:"path,omitempty"`
-		HealthCheckIntervalSeconds *int32      `json:"healthCheckIntervalSeconds,omitempty"`
-		HealthCheckTimeoutSeconds  *int32      `json:"healthCheckTimeoutSeconds,omitempty"`
-		HealthyThresholdCount      *int32      `json:"healthyThresholdCount,omitempty"`
-		UnhealthyThresholdCount    *int32      `json:"unhealthyThresholdCount,omitempty"`
-		Matcher                    *matcherDoc `json:"matcher,omitempty"`
-	}
-	matcherDoc struct {
-		HTTPCode string `json:"httpCode"`
-	}
-	targetDoc struct {
+	// healthCheckDoc is the API's own shape; its defaults come from the
+	// model, as the server materialises them.
+	healthCheckDoc = model.HealthCheckConfig
+	targetDoc      struct {
 		ID   string `json:"id"`
 		Port *int32 `json:"port,omitempty"`
 	}

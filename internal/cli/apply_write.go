@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/vpclattice"
 	"github.com/aws/aws-sdk-go-v2/service/vpclattice/types"
+
+	"github.com/trellis-mesh/trellis/internal/model"
 )
 
 // sync creates or updates r's resource and returns its output lines.
@@ -483,52 +485,20 @@ func sdkHealthCheck(d *tgDoc) *types.HealthCheckConfig {
 		ProtocolVersion: types.HealthCheckProtocolVersion(h.ProtocolVersion), Port: h.Port, Path: h.Path,
 		HealthCheckIntervalSeconds: h.HealthCheckIntervalSeconds, HealthCheckTimeoutSeconds: h.HealthCheckTimeoutSeconds,
 		HealthyThresholdCount: h.HealthyThresholdCount, UnhealthyThresholdCount: h.UnhealthyThresholdCount}
-	if h.Matcher != nil {
-		out.Matcher = &types.MatcherMemberHttpCode{Value: h.Matcher.HTTPCode}
+	if h.Matcher != nil && h.Matcher.HTTPCode != nil {
+		out.Matcher = &types.MatcherMemberHttpCode{Value: *h.Matcher.HTTPCode}
 	}
 	return out
 }
 
 // desiredHealthCheck is the declared health check with Lattice's
-// defaults filled in, the way GetTargetGroup shows it, so fields the
-// document leaves out cause no difference.
+// defaults filled in by the same code the server uses, in the wire shape
+// GetTargetGroup answers, so fields the document leaves out cause no
+// difference.
 func desiredHealthCheck(d *tgDoc) any {
-	var h healthCheckDoc
-	if hc := d.Config.HealthCheck; hc != nil {
-		h = *hc
-	}
-	version := d.Config.ProtocolVersion
-	if version == "" && d.Config.Protocol != "TCP" {
-		version = "HTTP1"
-	}
-	enabled := d.Config.Protocol != "TCP" && version != "HTTP2"
-	if h.Enabled != nil {
-		enabled = *h.Enabled
-	}
-	out := map[string]any{"enabled": enabled, "protocol": or(h.Protocol, "HTTP"), "protocolVersion": or(h.ProtocolVersion, "HTTP1"),
-		"path": "/", "matcher": map[string]any{"httpCode": "200"}}
-	if h.Path != nil && *h.Path != "" {
-		out["path"] = *h.Path
-	}
-	if h.Port != nil {
-		out["port"] = int64(*h.Port)
-	}
-	if h.Matcher != nil && h.Matcher.HTTPCode != "" {
-		out["matcher"] = map[string]any{"httpCode": h.Matcher.HTTPCode}
-	}
-	for k, f := range map[string]struct {
-		v   *int32
-		def int64
-	}{
-		"healthCheckIntervalSeconds": {h.HealthCheckIntervalSeconds, 30}, "healthCheckTimeoutSeconds": {h.HealthCheckTimeoutSeconds, 5},
-		"healthyThresholdCount": {h.HealthyThresholdCount, 5}, "unhealthyThresholdCount": {h.UnhealthyThresholdCount, 2},
-	} {
-		out[k] = f.def
-		if f.v != nil && *f.v != 0 {
-			out[k] = int64(*f.v)
-		}
-	}
-	return out
+	cfg := model.TargetGroupConfig{Protocol: d.Config.Protocol, ProtocolVersion: d.Config.ProtocolVersion, HealthCheck: d.Config.HealthCheck}
+	hc := cfg.Materialize(d.Type).HealthCheck
+	return wireView(sdkHealthCheck(&tgDoc{Config: &tgConfigDoc{HealthCheck: hc}}))
 }
 
 // tgImmutableDiffs lists the fields of a target group that differ from
