@@ -43,7 +43,7 @@ func TestGetVpcsJSONIsAnArrayOfObjects(t *testing.T) {
 		t.Fatalf("get vpcs -o json is not a JSON array of objects: %v\n%s", err, out)
 	}
 	if len(vpcs) != 2 || vpcs[0].Name != "default" || vpcs[1].Name != "payments" || vpcs[0].ID != e.boot.VPCID ||
-		strings.Join(vpcs[0].CIDRs, ",") != "10.0.0.0/16" || len(vpcs[1].CIDRs) != 2 {
+		strings.Join(vpcs[0].CIDRs, ",") != "127.0.0.0/8,10.0.0.0/16" || len(vpcs[1].CIDRs) != 2 {
 		t.Errorf("vpcs: %+v", vpcs)
 	}
 	// One VPC by name is the object itself.

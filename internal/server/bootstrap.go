@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/trellis-mesh/trellis/internal/api/native"
 	"github.com/trellis-mesh/trellis/internal/iam"
@@ -31,8 +32,10 @@ type Bootstrap struct {
 
 const bootstrapKey = "/meta/bootstrap"
 
-// DefaultVPCCIDR is the address block of the default VPC.
-const DefaultVPCCIDR = "10.0.0.0/16"
+// DefaultVPCCIDR lists the address blocks of the default VPC, comma
+// separated: loopback, so targets can be the processes on this machine that
+// the local gateway reaches, and a private block for examples.
+const DefaultVPCCIDR = "127.0.0.0/8,10.0.0.0/16"
 
 // EnsureBootstrap creates the admin identity and default VPC on first start
 // and, on every start, writes DataDir/credentials and DataDir/config (AWS
@@ -114,7 +117,7 @@ func (s *Server) bootstrapState(ctx context.Context) (*Bootstrap, error) {
 	if err != nil {
 		return nil, err
 	}
-	vpc, err := native.CreateVPC(ctx, s.st, s.cfg.Region, acct.ID, "default", []string{DefaultVPCCIDR}, nil, now)
+	vpc, err := native.CreateVPC(ctx, s.st, s.cfg.Region, acct.ID, "default", strings.Split(DefaultVPCCIDR, ","), nil, now)
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap: default VPC: %w", err)
 	}
