@@ -1,0 +1,204 @@
+package dns
+
+import (
+	"errors"
+
+	"golang.org/x/net/dns/dnsmessage"
+)
+
+const (
+	// minUDPSize is the limit of a UDP response without EDNS0 (RFC 1035).
+	minUDPSize = 512
+	// maxUDPSize is the most the server sends over UDP, and the payload size
+	// it advertises: the DNS Flag Day 2020 value, which avoids IP
+	// fragmentation on common paths.
+	maxUDPSize = 1232
+	// maxMsgSize is the largest DNS message (TCP's two-byte length).
+	maxMsgSize = 65535
+	// rcodeBadVers is EDNS0's BADVERS extended code (RFC 6891).
+	rcodeBadVers dnsmessage.RCode = 16
+)
+
+// request is what the handler needs from a query.
+type request struct {
+	hdr      dnsmessage.Header
+	q        dnsmessage.Question
+	hasQ     bool
+	edns     bool
+	ednsVer  uint8
+	udpLimit int
+}
+
+// handle answers one query. msg is the query; out is a buffer (len 0) the
+// response is appended to; udp selects UDP's size limit. It returns nil
+// when the message must be dropped: too short to carry an ID, or itself a
+// response (answering responses invites loops).
+func (s *Server) handle(msg []byte, out []byte, udp bool) []byte {
+	var p dnsmessage.Parser
+	hdr, err := p.Start(msg)
+	if err != nil || hdr.Response {
+		return nil
+	}
+	req := request{hdr: hdr, udpLimit: minUDPSize}
+	if hdr.OpCode != 0 { // only QUERY
+		return s.respond(out, &req, dnsmessage.RCodeNotImplemented, nil, udp)
+	}
+	req.q, err = p.Question()
+	if err != nil {
+		return s.respond(out, &req, dnsmessage.RCodeFormatError, nil, udp)
+	}
+	req.hasQ = true
+	if _, err := p.Question(); !errors.Is(err, dnsmessage.ErrSectionDone) {
+		// More than one question: nobody supports that (RFC 9619).
+		return s.respond(out, &req, dnsmessage.RCodeFormatError, nil, udp)
+	}
+	if err := readEDNS(&p, &req); err != nil {
+		return s.respond(out, &req, dnsmessage.RCodeFormatError, nil, udp)
+	}
+	if req.edns && req.ednsVer != 0 {
+		return s.respond(out, &req, rcodeBadVers, nil, udp)
+	}
+	if req.q.Class != dnsmessage.ClassINET && req.q.Class != dnsmessage.ClassANY {
+		return s.respond(out, &req, dnsmessage.RCodeRefused, nil, udp)
+	}
+
+	var lower [255]byte
+	name := lowerName(&lower, &req.q.Name)
+	rs, found, inZone := s.records.Load().lookup(name)
+	switch {
+	case found:
+		return s.respond(out, &req, dnsmessage.RCodeSuccess, rs, udp)
+	case inZone:
+		return s.respond(out, &req, dnsmessage.RCodeNameError, nil, udp)
+	default:
+		return s.respond(out, &req, dnsmessage.RCodeRefused, nil, udp)
+	}
+}
+
+// readEDNS skips the answer and authority sections and reads the OPT
+// record, if any, of the additional section.
+func readEDNS(p *dnsmessage.Parser, req *request) error {
+	if err := p.SkipAllAnswers(); err != nil {
+		return err
+	}
+	if err := p.SkipAllAuthorities(); err != nil {
+		return err
+	}
+	for {
+		h, err := p.AdditionalHeader()
+		if errors.Is(err, dnsmessage.ErrSectionDone) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if h.Type == dnsmessage.TypeOPT {
+			if req.edns {
+				return errors.New("two OPT records")
+			}
+			req.edns = true
+			req.ednsVer = uint8(h.TTL >> 16)
+			req.udpLimit = min(max(int(h.Class), minUDPSize), maxUDPSize)
+		}
+		if err := p.SkipAdditional(); err != nil {
+			return err
+		}
+	}
+}
+
+// lowerName writes n, lower-cased and without its trailing dot, into buf.
+func lowerName(buf *[255]byte, n *dnsmessage.Name) []byte {
+	l := int(n.Length)
+	for i := range l {
+		c := n.Data[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	if l > 0 && buf[l-1] == '.' {
+		l--
+	}
+	return buf[:l]
+}
+
+// respond builds the response: rs's records of the asked type for
+// RCodeSuccess (none: NODATA), nothing otherwise. Answers for names the
+// server owns (found, or NXDOMAIN in its zones) are authoritative. Over
+// UDP a response larger than the client's limit is replaced by an empty
+// one with TC set, so the client retries over TCP (over TCP, the same for
+// more than 64 KiB, which only thousands of addresses for one name reach).
+func (s *Server) respond(out []byte, req *request, rcode dnsmessage.RCode, rs *rrset, udp bool) []byte {
+	limit := maxMsgSize
+	if udp {
+		limit = req.udpLimit
+	}
+	resp, err := s.build(out, req, rcode, rs, false)
+	if err == nil && len(resp) > limit {
+		resp, err = s.build(out[:0], req, rcode, nil, true)
+	}
+	if err != nil {
+		return nil // unreachable: only too many records fail to build
+	}
+	return resp
+}
+
+func (s *Server) build(out []byte, req *request, rcode dnsmessage.RCode, rs *rrset, truncated bool) ([]byte, error) {
+	h := dnsmessage.Header{
+		ID:               req.hdr.ID,
+		Response:         true,
+		OpCode:           req.hdr.OpCode,
+		RecursionDesired: req.hdr.RecursionDesired,
+		CheckingDisabled: req.hdr.CheckingDisabled,
+		Authoritative:    rcode == dnsmessage.RCodeSuccess || rcode == dnsmessage.RCodeNameError,
+		Truncated:        truncated,
+		RCode:            rcode & 0xF, // the upper bits travel in OPT
+	}
+	b := dnsmessage.NewBuilder(out, h)
+	if req.hasQ {
+		if err := b.StartQuestions(); err != nil {
+			return nil, err
+		}
+		if err := b.Question(req.q); err != nil {
+			return nil, err
+		}
+	}
+	if rs != nil && !truncated {
+		if err := b.StartAnswers(); err != nil {
+			return nil, err
+		}
+		// The answer's owner name is the question's, in the asker's case
+		// (resolvers that randomise case, 0x20, compare it).
+		rh := dnsmessage.ResourceHeader{Name: req.q.Name, Class: dnsmessage.ClassINET, TTL: s.ttl}
+		t := req.q.Type
+		if t == dnsmessage.TypeA || t == dnsmessage.TypeALL {
+			rh.Type = dnsmessage.TypeA
+			for _, a := range rs.a {
+				if err := b.AResource(rh, dnsmessage.AResource{A: a}); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if t == dnsmessage.TypeAAAA || t == dnsmessage.TypeALL {
+			rh.Type = dnsmessage.TypeAAAA
+			for _, a := range rs.aaaa {
+				if err := b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: a}); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if req.edns {
+		if err := b.StartAdditionals(); err != nil {
+			return nil, err
+		}
+		var oh dnsmessage.ResourceHeader
+		if err := oh.SetEDNS0(maxUDPSize, rcode, false); err != nil {
+			return nil, err
+		}
+		if err := b.OPTResource(oh, dnsmessage.OPTResource{}); err != nil {
+			return nil, err
+		}
+	}
+	return b.Finish()
+}

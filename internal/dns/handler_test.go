@@ -1,0 +1,301 @@
+package dns
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	"golang.org/x/net/dns/dnsmessage"
+)
+
+const (
+	webName  = "web-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-east-1.on.aws"
+	v4Name   = "v4-0123456789abcdef1.7d67968.vpc-lattice-svcs.us-east-1.on.aws"
+	bigName  = "big-0123456789abcdef2.7d67968.vpc-lattice-svcs.us-east-1.on.aws"
+	noneName = "none-0123456789abcdef3.7d67968.vpc-lattice-svcs.us-east-1.on.aws"
+	custom   = "api.example.com"
+)
+
+var (
+	web4 = netip.MustParseAddr("169.254.171.1")
+	web6 = netip.MustParseAddr("fd00:ec2:80::a9fe:ab01")
+)
+
+func bigAddrs() []netip.Addr {
+	var out []netip.Addr
+	for i := range 100 {
+		out = append(out, netip.AddrFrom4([4]byte{10, 0, byte(i / 250), byte(1 + i%250)}))
+	}
+	return out
+}
+
+func testRecords() map[string][]netip.Addr {
+	return map[string][]netip.Addr{
+		webName:  {web4, web6},
+		v4Name:   {netip.MustParseAddr("::ffff:169.254.171.2")}, // mapped: answers A
+		bigName:  bigAddrs(),
+		noneName: nil,
+		custom:   {netip.MustParseAddr("10.0.0.9")},
+	}
+}
+
+func newTestServer() *Server {
+	s := New(Config{Addr: "127.0.0.1:0"})
+	s.SetRecords(testRecords())
+	return s
+}
+
+// query builds a query; edns < 0 means no OPT record.
+func query(t testing.TB, name string, typ dnsmessage.Type, edns int) []byte {
+	t.Helper()
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: 0xbeef, RecursionDesired: true})
+	must(t, b.StartQuestions())
+	must(t, b.Question(dnsmessage.Question{Name: dnsmessage.MustNewName(name), Type: typ, Class: dnsmessage.ClassINET}))
+	if edns >= 0 {
+		must(t, b.StartAdditionals())
+		var h dnsmessage.ResourceHeader
+		must(t, h.SetEDNS0(edns, 0, false))
+		must(t, b.OPTResource(h, dnsmessage.OPTResource{}))
+	}
+	msg, err := b.Finish()
+	must(t, err)
+	return msg
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func parse(t testing.TB, resp []byte) dnsmessage.Message {
+	t.Helper()
+	var m dnsmessage.Message
+	if err := m.Unpack(resp); err != nil {
+		t.Fatalf("unpack response: %v", err)
+	}
+	return m
+}
+
+func answers(m dnsmessage.Message) []string {
+	var out []string
+	for _, a := range m.Answers {
+		switch b := a.Body.(type) {
+		case *dnsmessage.AResource:
+			out = append(out, netip.AddrFrom4(b.A).String())
+		case *dnsmessage.AAAAResource:
+			out = append(out, netip.AddrFrom16(b.AAAA).String())
+		}
+	}
+	return out
+}
+
+func TestHandleAnswers(t *testing.T) {
+	s := newTestServer()
+	for _, tc := range []struct {
+		name    string
+		qname   string
+		qtype   dnsmessage.Type
+		rcode   dnsmessage.RCode
+		aa      bool
+		answers []string
+	}{
+		{"A", webName + ".", dnsmessage.TypeA, dnsmessage.RCodeSuccess, true, []string{"169.254.171.1"}},
+		{"AAAA", webName + ".", dnsmessage.TypeAAAA, dnsmessage.RCodeSuccess, true, []string{"fd00:ec2:80::a9fe:ab01"}},
+		{"ANY", webName + ".", dnsmessage.TypeALL, dnsmessage.RCodeSuccess, true, []string{"169.254.171.1", "fd00:ec2:80::a9fe:ab01"}},
+		{"mixed case", "WeB-0123456789ABCDEF0.7d67968.VPC-lattice-svcs.us-east-1.ON.AWS.", dnsmessage.TypeA, dnsmessage.RCodeSuccess, true, []string{"169.254.171.1"}},
+		{"mapped v4 is A", v4Name + ".", dnsmessage.TypeA, dnsmessage.RCodeSuccess, true, []string{"169.254.171.2"}},
+		{"NODATA other type", webName + ".", dnsmessage.TypeTXT, dnsmessage.RCodeSuccess, true, nil},
+		{"NODATA no AAAA", v4Name + ".", dnsmessage.TypeAAAA, dnsmessage.RCodeSuccess, true, nil},
+		{"NODATA no addresses", noneName + ".", dnsmessage.TypeA, dnsmessage.RCodeSuccess, true, nil},
+		{"empty non-terminal", "7d67968.vpc-lattice-svcs.us-east-1.on.aws.", dnsmessage.TypeA, dnsmessage.RCodeSuccess, true, nil},
+		{"zone apex", "vpc-lattice-svcs.us-east-1.on.aws.", dnsmessage.TypeA, dnsmessage.RCodeSuccess, true, nil},
+		{"NXDOMAIN in zone", "gone-0123456789abcdef9.7d67968.vpc-lattice-svcs.us-east-1.on.aws.", dnsmessage.TypeA, dnsmessage.RCodeNameError, true, nil},
+		{"NXDOMAIN other partition", "x.1234567.vpc-lattice-svcs.us-east-1.on.aws.", dnsmessage.TypeA, dnsmessage.RCodeNameError, true, nil},
+		{"custom domain", custom + ".", dnsmessage.TypeA, dnsmessage.RCodeSuccess, true, []string{"10.0.0.9"}},
+		{"custom domain sibling refused", "www.example.com.", dnsmessage.TypeA, dnsmessage.RCodeRefused, false, nil},
+		{"other region refused", "x.7d67968.vpc-lattice-svcs.eu-west-1.on.aws.", dnsmessage.TypeA, dnsmessage.RCodeRefused, false, nil},
+		{"above the zone refused", "us-east-1.on.aws.", dnsmessage.TypeA, dnsmessage.RCodeRefused, false, nil},
+		{"lookalike suffix refused", "xvpc-lattice-svcs.us-east-1.on.aws.", dnsmessage.TypeA, dnsmessage.RCodeRefused, false, nil},
+		{"root refused", ".", dnsmessage.TypeNS, dnsmessage.RCodeRefused, false, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := parse(t, s.handle(query(t, tc.qname, tc.qtype, -1), nil, true))
+			if m.ID != 0xbeef || !m.Response || m.RCode != tc.rcode || m.Authoritative != tc.aa || !m.RecursionDesired || m.RecursionAvailable {
+				t.Errorf("header %+v, want rcode %v aa=%v", m.Header, tc.rcode, tc.aa)
+			}
+			if len(m.Questions) != 1 || m.Questions[0].Name.String() != tc.qname || m.Questions[0].Type != tc.qtype {
+				t.Errorf("question %v", m.Questions)
+			}
+			if got := answers(m); !slices.Equal(got, tc.answers) {
+				t.Errorf("answers %v, want %v", got, tc.answers)
+			}
+			for _, a := range m.Answers {
+				if a.Header.Name.String() != tc.qname || a.Header.TTL != 10 || a.Header.Class != dnsmessage.ClassINET {
+					t.Errorf("answer header %+v", a.Header)
+				}
+			}
+			if len(m.Authorities) != 0 || len(m.Additionals) != 0 {
+				t.Errorf("authority %v additional %v, want none", m.Authorities, m.Additionals)
+			}
+		})
+	}
+}
+
+func TestHandleEDNSAndTruncation(t *testing.T) {
+	s := newTestServer()
+	opt := func(t *testing.T, m dnsmessage.Message) *dnsmessage.Resource {
+		t.Helper()
+		for i, a := range m.Additionals {
+			if a.Header.Type == dnsmessage.TypeOPT {
+				return &m.Additionals[i]
+			}
+		}
+		return nil
+	}
+
+	m := parse(t, s.handle(query(t, webName+".", dnsmessage.TypeA, 4096), nil, true))
+	o := opt(t, m)
+	if o == nil || o.Header.Class != maxUDPSize || o.Header.TTL != 0 {
+		t.Fatalf("OPT %+v, want payload %d version 0", o, maxUDPSize)
+	}
+
+	// 100 A records do not fit 512 bytes: TC, empty, over UDP.
+	m = parse(t, s.handle(query(t, bigName+".", dnsmessage.TypeA, -1), nil, true))
+	if !m.Truncated || len(m.Answers) != 0 || m.RCode != dnsmessage.RCodeSuccess || len(m.Questions) != 1 {
+		t.Errorf("no EDNS: truncated=%v answers=%d", m.Truncated, len(m.Answers))
+	}
+	// Nor 1232 (EDNS asks for more, the server caps it).
+	resp := s.handle(query(t, bigName+".", dnsmessage.TypeA, 65000), nil, true)
+	m = parse(t, resp)
+	if !m.Truncated || len(m.Answers) != 0 || opt(t, m) == nil || len(resp) > maxUDPSize {
+		t.Errorf("EDNS 65000: truncated=%v answers=%d opt=%v len=%d", m.Truncated, len(m.Answers), opt(t, m), len(resp))
+	}
+	// TCP carries everything.
+	m = parse(t, s.handle(query(t, bigName+".", dnsmessage.TypeA, -1), nil, false))
+	if m.Truncated || len(m.Answers) != 100 {
+		t.Errorf("TCP: truncated=%v answers=%d", m.Truncated, len(m.Answers))
+	}
+	// A payload below 512 counts as 512: a small answer is not truncated.
+	m = parse(t, s.handle(query(t, webName+".", dnsmessage.TypeA, 100), nil, true))
+	if m.Truncated || len(m.Answers) != 1 {
+		t.Errorf("EDNS 100: truncated=%v answers=%d", m.Truncated, len(m.Answers))
+	}
+
+	// EDNS version 1: BADVERS (16 = 1<<4 | 0).
+	q := query(t, webName+".", dnsmessage.TypeA, 1232)
+	q[len(q)-11+6] = 1 // OPT: name(1) type(2) class(2), then TTL = ext-rcode, VERSION, flags(2)
+	m = parse(t, s.handle(q, nil, true))
+	o = opt(t, m)
+	if o == nil || o.Header.ExtendedRCode(m.RCode) != rcodeBadVers || len(m.Answers) != 0 {
+		t.Errorf("EDNS version 1: rcode %v opt %+v", m.RCode, o)
+	}
+}
+
+func TestHandleMalformed(t *testing.T) {
+	s := newTestServer()
+	good := query(t, webName+".", dnsmessage.TypeA, -1)
+	withHeader := func(id uint16, bits uint16, qd, an, ns, ar uint16, rest []byte) []byte {
+		b := []byte{byte(id >> 8), byte(id), byte(bits >> 8), byte(bits), byte(qd >> 8), byte(qd), byte(an >> 8), byte(an),
+			byte(ns >> 8), byte(ns), byte(ar >> 8), byte(ar)}
+		return append(b, rest...)
+	}
+	question := good[12:]
+	twoOPT := query(t, webName+".", dnsmessage.TypeA, 1232)
+	opt := twoOPT[len(twoOPT)-11:]
+	twoOPT = append(twoOPT, opt...)
+	twoOPT[11] = 2
+	for _, tc := range []struct {
+		name  string
+		msg   []byte
+		drop  bool
+		rcode dnsmessage.RCode
+	}{
+		{name: "empty", msg: nil, drop: true},
+		{name: "short header", msg: good[:11], drop: true},
+		{name: "a response", msg: withHeader(1, 0x8000, 1, 0, 0, 0, question), drop: true},
+		{name: "no question", msg: withHeader(1, 0, 0, 0, 0, 0, nil), rcode: dnsmessage.RCodeFormatError},
+		{name: "cut question", msg: good[:20], rcode: dnsmessage.RCodeFormatError},
+		{name: "two questions", msg: withHeader(1, 0, 2, 0, 0, 0, append(slices.Clone(question), question...)), rcode: dnsmessage.RCodeFormatError},
+		{name: "missing answer section", msg: withHeader(1, 0, 1, 3, 0, 0, question), rcode: dnsmessage.RCodeFormatError},
+		{name: "two OPT records", msg: twoOPT, rcode: dnsmessage.RCodeFormatError},
+		{name: "opcode STATUS", msg: withHeader(1, 2<<11, 1, 0, 0, 0, question), rcode: dnsmessage.RCodeNotImplemented},
+		{name: "class CHAOS", msg: append(slices.Clone(good[:len(good)-1]), 3), rcode: dnsmessage.RCodeRefused},
+		{name: "pointer loop", msg: withHeader(1, 0, 1, 0, 0, 0, []byte{0xc0, 12, 0, 1, 0, 1}), rcode: dnsmessage.RCodeFormatError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := s.handle(tc.msg, nil, true)
+			if tc.drop {
+				if resp != nil {
+					t.Fatalf("answered %x", resp)
+				}
+				return
+			}
+			var p dnsmessage.Parser
+			h, err := p.Start(resp)
+			if err != nil {
+				t.Fatalf("response %x: %v", resp, err)
+			}
+			if !h.Response || h.RCode != tc.rcode || h.Authoritative {
+				t.Errorf("header %+v, want rcode %v", h, tc.rcode)
+			}
+		})
+	}
+}
+
+func FuzzHandle(f *testing.F) {
+	s := newTestServer()
+	f.Add(query(f, webName+".", dnsmessage.TypeA, -1))
+	f.Add(query(f, bigName+".", dnsmessage.TypeA, 1232))
+	f.Add(query(f, "www.example.com.", dnsmessage.TypeAAAA, 512))
+	f.Add([]byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		for _, udp := range []bool{true, false} {
+			resp := s.handle(msg, nil, udp)
+			if resp == nil {
+				continue
+			}
+			var p dnsmessage.Parser
+			h, err := p.Start(resp)
+			if err != nil {
+				t.Fatalf("unparsable response %x to %x: %v", resp, msg, err)
+			}
+			if !h.Response || h.ID != uint16(msg[0])<<8|uint16(msg[1]) {
+				t.Fatalf("response header %+v to %x", h, msg)
+			}
+			if udp && len(resp) > maxUDPSize {
+				t.Fatalf("UDP response of %d bytes", len(resp))
+			}
+			var m dnsmessage.Message
+			if err := m.Unpack(resp); err != nil {
+				t.Fatalf("response %x does not unpack: %v", resp, err)
+			}
+		}
+	})
+}
+
+func BenchmarkHandle(b *testing.B) {
+	s := newTestServer()
+	for _, bc := range []struct {
+		name string
+		msg  []byte
+	}{
+		{"A", query(b, webName+".", dnsmessage.TypeA, -1)},
+		{"AAAA+EDNS", query(b, webName+".", dnsmessage.TypeAAAA, 1232)},
+		{"NXDOMAIN", query(b, "gone-0123456789abcdef9.7d67968.vpc-lattice-svcs.us-east-1.on.aws.", dnsmessage.TypeA, -1)},
+		{"REFUSED", query(b, "www.example.com.", dnsmessage.TypeA, -1)},
+		{"truncated", query(b, bigName+".", dnsmessage.TypeA, -1)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			out := make([]byte, 0, maxMsgSize)
+			b.ReportAllocs()
+			for b.Loop() {
+				if s.handle(bc.msg, out[:0], true) == nil {
+					b.Fatal("dropped")
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,120 @@
+package dns
+
+import (
+	"bytes"
+	"net/netip"
+	"strings"
+)
+
+// zoneLabel marks Lattice's generated service names:
+// <name>-<id>.<partition>.vpc-lattice-svcs.<region>.on.aws. The server is
+// authoritative for the zone that starts at this label (see table.zones).
+const zoneLabel = "vpc-lattice-svcs"
+
+// rrset is the records of one name.
+type rrset struct {
+	a    [][4]byte
+	aaaa [][16]byte
+}
+
+// table is an immutable set of records; SetRecords swaps whole tables.
+type table struct {
+	// names maps a lower-case name without trailing dot to its records.
+	// Empty non-terminals of the authoritative zones (the parents of a
+	// service name up to the zone apex) map to an empty rrset, so they
+	// answer NODATA rather than NXDOMAIN (RFC 8020).
+	names map[string]*rrset
+	// zones are the lower-case suffixes (apexes) the server owns:
+	// "vpc-lattice-svcs.<region>.on.aws" for every region a generated name
+	// in names uses. A missing name inside one is NXDOMAIN; a missing name
+	// anywhere else is REFUSED, because the server is not authoritative for
+	// it — a custom domain's zone (example.com) has names Trellis does not
+	// know, and answering NXDOMAIN for them would poison the resolver that
+	// forwards to us.
+	zones [][]byte
+}
+
+// newTable builds a table from SetRecords' argument.
+func newTable(names map[string][]netip.Addr) *table {
+	t := &table{names: make(map[string]*rrset, len(names))}
+	zones := map[string]bool{}
+	for name, addrs := range names {
+		name = normalize(name)
+		if name == "" {
+			continue
+		}
+		rs := t.names[name]
+		if rs == nil {
+			rs = &rrset{}
+			t.names[name] = rs
+		}
+		for _, a := range addrs {
+			a = a.Unmap()
+			switch {
+			case a.Is4():
+				rs.a = append(rs.a, a.As4())
+			case a.Is6():
+				rs.aaaa = append(rs.aaaa, a.As16())
+			}
+		}
+		if zone, ok := generatedZone(name); ok {
+			zones[zone] = true
+		}
+	}
+	for zone := range zones {
+		t.zones = append(t.zones, []byte(zone))
+	}
+	// Empty non-terminals: every ancestor of a name inside a zone, down to
+	// and including the apex.
+	for name := range t.names {
+		zone, ok := generatedZone(name)
+		if !ok {
+			continue
+		}
+		for n := name; len(n) > len(zone); {
+			_, parent, _ := strings.Cut(n, ".")
+			if _, exists := t.names[parent]; !exists {
+				t.names[parent] = &rrset{}
+			}
+			n = parent
+		}
+	}
+	return t
+}
+
+// generatedZone returns the zone apex of a Lattice generated name: the
+// suffix that starts with the label "vpc-lattice-svcs" when the name ends in
+// ".on.aws".
+func generatedZone(name string) (string, bool) {
+	if !strings.HasSuffix(name, ".on.aws") {
+		return "", false
+	}
+	if strings.HasPrefix(name, zoneLabel+".") {
+		return name, true
+	}
+	i := strings.Index(name, "."+zoneLabel+".")
+	if i < 0 {
+		return "", false
+	}
+	return name[i+1:], true
+}
+
+// normalize lower-cases an ASCII name and drops one trailing dot.
+func normalize(name string) string {
+	return strings.TrimSuffix(strings.ToLower(name), ".")
+}
+
+// lookup finds the records of a lower-case name. ok is false for names the
+// table does not hold; then inZone says whether the name lies in a zone the
+// server owns.
+func (t *table) lookup(name []byte) (rs *rrset, ok, inZone bool) {
+	if rs, ok := t.names[string(name)]; ok { // no allocation: map index by string(bytes)
+		return rs, true, true
+	}
+	for _, z := range t.zones {
+		if bytes.Equal(name, z) || (len(name) > len(z) && name[len(name)-len(z)-1] == '.' && bytes.HasSuffix(name, z)) {
+			return nil, false, true
+		}
+	}
+	return nil, false, false
+}
