@@ -17,6 +17,7 @@ themselves (service networks, services, ...) are created with 'trellis apply'
 or the AWS CLI.`,
 	}
 	cmd.AddCommand(newCreatePrincipal(s, cf), newCreateAccessKey(s, cf), newCreateVPC(s, cf), newCreateAccount(s, cf))
+	cmd.AddCommand(newCreateCertificate(s, cf))
 	return cmd
 }
 

@@ -164,6 +164,8 @@ func (s *session) delete(k *kindInfo, ref string, port int32) error {
 		}
 		t, n, _ := strings.Cut(p, "/")
 		return s.c.Native(ctx, "DELETE", "/principals/"+url.PathEscape(t)+"/"+url.PathEscape(n), nil, nil)
+	case "certificate":
+		return s.c.Native(ctx, "DELETE", "/certificates/"+url.PathEscape(ref), nil, nil)
 	case "access-key":
 		return s.c.Native(ctx, "DELETE", "/accesskeys/"+url.PathEscape(ref), nil, nil)
 	}

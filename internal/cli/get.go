@@ -151,6 +151,7 @@ func kindTable() []*kindInfo {
 				return oneOf(func() ([]object, error) { return nativeList(s, "/accesskeys") }, "access key", ref,
 					func(o object) bool { return o["AccessKeyId"] == ref })
 			}},
+		certificateKind(),
 	}
 }
 

@@ -56,6 +56,10 @@ func New(st store.Store, region string, log *slog.Logger, observe wire.Observer)
 	h(http.MethodGet, Prefix+"/vpcs", "ListVpcs", a.listVPCs)
 	h(http.MethodGet, Prefix+"/vpcs/{id}", "GetVpc", a.getVPC)
 	h(http.MethodDelete, Prefix+"/vpcs/{id}", "DeleteVpc", a.deleteVPC)
+	h(http.MethodPost, Prefix+"/certificates", "ImportCertificate", a.importCertificate)
+	h(http.MethodGet, Prefix+"/certificates", "ListCertificates", a.listCertificates)
+	h(http.MethodGet, Prefix+"/certificates/{id}", "GetCertificate", a.getCertificate)
+	h(http.MethodDelete, Prefix+"/certificates/{id}", "DeleteCertificate", a.deleteCertificate)
 	return a
 }
 
