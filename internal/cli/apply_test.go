@@ -121,7 +121,7 @@ access-log-subscription/service-network/shop/logs unchanged
 		t.Errorf("write calls: %v", d)
 	}
 	targets := e.ok("get", "targets", "--target-group", "orders-v1")
-	if !strings.Contains(targets, "10.0.0.12") || strings.Contains(targets, "10.0.0.11") {
+	if !strings.Contains(targets, "10.0.0.12") || !strings.Contains(targetLine(targets, "10.0.0.11"), "DRAINING") {
 		t.Errorf("targets after apply:\n%s", targets)
 	}
 	if rules := e.ok("get", "rules", "--service", "orders", "--listener", "http"); !strings.Contains(rules, " 20 ") {

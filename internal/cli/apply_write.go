@@ -143,6 +143,9 @@ func (a *applier) syncTargets(tgID string, d *tgDoc, tgPort string, have []targe
 	if d.Targets == nil {
 		return false, nil
 	}
+	// A draining target is on its way out: apply treats it as absent, so
+	// it is not deregistered again, and declaring it registers it back.
+	have = slices.DeleteFunc(slices.Clone(have), func(t targetSummary) bool { return t.Status == types.TargetStatusDraining })
 	key := func(id, port string) string {
 		if d.Type == "LAMBDA" {
 			return id

@@ -214,6 +214,8 @@ type Target struct {
 	ReasonCode    string    `json:"reasonCode,omitempty"`
 	RegisteredAt  time.Time `json:"registeredAt"`
 	TargetGroupID string    `json:"targetGroupId"`
+	// DrainUntil is when a DRAINING target is removed (nil otherwise).
+	DrainUntil *time.Time `json:"drainUntil,omitempty"`
 }
 
 // ServiceNetworkServiceAssociation publishes a service into a network.

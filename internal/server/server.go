@@ -26,6 +26,7 @@ import (
 
 	"github.com/trellis-mesh/trellis/internal/api/lattice"
 	"github.com/trellis-mesh/trellis/internal/api/native"
+	"github.com/trellis-mesh/trellis/internal/snapshot"
 	"github.com/trellis-mesh/trellis/internal/store"
 	"github.com/trellis-mesh/trellis/internal/store/bolt"
 )
@@ -46,7 +47,17 @@ type Config struct {
 	// twice that); over it a request gets ThrottlingException (429) with
 	// Retry-After. Zero, the default, means no limit.
 	RateLimit float64
-	Logger    *slog.Logger
+	// DeregistrationDelay is how long a deregistered target drains (no new
+	// requests, in-flight ones finish) before it is removed; default 60 s,
+	// Lattice's. Negative removes deregistered targets at once.
+	DeregistrationDelay time.Duration
+	// CertSource gives HTTPS services their certificates in node
+	// snapshots; nil (for now the default) leaves them without.
+	CertSource snapshot.CertSource
+	// NodeHeartbeat is the heartbeat interval of node snapshot streams;
+	// default snapshot.HeartbeatInterval (tests shorten it).
+	NodeHeartbeat time.Duration
+	Logger        *slog.Logger
 	// Now defaults to time.Now (tests pin the clock).
 	Now func() time.Time
 }
@@ -67,8 +78,17 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	switch {
+	case c.DeregistrationDelay == 0:
+		c.DeregistrationDelay = DefaultDeregistrationDelay
+	case c.DeregistrationDelay < 0:
+		c.DeregistrationDelay = 0
+	}
 	return c
 }
+
+// DefaultDeregistrationDelay is Lattice's drain time of deregistered targets.
+const DefaultDeregistrationDelay = 60 * time.Second
 
 // Server is a running control plane.
 type Server struct {
@@ -77,6 +97,8 @@ type Server struct {
 	log     *slog.Logger
 	reg     *prometheus.Registry
 	handler http.Handler
+	lattice *lattice.API
+	broker  *snapshot.Broker
 
 	apiLn, adminLn net.Listener
 }
@@ -100,8 +122,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	m := newMetrics(s.reg)
 	la := lattice.New(lattice.Config{Store: st, Region: cfg.Region, DNSPartition: partition, Quotas: cfg.Quotas,
-		Logger: s.log.With("api", "lattice"), Now: cfg.Now, Observe: m.observer("lattice")})
-	na := native.New(st, cfg.Region, s.log.With("api", "native"), m.observer("native"))
+		Logger: s.log.With("api", "lattice"), Now: cfg.Now, Observe: m.observer("lattice"),
+		DeregistrationDelay: cfg.DeregistrationDelay})
+	// The broker lives as long as the server: Serve or Close stops it.
+	s.broker = snapshot.NewBroker(context.WithoutCancel(ctx), snapshot.BrokerConfig{Store: st, Region: cfg.Region,
+		Certs: cfg.CertSource, Logger: s.log.With("component", "snapshots")})
+	s.lattice = la
+	na := native.New(st, cfg.Region, s.log.With("api", "native"), m.observer("native"),
+		native.WithNodes(native.NodeOptions{Broker: s.broker, Heartbeat: cfg.NodeHeartbeat}))
 	auth := &authenticator{st: st, region: cfg.Region, now: cfg.Now, log: s.log, denied: m.authFailures,
 		limit: newLimiter(cfg.RateLimit, cfg.Now), throttled: m.throttled}
 	s.handler = auth.wrap(route(la, na, &stsAPI{}, m.observer("sts")))
@@ -140,12 +168,23 @@ func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() { errc <- api.Serve(s.apiLn) }()
 	go func() { errc <- admin.Serve(s.adminLn) }()
+	drainCtx, stopDrain := context.WithCancel(ctx)
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		s.lattice.RunDrainer(drainCtx)
+	}()
 	s.log.Info("serving", "api", s.APIAddr(), "admin", s.AdminAddr(), "region", s.cfg.Region)
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
+	stopDrain()
+	<-drained
+	// Closing the broker ends the node streams, which Shutdown would
+	// otherwise wait for.
+	s.broker.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = api.Shutdown(sctx)
@@ -160,7 +199,10 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 // Close releases the store without serving (for callers that fail before Serve).
-func (s *Server) Close() error { return s.st.Close() }
+func (s *Server) Close() error {
+	s.broker.Close()
+	return s.st.Close()
+}
 
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()

@@ -77,6 +77,11 @@ type Config struct {
 	Now func() time.Time
 	// Observe, if set, is told the operation, status and latency of every request.
 	Observe wire.Observer
+	// DeregistrationDelay is how long a deregistered target stays DRAINING
+	// (gateways send it no new requests, in-flight ones finish) before
+	// RunDrainer removes it. Zero or negative removes targets at once.
+	// The server passes Lattice's 60 s unless configured otherwise.
+	DeregistrationDelay time.Duration
 }
 
 // API is the Lattice-compatible API handler.
@@ -88,13 +93,14 @@ type API struct {
 	log       *slog.Logger
 	now       func() time.Time
 	router    *wire.Router
+	drain     time.Duration
 }
 
 // New returns the API for cfg.
 func New(cfg Config) *API {
 	a := &API{
 		st: cfg.Store, region: cfg.Region, partition: cfg.DNSPartition,
-		quotas: cfg.Quotas.withDefaults(), log: cfg.Logger, now: cfg.Now,
+		quotas: cfg.Quotas.withDefaults(), log: cfg.Logger, now: cfg.Now, drain: cfg.DeregistrationDelay,
 	}
 	if a.now == nil {
 		a.now = time.Now

@@ -52,7 +52,11 @@ func decodeTargetList(r *wire.Request, minN, maxN int) ([]targetIn, error) {
 	return in.Targets, c.Err()
 }
 
-func targetKey(account, tgID, id string, port int32) string {
+// TargetGroupKey is where a target group of account is stored.
+func TargetGroupKey(account, id string) string { return key(account, "tg", id) }
+
+// TargetKey is where a registered target is stored.
+func TargetKey(account, tgID, id string, port int32) string {
 	return key(account, "target", tgID, id, strconv.Itoa(int(port)))
 }
 
@@ -87,7 +91,7 @@ func checkTarget(tg *model.TargetGroup, vpc *model.VPC, t targetIn) (code, msg s
 			return "TargetNotInVpc", "target " + t.ID + " is outside the CIDR blocks of " + vpc.ID + " (" + strings.Join(vpc.CIDRs, ", ") + ")"
 		}
 	case model.TargetGroupTypeInstance:
-		if !isInstanceID(t.ID) {
+		if !model.IsInstanceID(t.ID) {
 			return "InvalidTargetId", "target id " + strconv.Quote(t.ID) + " is not an instance ID (i- followed by 8 or 17 hex digits)"
 		}
 	case model.TargetGroupTypeLambda:
@@ -103,19 +107,6 @@ func checkTarget(tg *model.TargetGroup, vpc *model.VPC, t targetIn) (code, msg s
 		}
 	}
 	return "", ""
-}
-
-func isInstanceID(s string) bool {
-	rest, ok := strings.CutPrefix(s, "i-")
-	if !ok || (len(rest) != 8 && len(rest) != 17) {
-		return false
-	}
-	for i := 0; i < len(rest); i++ {
-		if !(rest[i] >= '0' && rest[i] <= '9' || rest[i] >= 'a' && rest[i] <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 func inCIDRs(addr netip.Addr, cidrs []string) bool {
@@ -170,12 +161,20 @@ func (a *API) registerTargets(ctx context.Context, r *wire.Request) (int, any, e
 				failed = append(failed, targetFailure{ID: t.ID, Port: t.Port, FailureCode: code, FailureMessage: msg})
 				continue
 			}
-			k := targetKey(cl.Account, id, t.ID, port)
-			if _, err := tx.Get(k); err == nil {
-				ok = append(ok, targetOut{ID: t.ID, Port: outPort}) // registering again is a no-op
-				continue
-			} else if !isNotFound(err) {
+			k := TargetKey(cl.Account, id, t.ID, port)
+			if prev, found, err := load[model.Target](tx, k); err != nil {
 				return err
+			} else if found {
+				// Registering again is a no-op, except that it takes a
+				// draining target back: it serves again from INITIAL.
+				if prev.Status == model.TargetStatusDraining {
+					prev.Status, prev.ReasonCode, prev.DrainUntil = model.TargetStatusInitial, "", nil
+					if err := save(tx, k, prev); err != nil {
+						return err
+					}
+				}
+				ok = append(ok, targetOut{ID: t.ID, Port: outPort})
+				continue
 			}
 			if single && count >= 1 {
 				failed = append(failed, targetFailure{ID: t.ID, Port: t.Port, FailureCode: "TooManyTargets",
@@ -219,17 +218,22 @@ func (a *API) deregisterTargets(ctx context.Context, r *wire.Request) (int, any,
 			return err
 		}
 		ok, failed := []targetOut{}, []targetFailure{}
+		deadline := a.timestamp().Add(a.drain)
 		for _, t := range targets {
 			port := targetPort(tg, t.Port)
-			k := targetKey(cl.Account, id, t.ID, port)
-			if _, err := tx.Get(k); isNotFound(err) {
+			k := TargetKey(cl.Account, id, t.ID, port)
+			target, found, err := load[model.Target](tx, k)
+			if err != nil {
+				return err
+			}
+			if !found {
 				failed = append(failed, targetFailure{ID: t.ID, Port: t.Port, FailureCode: "TargetNotFound",
 					FailureMessage: "target " + t.ID + " on port " + itoa(int(port)) + " is not registered in " + id})
 				continue
-			} else if err != nil {
+			}
+			if err := a.startDrain(tx, k, target, deadline); err != nil {
 				return err
 			}
-			tx.Delete(k)
 			o := targetOut{ID: t.ID}
 			if tg.Type != model.TargetGroupTypeLambda {
 				o.Port = &port
@@ -285,12 +289,13 @@ func (a *API) listTargets(ctx context.Context, r *wire.Request) (int, any, error
 	}
 	items := make([]map[string]any, 0, len(page))
 	for _, t := range page {
-		v := map[string]any{"id": t.ID, "status": t.Status}
+		status, reason := t.EffectiveStatus(tg)
+		v := map[string]any{"id": t.ID, "status": status}
 		if tg.Type != model.TargetGroupTypeLambda {
 			v["port"] = t.Port
 		}
-		if t.ReasonCode != "" {
-			v["reasonCode"] = t.ReasonCode
+		if reason != "" {
+			v["reasonCode"] = reason
 		}
 		items = append(items, v)
 	}

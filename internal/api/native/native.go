@@ -1,7 +1,8 @@
 // Package native serves Trellis's own small API beside the Lattice-compatible
 // one: who am I, accounts, principals (IAM-style users and roles), access
-// keys, and VPCs. It speaks the same error shape as the Lattice API and
-// lives under /trellis/v1/. Requests are SigV4-signed like every other API
+// keys, VPCs, certificates, instances, and the node protocol (nodes.go). It
+// speaks the same error shape as the Lattice API and lives under
+// /trellis/v1/. Requests are SigV4-signed like every other API
 // call (signing name "trellis" or "vpc-lattice").
 //
 // Authorization: any principal manages the principals, keys and VPCs of its
@@ -23,6 +24,7 @@ import (
 	"github.com/trellis-mesh/trellis/internal/iam"
 	"github.com/trellis-mesh/trellis/internal/model"
 	"github.com/trellis-mesh/trellis/internal/policy"
+	"github.com/trellis-mesh/trellis/internal/snapshot"
 	"github.com/trellis-mesh/trellis/internal/store"
 )
 
@@ -31,15 +33,28 @@ const Prefix = "/trellis/v1"
 
 // API is the native API handler.
 type API struct {
-	st     store.Store
-	region string
-	now    func() time.Time
-	router *wire.Router
+	st      store.Store
+	region  string
+	now     func() time.Time
+	router  *wire.Router
+	log     *slog.Logger
+	observe wire.Observer
+
+	// The node protocol (nodes.go).
+	broker    *snapshot.Broker
+	heartbeat time.Duration
+	live      liveNodes
 }
 
 // New returns the native API.
-func New(st store.Store, region string, log *slog.Logger, observe wire.Observer) *API {
-	a := &API{st: st, region: region, now: time.Now}
+func New(st store.Store, region string, log *slog.Logger, observe wire.Observer, opts ...Option) *API {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &API{st: st, region: region, now: time.Now, log: log, observe: observe, heartbeat: snapshot.HeartbeatInterval}
+	for _, o := range opts {
+		o(a)
+	}
 	a.router = wire.NewRouter(log, observe)
 	h := a.router.Handle
 	h(http.MethodGet, Prefix+"/whoami", "WhoAmI", a.whoami)
@@ -60,10 +75,25 @@ func New(st store.Store, region string, log *slog.Logger, observe wire.Observer)
 	h(http.MethodGet, Prefix+"/certificates", "ListCertificates", a.listCertificates)
 	h(http.MethodGet, Prefix+"/certificates/{id}", "GetCertificate", a.getCertificate)
 	h(http.MethodDelete, Prefix+"/certificates/{id}", "DeleteCertificate", a.deleteCertificate)
+	h(http.MethodPost, Prefix+"/instances", "CreateInstance", a.createInstance)
+	h(http.MethodGet, Prefix+"/instances", "ListInstances", a.listInstances)
+	h(http.MethodGet, Prefix+"/instances/{id}", "GetInstance", a.getInstance)
+	h(http.MethodDelete, Prefix+"/instances/{id}", "DeleteInstance", a.deleteInstance)
+	h(http.MethodGet, Prefix+"/nodes", "ListNodes", a.listNodes)
+	h(http.MethodPost, Prefix+"/nodes/{node}/ack", "AckSnapshot", a.ackSnapshot)
+	h(http.MethodPost, Prefix+"/nodes/{node}/health", "ReportTargetHealth", a.reportHealth)
 	return a
 }
 
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.router.ServeHTTP(w, r) }
+// ServeHTTP serves one authenticated request. The snapshot stream is
+// served outside the router, which writes only whole responses.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if node, ok := streamSnapshotPath(r); ok {
+		a.serveSnapshots(w, r, node)
+		return
+	}
+	a.router.ServeHTTP(w, r)
+}
 
 func (a *API) timestamp() time.Time { return a.now().UTC().Truncate(time.Millisecond) }
 
