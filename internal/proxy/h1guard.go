@@ -1,0 +1,524 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"net"
+)
+
+// guardConn checks the HTTP/1.x framing of every request on a client
+// connection before net/http parses it, so that the gateway and the target
+// can never disagree about where a request ends (request smuggling).
+// net/http is lenient where a proxy must not be: it folds obs-fold lines,
+// takes a bare LF as a line end and lets Transfer-Encoding override
+// Content-Length. The guard tracks message boundaries (Content-Length
+// bodies, chunked bodies with their trailers) and holds back each request
+// head until the whole head is valid:
+//
+//   - request line: token method, one SP, a target of visible ASCII, one
+//     SP, HTTP/1.0 or HTTP/1.1, CRLF;
+//   - header lines: a token name directly followed by ':', a value of
+//     HTAB, SP, visible ASCII and obs-text, CRLF; no obs-fold (a line
+//     starting with SP or HTAB), no bare CR or LF, no NUL or other controls;
+//   - at most one Host, one Content-Length (1–18 digits) and one
+//     Transfer-Encoding, whose value must be exactly "chunked" (any case);
+//     never both Content-Length and Transfer-Encoding, and no
+//     Transfer-Encoding on HTTP/1.0;
+//   - chunk-size lines of 1–15 hex digits with optional extensions, CRLF
+//     after each chunk's data, and trailer lines under the header rules.
+//
+// A violation makes Read fail with a guardError, on which net/http answers
+// "400 Bad Request" and closes the connection: the rejected head is never
+// parsed, so it never reaches a target. The HTTP/2 connection preface
+// switches the guard off (HTTP/2 frames its own messages).
+type guardConn struct {
+	net.Conn
+	log *slog.Logger
+	max int // largest head
+
+	// buf[r:ok] is checked and waits to be read; buf[ok:w] is unchecked.
+	buf         []byte
+	r, ok, w    int
+	scan        int // head state: where the line scan resumes
+	state       guardState
+	remain      int64 // bytes left in the body or the chunk
+	trailerSize int
+	head        headInfo
+	rerr        error // read error of the connection, returned once buffered data is used up
+	err         error // a framing violation: returned by every Read once set
+}
+
+type guardState uint8
+
+const (
+	gHead      guardState = iota // reading a request head
+	gBody                        // remain bytes of a Content-Length body
+	gChunkSize                   // a chunk-size line
+	gChunkData                   // remain bytes of chunk data
+	gChunkEnd                    // the CRLF after chunk data
+	gTrailer                     // trailer lines after the last chunk
+	gOpen                        // HTTP/2: no more checks
+)
+
+// headInfo collects the framing headers of the head being read.
+type headInfo struct {
+	lines   int
+	http10  bool
+	pri     bool
+	cl, te  int // occurrences
+	clValue int64
+	hosts   int
+}
+
+// guardError is a framing violation. It is not a net.Error, so net/http
+// answers 400 rather than closing silently.
+type guardError struct{ reason string }
+
+func (e *guardError) Error() string { return "http/1 framing rejected: " + e.reason }
+
+const (
+	guardInitialBuf = 4 << 10
+	maxChunkLine    = 4 << 10
+	http2Preface    = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+)
+
+func newGuardConn(c net.Conn, max int, log *slog.Logger) *guardConn {
+	return &guardConn{Conn: c, max: max, log: log}
+}
+
+// tlsGuardConn is a guarded HTTP/1 connection over TLS; ConnectionState
+// lets net/http fill Request.TLS.
+type tlsGuardConn struct {
+	*guardConn
+	tc *tls.Conn
+}
+
+func (c *tlsGuardConn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
+
+func (g *guardConn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for g.r == g.ok {
+		if g.err != nil {
+			return 0, g.err
+		}
+		if g.w == g.ok && g.rerr == nil && g.direct() {
+			return g.readDirect(p)
+		}
+		if g.w > g.ok {
+			if err := g.process(); err != nil {
+				g.reject(err)
+				return 0, g.err
+			}
+			if g.r < g.ok {
+				break
+			}
+		}
+		if g.rerr != nil {
+			// Connection errors are not sticky: net/http interrupts
+			// reads with a past deadline and then reads on.
+			err := g.rerr
+			g.rerr = nil
+			return 0, err
+		}
+		if err := g.fill(); err != nil {
+			g.reject(err)
+			return 0, g.err
+		}
+	}
+	n := copy(p, g.buf[g.r:g.ok])
+	g.r += n
+	return n, nil
+}
+
+// direct reports whether the next bytes may be read straight into the
+// caller's buffer: body bytes (bounded by what remains) or HTTP/2.
+func (g *guardConn) direct() bool {
+	return g.state == gOpen || (g.state == gBody || g.state == gChunkData) && g.remain > 0
+}
+
+func (g *guardConn) readDirect(p []byte) (int, error) {
+	if g.state != gOpen && int64(len(p)) > g.remain {
+		p = p[:g.remain]
+	}
+	n, err := g.Conn.Read(p)
+	if g.state != gOpen {
+		g.remain -= int64(n)
+		if g.remain == 0 {
+			g.endOfData()
+		}
+	}
+	return n, err
+}
+
+// endOfData moves on once a body or a chunk's data is complete.
+func (g *guardConn) endOfData() {
+	if g.state == gChunkData {
+		g.state = gChunkEnd
+		return
+	}
+	g.startHead()
+}
+
+func (g *guardConn) startHead() {
+	g.state = gHead
+	g.scan = g.ok
+	g.head = headInfo{}
+}
+
+// fill reads more bytes into buf, compacting and growing it as needed.
+func (g *guardConn) fill() error {
+	if g.buf == nil {
+		g.buf = make([]byte, guardInitialBuf)
+	}
+	if g.r > 0 {
+		copy(g.buf, g.buf[g.r:g.w])
+		g.ok -= g.r
+		g.scan -= g.r
+		g.w -= g.r
+		g.r = 0
+	}
+	if g.w == len(g.buf) {
+		limit := g.max + len(http2Preface)
+		if len(g.buf) >= limit {
+			return &guardError{"request head too large"}
+		}
+		nb := make([]byte, min(2*len(g.buf), limit))
+		copy(nb, g.buf[:g.w])
+		g.buf = nb
+	}
+	n, err := g.Conn.Read(g.buf[g.w:])
+	g.w += n
+	if err != nil {
+		g.rerr = err
+	}
+	return nil
+}
+
+// reject makes the connection fail with err; a connection error is passed
+// through unchanged so that net/http treats it as one.
+func (g *guardConn) reject(err error) {
+	if ge, ok := err.(*guardError); ok {
+		g.log.Debug("request rejected", "remote", g.RemoteAddr().String(), "reason", ge.reason)
+	}
+	g.err = err
+	g.buf = nil
+	g.r, g.ok, g.w, g.scan = 0, 0, 0, 0
+}
+
+// process checks unchecked bytes, advancing ok over what is valid. It
+// stops when it needs more bytes.
+func (g *guardConn) process() error {
+	for g.ok < g.w {
+		switch g.state {
+		case gHead:
+			done, err := g.scanHead()
+			if err != nil || !done {
+				return err
+			}
+		case gBody, gChunkData:
+			n := min(int64(g.w-g.ok), g.remain)
+			g.ok += int(n)
+			g.remain -= n
+			if g.remain == 0 {
+				g.endOfData()
+			}
+		case gChunkEnd:
+			if g.w-g.ok < 2 {
+				return nil
+			}
+			if g.buf[g.ok] != '\r' || g.buf[g.ok+1] != '\n' {
+				return &guardError{"chunk data not followed by CRLF"}
+			}
+			g.ok += 2
+			g.state = gChunkSize
+		case gChunkSize:
+			line, err := g.nextLine(g.ok, maxChunkLine)
+			if err != nil || line == nil {
+				return err
+			}
+			size, err := parseChunkSize(line)
+			if err != nil {
+				return err
+			}
+			g.ok += len(line)
+			if size == 0 {
+				g.state, g.trailerSize = gTrailer, 0
+			} else {
+				g.state, g.remain = gChunkData, size
+			}
+		case gTrailer:
+			line, err := g.nextLine(g.ok, g.max)
+			if err != nil || line == nil {
+				return err
+			}
+			g.trailerSize += len(line)
+			if g.trailerSize > g.max {
+				return &guardError{"trailer section too large"}
+			}
+			g.ok += len(line)
+			if len(line) == 2 {
+				g.startHead()
+				continue
+			}
+			if _, err := checkFieldLine(line); err != nil {
+				return err
+			}
+		case gOpen:
+			g.ok = g.w
+		}
+	}
+	return nil
+}
+
+// nextLine returns the line starting at from, with its LF, or nil when it
+// is not complete yet. A line must end in CRLF and hold no other CR.
+func (g *guardConn) nextLine(from, limit int) ([]byte, error) {
+	for i := from; i < g.w; i++ {
+		switch g.buf[i] {
+		case '\n':
+			if i == from || g.buf[i-1] != '\r' {
+				return nil, &guardError{"bare LF"}
+			}
+			return g.buf[from : i+1], nil
+		case '\r':
+			if i+1 < g.w && g.buf[i+1] != '\n' {
+				return nil, &guardError{"bare CR"}
+			}
+		}
+		if i-from >= limit {
+			return nil, &guardError{"line too long"}
+		}
+	}
+	if g.w-from > limit {
+		return nil, &guardError{"line too long"}
+	}
+	return nil, nil
+}
+
+// scanHead checks the complete lines of the head from g.scan on and
+// reports whether the head is complete (ok then moves past it).
+func (g *guardConn) scanHead() (bool, error) {
+	for {
+		line, err := g.nextLine(g.scan, g.max)
+		if err != nil {
+			return false, err
+		}
+		if line == nil {
+			if g.w-g.ok > g.max {
+				return false, &guardError{"request head too large"}
+			}
+			return false, nil
+		}
+		h := &g.head
+		end := g.scan + len(line)
+		switch {
+		case h.lines == 0:
+			if err := checkRequestLine(line, h); err != nil {
+				return false, err
+			}
+		case len(line) == 2:
+			if h.pri {
+				// The HTTP/2 preface: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".
+				if g.w-g.ok < len(http2Preface) {
+					return false, nil
+				}
+				if string(g.buf[g.ok:g.ok+len(http2Preface)]) != http2Preface {
+					return false, &guardError{"bad HTTP/2 preface"}
+				}
+				g.state = gOpen
+				g.ok = g.w
+				return true, nil
+			}
+			g.ok = end
+			return true, g.endHead()
+		default:
+			if h.pri {
+				return false, &guardError{"bad HTTP/2 preface"}
+			}
+			if err := checkHeaderLine(line, h); err != nil {
+				return false, err
+			}
+		}
+		h.lines++
+		g.scan = end
+	}
+}
+
+// endHead decides how the body of the head just read is framed.
+func (g *guardConn) endHead() error {
+	h := &g.head
+	switch {
+	case h.hosts > 1:
+		return &guardError{"several Host headers"}
+	case h.te > 0 && h.cl > 0:
+		return &guardError{"both Transfer-Encoding and Content-Length"}
+	case h.te > 1:
+		return &guardError{"several Transfer-Encoding headers"}
+	case h.cl > 1:
+		return &guardError{"several Content-Length headers"}
+	case h.te == 1 && h.http10:
+		return &guardError{"Transfer-Encoding in an HTTP/1.0 request"}
+	case h.te == 1:
+		g.state = gChunkSize
+	case h.cl == 1 && h.clValue > 0:
+		g.state, g.remain = gBody, h.clValue
+	default:
+		g.startHead()
+	}
+	return nil
+}
+
+// checkRequestLine checks "method SP target SP version CRLF".
+func checkRequestLine(line []byte, h *headInfo) error {
+	s := line[:len(line)-2]
+	i := 0
+	for i < len(s) && isTchar(s[i]) {
+		i++
+	}
+	if i == 0 || i == len(s) || s[i] != ' ' {
+		return &guardError{"bad method"}
+	}
+	method := s[:i]
+	i++
+	j := i
+	for j < len(s) && s[j] > 0x20 && s[j] < 0x7f {
+		j++
+	}
+	if j == i || j == len(s) || s[j] != ' ' {
+		return &guardError{"bad request target"}
+	}
+	target := s[i:j]
+	switch v := string(s[j+1:]); v {
+	case "HTTP/1.1":
+	case "HTTP/1.0":
+		h.http10 = true
+	case "HTTP/2.0":
+		if string(method) != "PRI" || string(target) != "*" {
+			return &guardError{"bad HTTP version"}
+		}
+		h.pri = true
+	default:
+		return &guardError{"bad HTTP version"}
+	}
+	return nil
+}
+
+// checkHeaderLine checks a header line and records the framing headers.
+func checkHeaderLine(line []byte, h *headInfo) error {
+	name, err := checkFieldLine(line)
+	if err != nil {
+		return err
+	}
+	value := trimOWSBytes(line[len(name)+1 : len(line)-2])
+	switch {
+	case equalFoldBytes(name, "content-length"):
+		h.cl++
+		if len(value) == 0 || len(value) > 18 {
+			return &guardError{"bad Content-Length"}
+		}
+		var v int64
+		for _, c := range value {
+			if c < '0' || c > '9' {
+				return &guardError{"bad Content-Length"}
+			}
+			v = v*10 + int64(c-'0')
+		}
+		h.clValue = v
+	case equalFoldBytes(name, "transfer-encoding"):
+		h.te++
+		if !equalFoldBytes(value, "chunked") {
+			return &guardError{"unsupported Transfer-Encoding"}
+		}
+	case equalFoldBytes(name, "host"):
+		h.hosts++
+	}
+	return nil
+}
+
+// checkFieldLine checks "name: value CRLF" and returns the name.
+func checkFieldLine(line []byte) ([]byte, error) {
+	s := line[:len(line)-2]
+	i := 0
+	for i < len(s) && isTchar(s[i]) {
+		i++
+	}
+	if i == 0 {
+		if len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+			return nil, &guardError{"obs-fold or whitespace before a header name"}
+		}
+		return nil, &guardError{"bad header name"}
+	}
+	if i == len(s) || s[i] != ':' {
+		return nil, &guardError{"bad header name"}
+	}
+	for _, c := range s[i+1:] {
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return nil, &guardError{"control character in header value"}
+		}
+	}
+	return s[:i], nil
+}
+
+// parseChunkSize parses "hex [ext] CRLF".
+func parseChunkSize(line []byte) (int64, error) {
+	s := line[:len(line)-2]
+	var size int64
+	i := 0
+	for i < len(s) && isHex(s[i]) {
+		size = size<<4 | int64(unhex(s[i]))
+		i++
+	}
+	if i == 0 || i > 15 {
+		return 0, &guardError{"bad chunk size"}
+	}
+	rest := s[i:]
+	for len(rest) > 0 && (rest[0] == ' ' || rest[0] == '\t') {
+		rest = rest[1:]
+	}
+	if len(rest) > 0 && rest[0] != ';' {
+		return 0, &guardError{"bad chunk size"}
+	}
+	for _, c := range rest {
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return 0, &guardError{"control character in chunk extension"}
+		}
+	}
+	return size, nil
+}
+
+// isTchar reports whether c may appear in a token (RFC 9110 §5.6.2).
+func isTchar(c byte) bool {
+	if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+		return true
+	}
+	switch c {
+	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+		return true
+	}
+	return false
+}
+
+func trimOWSBytes(s []byte) []byte {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// equalFoldBytes compares b with the lower-case ASCII string p.
+func equalFoldBytes(b []byte, p string) bool {
+	if len(b) != len(p) {
+		return false
+	}
+	for i := range b {
+		if lowerASCII(b[i]) != p[i] {
+			return false
+		}
+	}
+	return true
+}

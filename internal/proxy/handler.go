@@ -1,0 +1,225 @@
+package proxy
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/trellis-mesh/trellis/internal/model"
+)
+
+// reqState is the pooled per-request state: the access-log record and the
+// routing input. Nothing in it outlives the request.
+type reqState struct {
+	rec Record
+	q   request
+}
+
+// fillService records which service and listener served the request.
+func (st *reqState) fillService(lr *listenerRoute) {
+	r := &st.rec
+	r.ServiceID, r.ServiceARN = lr.svc.id, lr.svc.arn
+	r.NetworkARN = lr.svc.networkARN
+	r.ListenerID, r.ListenerARN = lr.id, lr.arn
+	r.AccessLogs = lr.svc.accessLogs
+}
+
+// finish hands the record to the observer and returns st to the pool.
+func (e *Engine) finish(st *reqState) {
+	if e.cfg.Observer != nil {
+		e.cfg.Observer.Observe(&st.rec)
+	}
+	*st = reqState{}
+	e.states.Put(st)
+}
+
+// ServeHTTP serves one request on the port: route, then forward or answer.
+// serve returns the generated answer for anything but a target's response,
+// and this is the one place that writes it.
+func (ps *portServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e := ps.e
+	st := e.states.Get().(*reqState)
+	rec := &st.rec
+	rec.Start = time.Now()
+	cc, _ := r.Context().Value(connKey{}).(*clientConn)
+	if cc != nil {
+		cc.begin()
+		rec.SNI, rec.TLSVersion, rec.TLSCipher = cc.sni, cc.tlsVersion, cc.tlsCipher
+		if r.ProtoMajor == 1 && e.now()-cc.start > int64(e.cfg.MaxConnectionDuration) {
+			w.Header()["Connection"] = closeHeader
+		}
+	}
+	rec.SourceAddr = r.RemoteAddr
+	rec.Method = r.Method
+	rec.Path = r.RequestURI
+	rec.Proto = r.Proto
+	rec.Host = r.Host
+	rec.UserAgent = r.Header.Get("User-Agent")
+	rec.ListenerProtocol = model.ProtocolHTTP
+	if cc != nil && cc.tls {
+		rec.ListenerProtocol = model.ProtocolHTTPS
+	}
+
+	ge := ps.serve(w, r, st, cc)
+	if ge != nil {
+		rec.FailureReason = ge.reason
+		if ge.status != 0 {
+			rec.Generated = true
+			rec.Status = ge.status
+			rec.BytesSent = int64(len(ge.body))
+			writeGenerated(w, ge)
+		}
+	}
+	rec.Duration = time.Since(rec.Start)
+	if cc != nil {
+		cc.end()
+	}
+	e.finish(st)
+	if ge == errAbort {
+		// The target's response broke after its headers went out: abort
+		// the client's stream so the truncation cannot pass as complete.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// closeHeader is never mutated: net/http only reads response headers.
+var closeHeader = []string{"close"}
+
+// serve routes r and forwards it or answers it with a fixed response. It
+// returns the generated answer when there is one.
+func (ps *portServer) serve(w http.ResponseWriter, r *http.Request, st *reqState, cc *clientConn) *genError {
+	t := ps.e.table.Load()
+	pt := t.ports[ps.port]
+	isTLS := cc != nil && cc.tls
+	if pt == nil || pt.tls != isTLS {
+		return errNoService
+	}
+	lr := pt.lookupHost(r.Host)
+	if lr == nil {
+		return errNoService
+	}
+	st.fillService(lr)
+	rec := &st.rec
+	if isTLS && lr.svc.id != cc.svcID {
+		// HTTPS: the Host must belong to the service whose certificate
+		// the connection negotiated (its SNI); a client reusing the
+		// connection for another service is told to open a new one.
+		return errMisdirect
+	}
+	if cc != nil {
+		cc.setIdle(lr.svc.idle)
+	}
+	path, err := normalizePath(requestPath(r))
+	if err != nil {
+		return errBadPath
+	}
+	q := &st.q
+	q.method, q.path, q.host, q.header = r.Method, path, r.Host, r.Header
+	ru := lr.match(q)
+	if ru == nil {
+		return errNoRule
+	}
+	if ru.fixed != 0 {
+		rec.Generated = true
+		rec.Status = ru.fixed
+		w.Header()["Content-Length"] = zeroLength
+		w.WriteHeader(ru.fixed)
+		return nil
+	}
+	g := ru.fwd.pick()
+	if g == nil {
+		return errNoTargets
+	}
+	rec.TargetGroupID, rec.TargetGroupARN = g.tg.id, g.tg.arn
+	if ge := checkProtocol(g.tg, r); ge != nil {
+		return ge
+	}
+	tgt := g.tg.pick()
+	if tgt == nil {
+		return errNoTargets
+	}
+	rec.TargetAddr = tgt.addr
+	return ps.forward(w, r, st, t, pt, g, tgt, path)
+}
+
+var zeroLength = []string{"0"}
+
+// requestPath is the raw (escaped) path of r without its query.
+func requestPath(r *http.Request) string {
+	u := r.RequestURI
+	if u == "" || u[0] != '/' {
+		// Absolute form (or "*"): net/http parsed it into URL.
+		if u == "*" {
+			return u
+		}
+		return r.URL.EscapedPath()
+	}
+	for i := 0; i < len(u); i++ {
+		if u[i] == '?' {
+			return u[:i]
+		}
+	}
+	return u
+}
+
+// checkProtocol applies Lattice's matrix of client protocol against the
+// target group's protocol version (reference §4.2).
+func checkProtocol(tg *targetGroup, r *http.Request) *genError {
+	switch tg.version {
+	case model.ProtocolVersionHTTP1:
+		if isGRPC(r) {
+			return errProtocol
+		}
+	case model.ProtocolVersionHTTP2:
+		if r.ProtoMajor < 2 {
+			return errProtocol
+		}
+	case model.ProtocolVersionGRPC:
+		if r.ProtoMajor < 2 || r.Method != http.MethodPost {
+			return errProtocol
+		}
+	}
+	return nil
+}
+
+// isGRPC reports whether r is a gRPC request: its content type is
+// application/grpc or application/grpc+<codec> (grpc-web, which runs over
+// HTTP/1.1, is not).
+func isGRPC(r *http.Request) bool {
+	return isGRPCContentType(firstValue(r.Header, "Content-Type"))
+}
+
+func isGRPCContentType(ct string) bool {
+	const p = "application/grpc"
+	if len(ct) < len(p) || !equalFoldLower(ct[:len(p)], p) {
+		return false
+	}
+	return len(ct) == len(p) || ct[len(p)] == '+' || ct[len(p)] == ';'
+}
+
+func firstValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// writeGenerated writes a generated answer: a plain-text body (empty for
+// fixed responses), never cached.
+func writeGenerated(w http.ResponseWriter, ge *genError) {
+	h := w.Header()
+	if ge.body != "" {
+		h["Content-Type"] = textPlain
+		h["X-Content-Type-Options"] = noSniff
+	}
+	h["Content-Length"] = []string{strconv.Itoa(len(ge.body))}
+	w.WriteHeader(ge.status)
+	if ge.body != "" {
+		_, _ = w.Write([]byte(ge.body))
+	}
+}
+
+var (
+	textPlain = []string{"text/plain; charset=utf-8"}
+	noSniff   = []string{"nosniff"}
+)

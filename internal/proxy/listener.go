@@ -1,0 +1,360 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// portServer serves one port. Its accept loop classifies each connection
+// with the table current at accept time:
+//
+//   - plain-text port: the connection goes (through the HTTP/1 framing
+//     guard, see h1guard.go) to the port's http.Server, which speaks
+//     HTTP/1.1 and HTTP/2 with prior knowledge;
+//   - TLS port: the ClientHello is read without consuming it and its server
+//     name picks the listener. A TLS_PASSTHROUGH listener gets the raw
+//     bytes spliced to a target; an HTTPS listener's certificate terminates
+//     TLS (ALPN h2 or http/1.1) and the connection goes to the http.Server;
+//     an unknown name gets a handshake_failure alert.
+//
+// Requests then look up the current table on every request, so a
+// connection outlives configuration changes.
+type portServer struct {
+	e    *Engine
+	port int32
+	ln   net.Listener
+	http *connListener
+	srv  *http.Server
+
+	wg sync.WaitGroup // accept loop, connection setup and passthrough goroutines
+
+	mu sync.Mutex
+	l4 map[net.Conn]struct{} // passthrough connections (client and target sides)
+}
+
+func newPortServer(e *Engine, port int32, ln net.Listener) *portServer {
+	ps := &portServer{e: e, port: port, ln: ln, l4: make(map[net.Conn]struct{})}
+	ps.http = newConnListener(ln.Addr())
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetHTTP2(true)
+	protos.SetUnencryptedHTTP2(true)
+	ps.srv = &http.Server{
+		Handler:           ps,
+		Protocols:         &protos,
+		ReadHeaderTimeout: e.cfg.ReadHeaderTimeout,
+		MaxHeaderBytes:    e.cfg.MaxHeaderBytes,
+		ErrorLog:          e.errLog,
+		ConnContext:       connContext,
+	}
+	return ps
+}
+
+func (ps *portServer) start() {
+	go func() {
+		// Serve returns when the connection listener closes (shutdown).
+		_ = ps.srv.Serve(ps.http)
+	}()
+	ps.wg.Add(1)
+	go ps.acceptLoop()
+}
+
+func (ps *portServer) acceptLoop() {
+	defer ps.wg.Done()
+	backoff := 5 * time.Millisecond
+	for {
+		c, err := ps.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			ps.e.log.Warn("accept failed", "port", ps.port, "err", err)
+			time.Sleep(backoff)
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		pt := ps.e.table.Load().ports[ps.port]
+		switch {
+		case pt == nil:
+			_ = c.Close()
+		case !pt.tls:
+			cc := newClientConn(ps.e, c)
+			ps.handoff(cc, newGuardConn(cc, ps.e.cfg.MaxHeaderBytes, ps.e.log))
+		default:
+			ps.wg.Add(1)
+			go ps.serveTLS(c)
+		}
+	}
+}
+
+// handoff gives a ready connection to the port's http.Server.
+func (ps *portServer) handoff(cc *clientConn, c net.Conn) {
+	cc.startIdle()
+	if !ps.http.push(c) {
+		_ = c.Close()
+	}
+}
+
+// serveTLS reads the ClientHello of a connection to a TLS port and
+// dispatches on its server name.
+func (ps *portServer) serveTLS(c net.Conn) {
+	defer ps.wg.Done()
+	cfg := &ps.e.cfg
+	_ = c.SetDeadline(time.Now().Add(cfg.HandshakeTimeout))
+	hello, sni, err := readClientHello(c)
+	if err != nil {
+		ps.e.log.Debug("no TLS ClientHello", "port", ps.port, "remote", c.RemoteAddr().String(), "err", err)
+		_ = c.Close()
+		return
+	}
+	pt := ps.e.table.Load().ports[ps.port]
+	var lr *listenerRoute
+	if pt != nil && pt.tls {
+		lr = pt.lookupSNI(sni)
+	}
+	if lr == nil {
+		ps.e.log.Debug("unknown TLS server name", "port", ps.port, "sni", sni)
+		writeAlert(c, alertHandshakeFailure)
+		_ = c.Close()
+		return
+	}
+	if lr.passthrough != nil {
+		_ = c.SetDeadline(time.Time{})
+		ps.passthrough(c, hello, lr, sni)
+		return
+	}
+	cc := newClientConn(ps.e, c)
+	cc.prefix = hello
+	tc := tls.Server(cc, lr.tlsConfig)
+	if err := tc.Handshake(); err != nil {
+		ps.e.log.Debug("TLS handshake failed", "port", ps.port, "sni", sni, "err", err)
+		_ = c.Close()
+		return
+	}
+	_ = c.SetDeadline(time.Time{})
+	st := tc.ConnectionState()
+	cc.tls = true
+	cc.sni = st.ServerName
+	cc.svcID = lr.svc.id
+	cc.tlsVersion = tlsVersionName(st.Version)
+	cc.tlsCipher = tls.CipherSuiteName(st.CipherSuite)
+	if st.NegotiatedProtocol == "h2" {
+		ps.handoff(cc, tc)
+		return
+	}
+	ps.handoff(cc, &tlsGuardConn{guardConn: newGuardConn(tc, cfg.MaxHeaderBytes, ps.e.log), tc: tc})
+}
+
+// tlsVersionName spells a TLS version as access logs do (TLSv1.3).
+func tlsVersionName(v uint16) string {
+	switch v {
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case tls.VersionTLS11:
+		return "TLSv1.1"
+	case tls.VersionTLS10:
+		return "TLSv1"
+	}
+	return ""
+}
+
+// shutdown stops accepting, lets in-flight requests and passthrough
+// connections finish until ctx is done, then closes everything left.
+func (ps *portServer) shutdown(ctx context.Context) error {
+	_ = ps.ln.Close()
+	err := ps.srv.Shutdown(ctx)
+	if err != nil {
+		_ = ps.srv.Close()
+	}
+	done := make(chan struct{})
+	go func() { ps.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		ps.mu.Lock()
+		for c := range ps.l4 {
+			_ = c.Close()
+		}
+		ps.mu.Unlock()
+		<-done
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	return err
+}
+
+// track registers passthrough connections so a drain can cut them.
+func (ps *portServer) track(cs ...net.Conn) {
+	ps.mu.Lock()
+	for _, c := range cs {
+		ps.l4[c] = struct{}{}
+	}
+	ps.mu.Unlock()
+}
+
+func (ps *portServer) untrack(cs ...net.Conn) {
+	ps.mu.Lock()
+	for _, c := range cs {
+		delete(ps.l4, c)
+	}
+	ps.mu.Unlock()
+}
+
+// connListener is the net.Listener an http.Server serves: connections the
+// accept loop has classified are pushed into it.
+type connListener struct {
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+	addr net.Addr
+}
+
+func newConnListener(addr net.Addr) *connListener {
+	return &connListener{ch: make(chan net.Conn), done: make(chan struct{}), addr: addr}
+}
+
+func (l *connListener) push(c net.Conn) bool {
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+func (l *connListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *connListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *connListener) Addr() net.Addr { return l.addr }
+
+// clientConn is a client connection below TLS and the framing guard. It
+// replays the ClientHello bytes read while classifying, carries what
+// requests need to know about their connection, and enforces the idle
+// timeout of the service last used on it: the connection is closed once
+// no request has been in flight for that long.
+type clientConn struct {
+	net.Conn
+	e      *Engine
+	prefix []byte // ClientHello bytes still to be read by crypto/tls
+	start  int64  // e.now() at accept
+
+	// Set before the connection reaches the http.Server, read-only after.
+	tls        bool
+	sni        string
+	svcID      string // the service the server name selected (HTTPS)
+	tlsVersion string
+	tlsCipher  string
+
+	active   atomic.Int32 // requests in flight
+	idleFrom atomic.Int64 // e.now() when the last request ended
+	idle     atomic.Int64 // idle timeout in ns
+	closed   atomic.Bool
+	timer    *time.Timer
+}
+
+func newClientConn(e *Engine, c net.Conn) *clientConn {
+	cc := &clientConn{Conn: c, e: e, start: e.now()}
+	cc.idle.Store(int64(e.cfg.IdleTimeout))
+	return cc
+}
+
+func (c *clientConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *clientConn) Close() error {
+	c.closed.Store(true)
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	return c.Conn.Close()
+}
+
+// startIdle arms the idle timer when the connection starts serving.
+func (c *clientConn) startIdle() {
+	c.idleFrom.Store(c.e.now())
+	t := time.AfterFunc(time.Hour, c.idleCheck)
+	t.Stop()
+	c.timer = t
+	t.Reset(time.Duration(c.idle.Load()))
+}
+
+func (c *clientConn) idleCheck() {
+	if c.closed.Load() {
+		return
+	}
+	d := c.idle.Load()
+	if c.active.Load() > 0 {
+		c.timer.Reset(time.Duration(d))
+		return
+	}
+	if since := c.e.now() - c.idleFrom.Load(); since < d {
+		c.timer.Reset(time.Duration(d - since))
+		return
+	}
+	// Closing the socket ends the http.Server's wait for the next
+	// request (HTTP/1) or frame (HTTP/2).
+	_ = c.Conn.Close()
+}
+
+// begin and end bracket a request on the connection; idle is the idle
+// timeout of the request's service (0 keeps the current one).
+func (c *clientConn) begin() { c.active.Add(1) }
+
+func (c *clientConn) setIdle(d time.Duration) {
+	if d > 0 {
+		c.idle.Store(int64(d))
+	}
+}
+
+func (c *clientConn) end() {
+	c.idleFrom.Store(c.e.now())
+	c.active.Add(-1)
+}
+
+// connKey is the context key of a request's *clientConn.
+type connKey struct{}
+
+// connContext gives every request its connection's *clientConn.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	for {
+		switch v := c.(type) {
+		case *clientConn:
+			return context.WithValue(ctx, connKey{}, v)
+		case *tlsGuardConn:
+			c = v.tc
+		case *guardConn:
+			c = v.Conn
+		case *tls.Conn:
+			c = v.NetConn()
+		default:
+			return ctx
+		}
+	}
+}

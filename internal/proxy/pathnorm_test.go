@@ -1,0 +1,115 @@
+package proxy
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestNormalizePath(t *testing.T) {
+	tests := []struct {
+		in, want string
+		err      bool
+	}{
+		{"", "/", false},
+		{"/", "/", false},
+		{"*", "*", false},
+		{"/a/b", "/a/b", false},
+		{"/a/b/", "/a/b/", false},
+		{"//a///b//", "/a/b/", false},
+		{"/a/./b", "/a/b", false},
+		{"/a/.", "/a/", false},
+		{"/a/..", "/", false},
+		{"/a/b/..", "/a/", false},
+		{"/a/b/../c", "/a/c", false},
+		{"/../../a", "/a", false},
+		{"/..", "/", false},
+		{"/.", "/", false},
+		{"/a/.../b", "/a/.../b", false},
+		{"/a/..b/c", "/a/..b/c", false},
+		{"/a/%2e%2E/b", "/b", false},
+		{"/a/%2E/b", "/a/b", false},
+		{"/%7Euser", "/~user", false},
+		{"/%41%62%2d%5f", "/Ab-_", false},
+		{"/a%2fb", "/a%2Fb", false},
+		{"/a%2Fb/../c", "/c", false},
+		{"/a/%2F/../c", "/a/c", false},
+		{"/%25", "/%25", false},
+		{"/%252e", "/%252e", false},
+		{"/%e2%82%ac", "/%E2%82%AC", false},
+		{"/a..;/b", "/a..;/b", false},
+		{"/a\\..\\b", "/a\\..\\b", false},
+		{"/%", "", true},
+		{"/%4", "", true},
+		{"/%zz", "", true},
+		{"/a%2", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := normalizePath(tt.in)
+			if (err != nil) != tt.err {
+				t.Fatalf("normalizePath(%q) error = %v, want error %v", tt.in, err, tt.err)
+			}
+			if got != tt.want {
+				t.Errorf("normalizePath(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNormalizePathNoAllocWhenNormal(t *testing.T) {
+	p := "/api/v1/users/%2F/x"
+	if n := testing.AllocsPerRun(100, func() { _, _ = normalizePath(p) }); n != 0 {
+		t.Errorf("normalizePath of a normal path allocates %v times", n)
+	}
+}
+
+func TestNormalizePattern(t *testing.T) {
+	for in, want := range map[string]string{
+		"/api/":      "/api/",
+		"/%7euser":   "/~user",
+		"/a%2fb":     "/a%2Fb",
+		"/a/../b":    "/a/../b",
+		"/bad%zz":    "/bad%zz",
+		"/trail%2":   "/trail%2",
+		"/%E2%82%ac": "/%E2%82%AC",
+	} {
+		if got := normalizePattern(in); got != want {
+			t.Errorf("normalizePattern(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzNormalizePath checks that normalisation never panics, is idempotent
+// and yields a path without empty or dot segments.
+func FuzzNormalizePath(f *testing.F) {
+	for _, s := range []string{"/", "/a/../b", "//x/./y/", "/%2e%2E/%2f", "/%7E/..", "/a/b/c/../../..", "/%", "*"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		got, err := normalizePath(p)
+		if err != nil {
+			return
+		}
+		if p == "" || p[0] != '/' {
+			if p != "" && got != p {
+				t.Fatalf("non-origin path changed: %q → %q", p, got)
+			}
+			return
+		}
+		again, err := normalizePath(got)
+		if err != nil || again != got {
+			t.Fatalf("not idempotent: %q → %q → %q (%v)", p, got, again, err)
+		}
+		if !isNormalPath(got) {
+			t.Fatalf("output %q of %q is not normal", got, p)
+		}
+		if got[0] != '/' || strings.Contains(got, "//") {
+			t.Fatalf("bad output %q of %q", got, p)
+		}
+		for _, seg := range strings.Split(got, "/") {
+			if seg == "." || seg == ".." {
+				t.Fatalf("dot segment left in %q (from %q)", got, p)
+			}
+		}
+	})
+}
