@@ -29,7 +29,9 @@ associated with a network cannot be deleted until what uses it is gone;
 the error says what to delete first. Deleting a listener deletes its rules;
 deleting a service deletes its listeners.
 
-  delete target IP --target-group TG [--port N]   deregisters a target
+  delete target IP --target-group TG [--port N]   deregisters a target; it drains first (no new
+                                                   requests) for the server's deregistration delay
+  delete instance ID|NAME                          its targets stay registered but get no traffic
   delete auth-policy RESOURCE                      removes a network's or service's auth policy
   delete access-log-subscription ID                access log subscriptions are named by ID or ARN
   delete principal NAME|role/NAME|user/NAME        also deletes its access keys
@@ -168,6 +170,12 @@ func (s *session) delete(k *kindInfo, ref string, port int32) error {
 		return s.c.Native(ctx, "DELETE", "/certificates/"+url.PathEscape(ref), nil, nil)
 	case "access-key":
 		return s.c.Native(ctx, "DELETE", "/accesskeys/"+url.PathEscape(ref), nil, nil)
+	case "instance":
+		o, err := nodeKinds()[0].one(s, ref)
+		if err != nil {
+			return err
+		}
+		return s.c.Native(ctx, "DELETE", "/instances/"+url.PathEscape(field(o, "id")), nil, nil)
 	}
 	return fmt.Errorf("%s cannot be deleted with trellis", k.name)
 }

@@ -34,7 +34,7 @@ type kindInfo struct {
 
 // kindTable is every kind, in the order help lists them.
 func kindTable() []*kindInfo {
-	return []*kindInfo{
+	return append([]*kindInfo{
 		{name: "service-networks", singular: "service-network", short: "sn", aliases: []string{"servicenetworks", "servicenetwork"},
 			headers: []string{"name", "id", "auth", "services", "vpcs"},
 			row: func(_ *session, o object) []string {
@@ -152,7 +152,7 @@ func kindTable() []*kindInfo {
 					func(o object) bool { return o["AccessKeyId"] == ref })
 			}},
 		certificateKind(),
-	}
+	}, nodeKinds()...)
 }
 
 // sort orders objs by the kind's sort key.
@@ -238,7 +238,7 @@ func addRefFlags(cmd *cobra.Command, r *refFlags) {
 	f.StringVar(&r.listener, "listener", "", "listener (name, ID or ARN) of rules")
 	f.StringVar(&r.targetGroup, "target-group", "", "target group (name, ID or ARN) of targets")
 	f.StringVar(&r.serviceNetwork, "service-network", "", "service network (name, ID or ARN) to filter associations by")
-	f.StringVar(&r.vpc, "vpc", "", "VPC (name or ID) to filter VPC associations by")
+	f.StringVar(&r.vpc, "vpc", "", "VPC (name or ID) to filter VPC associations, instances and nodes by")
 	f.StringVar(&r.resource, "resource", "", "service network or service (name, ID or ARN) of auth policies and access log subscriptions")
 }
 
@@ -250,7 +250,7 @@ func newGet(s Streams, cf *clientFlags) *cobra.Command {
 		Long: `List every resource of KIND, or with NAME just that one. NAME may be the
 resource's name, ID or ARN. Lattice resources are read through the
 Lattice-compatible API (every page), Trellis's own ones (vpcs, principals,
-accounts, access-keys) through its native API.
+accounts, access-keys, instances, nodes) through its native API.
 
 Kinds (singular forms work too):
 ` + kindHelp() + `
@@ -267,7 +267,9 @@ API's objects (a list prints an array), which scripts can rely on.`,
   trellis get targets --target-group orders-v1
   trellis get snsa --service-network shop
   trellis get auth-policy --resource shop
-  trellis get vpcs -o json | jq -r '.[].id'`,
+  trellis get vpcs -o json | jq -r '.[].id'
+  trellis get instances --vpc default
+  trellis get nodes`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := lookupKind(args[0])

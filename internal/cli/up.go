@@ -54,7 +54,15 @@ Everything created is kept in --data and is there again after a restart.`
 	f.StringArrayVar(&quotas, "quota", nil, "override a quota, NAME=VALUE (repeatable); names: "+strings.Join(quotaNames(), ", "))
 	f.Float64Var(&cfg.RateLimit, "rate-limit", 0, "API requests per second per account (burst twice that); over it: ThrottlingException. 0 = no limit")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.DurationVar(&cfg.DeregistrationDelay, "deregistration-delay", server.DefaultDeregistrationDelay,
+		"how long a deregistered target drains (no new requests, in-flight ones finish) before it is removed; 0 removes it at once")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		switch {
+		case cfg.DeregistrationDelay < 0:
+			return fmt.Errorf("--deregistration-delay must not be negative, got %s", cfg.DeregistrationDelay)
+		case cfg.DeregistrationDelay == 0:
+			cfg.DeregistrationDelay = -1 // server.Config: negative is "at once", zero the default
+		}
 		var lvl slog.Level
 		if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
 			return fmt.Errorf("--log-level: %w", err)
