@@ -63,7 +63,7 @@ type Checker struct {
 type entry struct {
 	state State // read by the router without locks
 
-	tgID string
+	tgID string // identity, set when seeded
 	id   string
 	port int32
 
@@ -143,7 +143,13 @@ func (c *Checker) Update(groups []snapshot.TargetGroup) {
 			}
 			seen[key] = struct{}{}
 			e := c.entry(key)
-			e.tgID, e.id, e.port = g.ID, t.ID, t.Port
+			if !e.seeded {
+				// The identity never changes for a key; loops (which read
+				// it under e.mu) exist only once the entry is seeded.
+				e.mu.Lock()
+				e.tgID, e.id, e.port = g.ID, t.ID, t.Port
+				e.mu.Unlock()
+			}
 			switch {
 			case !g.Checked:
 				c.stopLoop(e)
