@@ -23,9 +23,9 @@ import (
 	"github.com/trellis-mesh/trellis/internal/proxy"
 )
 
-// DefaultBuckets are the request-time histogram buckets, in seconds: from
+// defaultBuckets are the request-time histogram buckets, in seconds: from
 // 1 ms to a minute, Lattice's default idle timeout.
-var DefaultBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+var defaultBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
 
 // latticeCodes are the codes Lattice publishes HTTPCode_VpcLattice_<code>_Count
 // for; their series exist from a service's first request.
@@ -38,8 +38,9 @@ var classes = [...]string{"2xx", "3xx", "4xx", "5xx"}
 type Config struct {
 	// Registerer receives the metrics. Required.
 	Registerer prometheus.Registerer
-	// Buckets of the request-time histograms, in seconds. Default
-	// DefaultBuckets; more buckets mean finer quantiles and more series.
+	// Buckets of the request-time histograms, in seconds. Default: 1 ms,
+	// 2.5 ms, 5 ms ... 10 s, 30 s, 60 s (15 buckets); more buckets mean
+	// finer quantiles and more series.
 	Buckets []float64
 }
 
@@ -95,7 +96,7 @@ func New(cfg Config) (*Metrics, error) {
 		return nil, fmt.Errorf("telemetry: no registerer")
 	}
 	if len(cfg.Buckets) == 0 {
-		cfg.Buckets = DefaultBuckets
+		cfg.Buckets = defaultBuckets
 	}
 	svc := []string{"service"}
 	tg := []string{"target_group"}
