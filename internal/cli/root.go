@@ -61,7 +61,7 @@ credentials and endpoint that 'up' wrote:
 	client := &clientFlags{}
 	for _, c := range []*cobra.Command{
 		newWhoami(s, client), newCreate(s, client), newGet(s, client), newDescribe(s, client),
-		newDelete(s, client), newApply(s, client),
+		newDelete(s, client), newApply(s, client), newGateway(s, client),
 	} {
 		client.register(c)
 		root.AddCommand(c)

@@ -3,12 +3,14 @@ package cli
 import (
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/trellis-mesh/trellis/internal/api/lattice"
+	"github.com/trellis-mesh/trellis/internal/gateway"
 	"github.com/trellis-mesh/trellis/internal/server"
 )
 
@@ -54,6 +56,11 @@ Everything created is kept in --data and is there again after a restart.`
 	f.StringArrayVar(&quotas, "quota", nil, "override a quota, NAME=VALUE (repeatable); names: "+strings.Join(quotaNames(), ", "))
 	f.Float64Var(&cfg.RateLimit, "rate-limit", 0, "API requests per second per account (burst twice that); over it: ThrottlingException. 0 = no limit")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	var gwFlags gateway.Config
+	if all {
+		f.StringVar(&gwFlags.DNSAddr, "dns-addr", "127.0.0.1:7053", "address of the DNS responder for service names (empty: none)")
+		f.StringVar(&gwFlags.BindHost, "bind-host", "127.0.0.1", "host that the gateway's listener ports bind (DNS answers this address)")
+	}
 	f.DurationVar(&cfg.DeregistrationDelay, "deregistration-delay", server.DefaultDeregistrationDelay,
 		"how long a deregistered target drains (no new requests, in-flight ones finish) before it is removed; 0 removes it at once")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -95,8 +102,22 @@ Everything created is kept in --data and is there again after a restart.`
 		fmt.Fprintf(s.Out, "  default VPC:  %s (%s)\n", b.VPCID, server.DefaultVPCCIDR)
 		fmt.Fprintf(s.Out, "  credentials:  %s\n", b.CredentialsPath)
 		fmt.Fprintf(s.Out, "  config:       %s\n", b.ConfigPath)
+		if !all {
+			fmt.Fprintf(s.Out, "\n  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s\n", b.CredentialsPath, b.ConfigPath)
+			return srv.Serve(ctx)
+		}
+		gw, err := localGateway(srv, b, endpoint, gwFlags, cfg.Logger, s)
+		if err != nil {
+			_ = srv.Close()
+			return err
+		}
+		fmt.Fprintf(s.Out, "  CA:           %s (curl --cacert)\n", b.CAPath)
+		if a := gw.DNSAddr(); a != "" {
+			fmt.Fprintf(s.Out, "  DNS:          %s (service names answer %s)\n", a, gwFlags.BindHost)
+		}
+		fmt.Fprintf(s.Out, "  gateway:      listeners bind %s; state in %s\n", gwFlags.BindHost, filepath.Join(cfg.DataDir, "gateway"))
 		fmt.Fprintf(s.Out, "\n  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s\n", b.CredentialsPath, b.ConfigPath)
-		return srv.Serve(ctx)
+		return serveWithGateway(ctx, srv, gw)
 	}
 	return cmd
 }

@@ -64,6 +64,10 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound reconnect delays; defaults 200 ms
 	// and 10 s. Each failure doubles the delay, with ±25% jitter.
 	MinBackoff, MaxBackoff time.Duration
+	// OnConnect, when set, is called each time a stream opens (the
+	// gateway re-sends all target health then, so a restarted server
+	// learns it at once).
+	OnConnect func()
 	// SilenceTimeout is how long a stream may stay silent before the node
 	// reconnects; default three heartbeat intervals.
 	SilenceTimeout time.Duration
@@ -263,6 +267,9 @@ func (c *Client) stream(ctx context.Context, apply ApplyFunc) (connected bool, e
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return false, apiError(resp)
+	}
+	if c.cfg.OnConnect != nil {
+		c.cfg.OnConnect()
 	}
 	c.log.Info("control-plane stream open", "endpoint", c.cfg.Endpoint, "vpc", c.cfg.VPCID, "from_version", v)
 	// A watchdog cancels the stream when it stays silent too long.

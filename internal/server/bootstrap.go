@@ -28,6 +28,10 @@ type Bootstrap struct {
 	// CredentialsPath and ConfigPath are the AWS CLI files written.
 	CredentialsPath string `json:"-"`
 	ConfigPath      string `json:"-"`
+	// CAPath is the root certificate of the installation's CA (DATA/ca.pem).
+	CAPath string `json:"-"`
+	// SecretAccessKey is the admin key's secret (for an in-process gateway).
+	SecretAccessKey string `json:"-"`
 }
 
 const bootstrapKey = "/meta/bootstrap"
@@ -64,6 +68,10 @@ func (s *Server) EnsureBootstrap(ctx context.Context, endpoint string) (*Bootstr
 	if err := writeFile(b.ConfigPath, conf); err != nil {
 		return nil, err
 	}
+	if b.CAPath, err = s.ca.WriteCAFile(s.cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	b.SecretAccessKey = key.Secret
 	return b, nil
 }
 

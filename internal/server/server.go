@@ -26,6 +26,7 @@ import (
 
 	"github.com/trellis-mesh/trellis/internal/api/lattice"
 	"github.com/trellis-mesh/trellis/internal/api/native"
+	"github.com/trellis-mesh/trellis/internal/pki"
 	"github.com/trellis-mesh/trellis/internal/snapshot"
 	"github.com/trellis-mesh/trellis/internal/store"
 	"github.com/trellis-mesh/trellis/internal/store/bolt"
@@ -52,7 +53,8 @@ type Config struct {
 	// Lattice's. Negative removes deregistered targets at once.
 	DeregistrationDelay time.Duration
 	// CertSource gives HTTPS services their certificates in node
-	// snapshots; nil (for now the default) leaves them without.
+	// snapshots; default: imported certificates for certificateArn, else
+	// certificates issued by the installation's CA (package pki).
 	CertSource snapshot.CertSource
 	// NodeHeartbeat is the heartbeat interval of node snapshot streams;
 	// default snapshot.HeartbeatInterval (tests shorten it).
@@ -99,6 +101,7 @@ type Server struct {
 	handler http.Handler
 	lattice *lattice.API
 	broker  *snapshot.Broker
+	ca      *pki.CA
 
 	apiLn, adminLn net.Listener
 }
@@ -120,6 +123,18 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		_ = st.Close()
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	if s.ca, err = pki.LoadOrCreate(ctx, st, cfg.Now); err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("server: certificate authority: %w", err)
+	}
+	if cfg.CertSource == nil {
+		is, err := pki.NewIssuer(pki.IssuerConfig{Store: st, CA: s.ca, Now: cfg.Now, Logger: s.log.With("component", "pki")})
+		if err != nil {
+			_ = st.Close()
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		cfg.CertSource = is
+	}
 	m := newMetrics(s.reg)
 	la := lattice.New(lattice.Config{Store: st, Region: cfg.Region, DNSPartition: partition, Quotas: cfg.Quotas,
 		Logger: s.log.With("api", "lattice"), Now: cfg.Now, Observe: m.observer("lattice"),
@@ -135,6 +150,19 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.handler = auth.wrap(route(la, na, &stsAPI{}, m.observer("sts")))
 	return s, nil
 }
+
+// Registry is the registry /metrics serves; a gateway run in the same
+// process (trellis up) registers its metrics here.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// Region is the region of every ARN.
+func (s *Server) Region() string { return s.cfg.Region }
+
+// DataDir is the directory that holds the server's state.
+func (s *Server) DataDir() string { return s.cfg.DataDir }
+
+// CA is the installation's certificate authority.
+func (s *Server) CA() *pki.CA { return s.ca }
 
 // Store is the server's store (for bootstrap and tests).
 func (s *Server) Store() store.Store { return s.st }
