@@ -60,6 +60,20 @@ func TestSDKDeregistrationDrains(t *testing.T) {
 		t.Errorf("deregistering a removed target: %+v", out)
 	}
 
+	// LAMBDA targets do not drain: Lattice fails their in-flight requests.
+	fn := must[*vpclattice.CreateTargetGroupOutput](t)(c.CreateTargetGroup(ctx, &vpclattice.CreateTargetGroupInput{
+		Name: aws.String("orders-fn"), Type: types.TargetGroupTypeLambda}))
+	arn := "arn:aws:lambda:us-east-1:" + ts.boot.Account + ":function:orders"
+	register(t, ts, aws.ToString(fn.Id), arn)
+	if got := targetStatus(t, ts, aws.ToString(fn.Id)); got[arn] != "UNAVAILABLE" {
+		t.Errorf("lambda target: %v, want UNAVAILABLE (no health checks)", got)
+	}
+	must[*vpclattice.DeregisterTargetsOutput](t)(c.DeregisterTargets(ctx, &vpclattice.DeregisterTargetsInput{TargetGroupIdentifier: fn.Id,
+		Targets: []types.Target{{Id: aws.String(arn)}}}))
+	if got := targetStatus(t, ts, aws.ToString(fn.Id)); len(got) != 0 {
+		t.Errorf("lambda target after deregistering: %v, want none", got)
+	}
+
 	// With health checks off, targets are UNAVAILABLE.
 	must[*vpclattice.UpdateTargetGroupOutput](t)(c.UpdateTargetGroup(ctx, &vpclattice.UpdateTargetGroupInput{TargetGroupIdentifier: &id,
 		HealthCheck: &types.HealthCheckConfig{Enabled: aws.Bool(false)}}))

@@ -34,6 +34,13 @@ import (
 // If the watch falls behind and the store has compacted the history it
 // needs (ErrCompacted), the broker watches again from the current revision
 // and rebuilds every subscribed VPC from scratch.
+//
+// Certificates expire without any store change: when the CertSource says
+// when its next certificate needs renewal (NextRenewal, as pki.Issuer
+// does), the broker also rebuilds then. A snapshot's Version is the store
+// revision it was built at, except that new content built at the revision
+// of the last published snapshot (a renewed certificate) gets that
+// version plus one: the versions a VPC's nodes see always grow.
 
 // BrokerConfig configures a Broker.
 type BrokerConfig struct {
@@ -97,6 +104,13 @@ func (s *subscriber) offer(snap *Snapshot) {
 }
 
 const maxRetry = 30 * time.Second
+
+// renewer is a CertSource whose certificates must be replaced over time.
+type renewer interface {
+	// NextRenewal is when the next certificate handed out should be
+	// replaced; zero when none was handed out.
+	NextRenewal() time.Time
+}
 
 // NewBroker starts a broker; it runs until ctx ends or Close.
 func NewBroker(ctx context.Context, cfg BrokerConfig) *Broker {
@@ -209,6 +223,18 @@ func (b *Broker) run(ctx context.Context) {
 		dirty = true
 		timer.Reset(d)
 	}
+	renewal := time.NewTimer(0) // fires when a certificate needs renewal
+	<-renewal.C
+	renewer, _ := b.cfg.Certs.(renewer)
+	built := func() {
+		retry = b.cfg.RetryInterval
+		if renewer == nil {
+			return
+		}
+		if next := renewer.NextRenewal(); !next.IsZero() {
+			renewal.Reset(max(time.Until(next), time.Second))
+		}
+	}
 	for {
 		if events == nil {
 			if rev < 0 {
@@ -260,17 +286,23 @@ func (b *Broker) run(ctx context.Context) {
 				schedule(b.cfg.Debounce)
 			}
 		case <-b.wake:
-			if err := b.rebuild(ctx, true); err != nil && !dirty {
+			if err := b.rebuild(ctx, true); err == nil {
+				built()
+			} else if !dirty {
 				schedule(retry)
 				retry = min(2*retry, maxRetry)
 			}
 		case <-timer.C:
 			dirty = false
-			if err := b.rebuild(ctx, false); err != nil {
+			if err := b.rebuild(ctx, false); err == nil {
+				built()
+			} else {
 				schedule(retry)
 				retry = min(2*retry, maxRetry)
-			} else {
-				retry = b.cfg.RetryInterval
+			}
+		case <-renewal.C:
+			if !dirty {
+				schedule(0)
 			}
 		}
 	}
@@ -367,6 +399,12 @@ func (b *Broker) publish(vpcID string, snap *Snapshot) {
 	}
 	changed := st.latest == nil || !bytes.Equal(st.content, content)
 	if changed {
+		if st.latest != nil && snap.Version <= st.latest.Version {
+			// New content at the same revision (a renewed certificate):
+			// versions of a VPC must still grow, or nodes would take it
+			// for the one they have.
+			snap.Version = st.latest.Version + 1
+		}
 		st.latest, st.content = snap, content
 		b.log.Debug("snapshot published", "vpc", vpcID, "version", snap.Version, "subscribers", len(st.subs))
 	}

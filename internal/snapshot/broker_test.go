@@ -349,3 +349,52 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// renewingCerts hands out generation 1 until renewAt, then generation 2.
+type renewingCerts struct {
+	mu      sync.Mutex
+	renewAt time.Time
+	gen     int
+}
+
+func (c *renewingCerts) ServiceCertificate(context.Context, *model.Service) (*snapshot.Certificate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !time.Now().Before(c.renewAt) {
+		c.gen, c.renewAt = c.gen+1, time.Now().Add(time.Hour)
+	}
+	return &snapshot.Certificate{CertPEM: "generation " + strconv.Itoa(c.gen), KeyPEM: "KEY"}, nil
+}
+
+func (c *renewingCerts) NextRenewal() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.renewAt
+}
+
+func TestBrokerRebuildsForCertificateRenewal(t *testing.T) {
+	e := newEnv(t)
+	client, _ := e.world()
+	certs := &renewingCerts{gen: 1, renewAt: time.Now().Add(300 * time.Millisecond)}
+	b := newBroker(t, e, snapshot.BrokerConfig{Certs: certs})
+	ch, cancel := b.Subscribe(context.Background(), client)
+	defer cancel()
+	cert := func(s *snapshot.Snapshot) string {
+		for _, svc := range s.Services {
+			if svc.Certificate != nil {
+				return svc.Certificate.CertPEM
+			}
+		}
+		return ""
+	}
+	first := recv(t, ch)
+	if cert(first) != "generation 1" {
+		t.Fatalf("first snapshot's certificate: %q", cert(first))
+	}
+	// No store change: the renewal alone brings a new snapshot, with a
+	// higher version although the store revision is the same.
+	second := recv(t, ch)
+	if cert(second) != "generation 2" || second.Version != first.Version+1 || e.rev() != first.Version {
+		t.Errorf("after the renewal: %q at version %d (first %d, store at %d)", cert(second), second.Version, first.Version, e.rev())
+	}
+}

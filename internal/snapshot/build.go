@@ -84,10 +84,22 @@ const (
 	latticePrefix = "/lattice/"
 )
 
-// relevant reports whether a change of key can change a snapshot.
+// Prefixes of keys that are written often and that no snapshot depends on:
+// node records (written on every ack), the drain index, and the
+// certificates a CertSource issues and caches during builds.
+var irrelevant = []string{"/nodes/", "/lattice-drain/", "/pki/issued/"}
+
+// relevant reports whether a change of key may change a snapshot. It errs
+// towards yes: a CertSource may read keys Build does not (imported
+// certificates), and a needless rebuild costs only a build, since
+// unchanged snapshots are not published.
 func relevant(key string) bool {
-	return strings.HasPrefix(key, latticePrefix) || strings.HasPrefix(key, vpcsPrefix) ||
-		strings.HasPrefix(key, model.InstancesPrefix)
+	for _, p := range irrelevant {
+		if strings.HasPrefix(key, p) {
+			return false
+		}
+	}
+	return true
 }
 
 func load(ctx context.Context, st store.Store) (*state, error) {

@@ -29,10 +29,12 @@ func drainKey(deadline time.Time, targetKey string) string {
 	return drainPrefix + fmt.Sprintf("%020d", deadline.UnixNano()) + targetKey
 }
 
-// startDrain marks the target at k DRAINING (or removes it when draining is
-// off). A target that already drains keeps its first deadline.
-func (a *API) startDrain(tx *store.Tx, k string, t *model.Target, deadline time.Time) error {
-	if a.drain <= 0 {
+// startDrain marks the target at k, of tg, DRAINING (or removes it when
+// draining is off). A target that already drains keeps its first deadline.
+// LAMBDA and ALB targets are removed at once: Lattice fails their in-flight
+// requests on deregistration rather than draining them (§4.1).
+func (a *API) startDrain(tx *store.Tx, tg *model.TargetGroup, k string, t *model.Target, deadline time.Time) error {
+	if a.drain <= 0 || tg.Type == model.TargetGroupTypeLambda || tg.Type == model.TargetGroupTypeALB {
 		tx.Delete(k)
 		return nil
 	}

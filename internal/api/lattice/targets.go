@@ -231,7 +231,7 @@ func (a *API) deregisterTargets(ctx context.Context, r *wire.Request) (int, any,
 					FailureMessage: "target " + t.ID + " on port " + itoa(int(port)) + " is not registered in " + id})
 				continue
 			}
-			if err := a.startDrain(tx, k, target, deadline); err != nil {
+			if err := a.startDrain(tx, tg, k, target, deadline); err != nil {
 				return err
 			}
 			o := targetOut{ID: t.ID}
