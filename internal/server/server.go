@@ -141,7 +141,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		DeregistrationDelay: cfg.DeregistrationDelay})
 	// The broker lives as long as the server: Serve or Close stops it.
 	s.broker = snapshot.NewBroker(context.WithoutCancel(ctx), snapshot.BrokerConfig{Store: st, Region: cfg.Region,
-		Certs: cfg.CertSource, Logger: s.log.With("component", "snapshots")})
+		Certs: cfg.CertSource, Logger: s.log.With("component", "snapshots"), Metrics: s.reg})
 	s.lattice = la
 	na := native.New(st, cfg.Region, s.log.With("api", "native"), m.observer("native"),
 		native.WithNodes(native.NodeOptions{Broker: s.broker, Heartbeat: cfg.NodeHeartbeat}))

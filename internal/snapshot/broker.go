@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/trellis-mesh/trellis/internal/store"
 )
 
@@ -56,6 +58,8 @@ type BrokerConfig struct {
 	// RetryInterval is the first wait before retrying a failed build (store
 	// error, certificate failure); it doubles up to 30 s. Default 1 s.
 	RetryInterval time.Duration
+	// Metrics, if set, receives the broker's metrics (metrics.go).
+	Metrics prometheus.Registerer
 }
 
 // Broker builds the snapshots of the VPCs that have subscribers and
@@ -63,6 +67,7 @@ type BrokerConfig struct {
 type Broker struct {
 	cfg    BrokerConfig
 	log    *slog.Logger
+	m      *metrics
 	cancel context.CancelFunc
 	done   chan struct{}
 	wake   chan struct{} // a VPC needs its first build
@@ -124,7 +129,7 @@ func NewBroker(ctx context.Context, cfg BrokerConfig) *Broker {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	b := &Broker{cfg: cfg, log: cfg.Logger, cancel: cancel, done: make(chan struct{}),
+	b := &Broker{cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Metrics), cancel: cancel, done: make(chan struct{}),
 		wake: make(chan struct{}, 1), vpcs: map[string]*vpcState{}}
 	go b.run(ctx)
 	return b
@@ -160,6 +165,7 @@ func (b *Broker) Subscribe(ctx context.Context, vpcID string) (<-chan *Snapshot,
 		st.subs = map[*subscriber]struct{}{}
 	}
 	st.subs[sub] = struct{}{}
+	b.m.subscribed(1)
 	fresh := st.fresh
 	if fresh {
 		sub.offer(st.latest)
@@ -191,6 +197,7 @@ func (b *Broker) unsubscribe(vpcID string, sub *subscriber) {
 	}
 	delete(st.subs, sub)
 	close(sub.ch)
+	b.m.subscribed(-1)
 	if len(st.subs) == 0 {
 		st.fresh = false
 	}
@@ -334,6 +341,7 @@ func (b *Broker) shutdown() {
 		for sub := range st.subs {
 			close(sub.ch)
 		}
+		b.m.subscribed(-float64(len(st.subs)))
 		st.subs = nil
 	}
 }
@@ -353,10 +361,12 @@ func (b *Broker) rebuild(ctx context.Context, onlyNew bool) error {
 	if len(vpcs) == 0 {
 		return nil
 	}
+	start := time.Now()
 	s, err := load(ctx, b.cfg.Store)
 	if err != nil {
 		if ctx.Err() == nil {
 			b.log.Error("snapshot build failed; nodes keep their current snapshot", "err", err)
+			b.m.build(false, time.Since(start).Seconds())
 		}
 		return err
 	}
@@ -378,6 +388,7 @@ func (b *Broker) rebuild(ctx context.Context, onlyNew bool) error {
 			b.publish(id, snap)
 		}
 	}
+	b.m.build(failed == nil, time.Since(start).Seconds())
 	return failed
 }
 
@@ -406,6 +417,7 @@ func (b *Broker) publish(vpcID string, snap *Snapshot) {
 			snap.Version = st.latest.Version + 1
 		}
 		st.latest, st.content = snap, content
+		b.m.publish()
 		b.log.Debug("snapshot published", "vpc", vpcID, "version", snap.Version, "subscribers", len(st.subs))
 	}
 	st.fresh = len(st.subs) > 0
@@ -424,6 +436,7 @@ func (b *Broker) drop(vpcID string) {
 		for sub := range st.subs {
 			close(sub.ch)
 		}
+		b.m.subscribed(-float64(len(st.subs)))
 		delete(b.vpcs, vpcID)
 	}
 }

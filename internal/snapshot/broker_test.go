@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/trellis-mesh/trellis/internal/model"
 	"github.com/trellis-mesh/trellis/internal/snapshot"
 	"github.com/trellis-mesh/trellis/internal/store"
@@ -110,7 +112,8 @@ func newBroker(t *testing.T, e *env, cfg snapshot.BrokerConfig) *snapshot.Broker
 func TestBrokerPublishesOnlyChanges(t *testing.T) {
 	e := newEnv(t)
 	client, backend := e.world()
-	b := newBroker(t, e, snapshot.BrokerConfig{})
+	reg := prometheus.NewRegistry()
+	b := newBroker(t, e, snapshot.BrokerConfig{Metrics: reg})
 	ctx := context.Background()
 	chA, cancelA := b.Subscribe(ctx, client)
 	defer cancelA()
@@ -150,6 +153,18 @@ func TestBrokerPublishesOnlyChanges(t *testing.T) {
 	defer cancel2()
 	if s := recv(t, ch2); s.Version != clientVersion {
 		t.Errorf("new subscriber got %d, want %d", s.Version, clientVersion)
+	}
+
+	// Published: each VPC's first, the change of both, the two of the backend.
+	if got := metric(t, reg, "trellis_snapshots_published_total"); got != 6 {
+		t.Errorf("trellis_snapshots_published_total = %v, want 6", got)
+	}
+	if got := metric(t, reg, "trellis_snapshot_subscribers"); got != 3 {
+		t.Errorf("trellis_snapshot_subscribers = %v, want 3", got)
+	}
+	cancel2()
+	if got := metric(t, reg, "trellis_snapshot_subscribers"); got != 2 {
+		t.Errorf("trellis_snapshot_subscribers after a cancel = %v, want 2", got)
 	}
 }
 
@@ -397,4 +412,25 @@ func TestBrokerRebuildsForCertificateRenewal(t *testing.T) {
 	if cert(second) != "generation 2" || second.Version != first.Version+1 || e.rev() != first.Version {
 		t.Errorf("after the renewal: %q at version %d (first %d, store at %d)", cert(second), second.Version, first.Version, e.rev())
 	}
+}
+
+// metric is the value of an unlabelled counter or gauge in reg.
+func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		if c := m.GetCounter(); c != nil {
+			return c.GetValue()
+		}
+		return m.GetGauge().GetValue()
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
