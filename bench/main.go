@@ -1,0 +1,263 @@
+// Command bench measures Trellis's gateway side by side with nginx, HAProxy
+// and Caddy in front of the same backend, and the backend alone ("direct"):
+//
+//   - HTTP/1.1 keep-alive throughput (wrk, fixed threads, connections, duration);
+//   - HTTP/2 throughput (h2load, h2c with prior knowledge);
+//   - latency at a fixed moderate rate, corrected for coordinated omission
+//     (bench/loadgen), p50/p99/p99.9 and what each proxy adds over direct;
+//   - the resident memory of each proxy after the load (VmRSS).
+//
+// Run it from the repository root: bash bench/run.sh installs the tools
+// and runs it; go run ./bench runs it alone. Settings come from BENCH_*
+// variables (see config and bench/README.md). The Markdown report goes to
+// standard output and to bench/results/<date>.md; progress to standard error.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/trellis-mesh/trellis/bench/loadgen"
+)
+
+// Port offsets from BENCH_BASE_PORT (default 18080).
+const (
+	portBackend = iota
+	portNginx
+	portHAProxy
+	portCaddy
+	portTrellisListener
+	portTrellisAPI
+	portTrellisAdmin
+	portTrellisDNS
+	portNginxH2 = 11
+)
+
+type config struct {
+	duration, warmup time.Duration // per measurement
+	conns, threads   int           // wrk and h2load
+	h2Streams        int           // h2load -m
+	rate             float64       // latency run, requests per second
+	rateConns        int           // latency run connections
+	targets          []string
+	basePort         int
+	cores            int
+	results          string // directory of the reports
+	trellisHost      string // where the Trellis gateway serves listeners
+	trellisWait      time.Duration
+	work             string
+	backend          *proc
+}
+
+func (c *config) port(offset int) int    { return c.basePort + offset }
+func (c *config) addr(offset int) string { return "127.0.0.1:" + strconv.Itoa(c.port(offset)) }
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	v := os.Getenv(name)
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return d
+	}
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	return def
+}
+
+func envString(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func loadConfig() *config {
+	cores := runtime.NumCPU()
+	return &config{
+		duration:    envDuration("BENCH_DURATION", 5*time.Second).Round(time.Second),
+		warmup:      envDuration("BENCH_WARMUP", time.Second).Round(time.Second),
+		conns:       envInt("BENCH_CONNECTIONS", 64),
+		threads:     envInt("BENCH_THREADS", cores),
+		h2Streams:   envInt("BENCH_H2_STREAMS", 10),
+		rate:        float64(envInt("BENCH_RATE", 1000)),
+		rateConns:   envInt("BENCH_RATE_CONNECTIONS", 16),
+		targets:     strings.Split(envString("BENCH_TARGETS", "direct,nginx,haproxy,caddy,trellis"), ","),
+		basePort:    envInt("BENCH_BASE_PORT", 18080),
+		cores:       cores,
+		results:     envString("BENCH_RESULTS", filepath.Join("bench", "results")),
+		trellisHost: envString("BENCH_TRELLIS_ADDR", "127.0.0.1"),
+		trellisWait: envDuration("BENCH_TRELLIS_WAIT", 30*time.Second),
+	}
+}
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, loadConfig(), log); err != nil {
+		log.Error("bench failed", "error", err)
+		os.Exit(1)
+	}
+}
+
+// row is one target's measurements; a field is nil/zero when not measured.
+type row struct {
+	t       *target
+	skip    string
+	h1, h2  *throughput
+	h2Skip  string
+	lat     *loadgen.Result
+	latSkip string
+	rssKB   int
+}
+
+func run(ctx context.Context, cfg *config, log *slog.Logger) error {
+	if _, err := os.Stat(filepath.Join("bench", "trellis.yaml")); err != nil {
+		return errors.New("run from the repository root (bench/trellis.yaml not found)")
+	}
+	for _, tool := range []string{"wrk", "h2load"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s is not installed; bash bench/run.sh installs it (apt-get install wrk nghttp2-client)", tool)
+		}
+	}
+	for _, off := range []int{portBackend, portNginx, portHAProxy, portCaddy, portTrellisListener, portTrellisAPI, portTrellisAdmin, portNginxH2} {
+		if !portFree(cfg.addr(off)) {
+			return fmt.Errorf("port %s is in use; set BENCH_BASE_PORT to move the bench's ports", cfg.addr(off))
+		}
+	}
+	work, err := os.MkdirTemp("", "trellis-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	cfg.work = work
+
+	log.Info("building the backend")
+	backendBin := filepath.Join(work, "backend")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", backendBin, "./bench/backend").CombinedOutput(); err != nil {
+		return fmt.Errorf("building bench/backend: %w: %s", err, out)
+	}
+	cmd := exec.Command(backendBin, "-addr", cfg.addr(portBackend))
+	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(cfg.cores))
+	if cfg.backend, err = start(work, "backend", cmd); err != nil {
+		return err
+	}
+	defer cfg.backend.stop()
+	if err := waitBackend(ctx, "http://"+cfg.addr(portBackend)+"/", "", cfg.backend, 10*time.Second); err != nil {
+		return err
+	}
+
+	starters := map[string]func(context.Context, *config) (*target, error){
+		"direct": startDirect, "nginx": startNginx, "haproxy": startHAProxy, "caddy": startCaddy, "trellis": startTrellis,
+	}
+	began := time.Now()
+	var rows []*row
+	for _, name := range cfg.targets {
+		name = strings.TrimSpace(name)
+		startFn, ok := starters[name]
+		if !ok {
+			return fmt.Errorf("BENCH_TARGETS: unknown target %q (want direct, nginx, haproxy, caddy, trellis)", name)
+		}
+		log.Info("starting", "target", name)
+		t, err := startFn(ctx, cfg)
+		r := &row{t: t}
+		if t == nil {
+			r.t = &target{name: name}
+		}
+		rows = append(rows, r)
+		var skip skipError
+		switch {
+		case errors.As(err, &skip):
+			r.skip = string(skip)
+			log.Warn("skipping", "target", name, "reason", r.skip)
+		case err != nil:
+			r.skip = "did not start: " + err.Error()
+			log.Warn("skipping", "target", name, "reason", r.skip)
+		default:
+			measure(ctx, cfg, r, log)
+		}
+		if t != nil && t.proc != nil && t.proc != cfg.backend {
+			t.proc.stop()
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	report := render(cfg, rows, began)
+	fmt.Print(report)
+	if err := os.MkdirAll(cfg.results, 0o755); err != nil {
+		return err
+	}
+	path := filepath.Join(cfg.results, began.Format("2006-01-02-150405")+".md")
+	if err := os.WriteFile(path, []byte(report), 0o644); err != nil {
+		return err
+	}
+	log.Info("report written", "path", path)
+	return nil
+}
+
+// measure runs the three measurements of one started target, then reads
+// its RSS.
+func measure(ctx context.Context, cfg *config, r *row, log *slog.Logger) {
+	t := r.t
+	secs, warm := int(cfg.duration/time.Second), int(cfg.warmup/time.Second)
+	log.Info("HTTP/1.1 throughput", "target", t.name, "tool", "wrk", "seconds", secs)
+	if warm > 0 {
+		_, _ = runWrk(ctx, cfg, t.h1URL, t.host, warm)
+	}
+	if h1, err := runWrk(ctx, cfg, t.h1URL, t.host, secs); err != nil {
+		t.notes = append(t.notes, t.name+": wrk failed: "+err.Error())
+	} else {
+		r.h1 = &h1
+	}
+
+	if t.h2URL == "" {
+		r.h2Skip = "n/a"
+	} else if err := probeH2(ctx, t.h2URL, t.host); err != nil {
+		r.h2Skip = "n/a"
+		t.notes = append(t.notes, t.name+": no HTTP/2 without TLS (h2c prior knowledge): "+err.Error())
+	} else {
+		log.Info("HTTP/2 throughput", "target", t.name, "tool", "h2load", "seconds", secs)
+		if warm > 0 {
+			_, _ = runH2load(ctx, cfg, t.h2URL, t.host, warm)
+		}
+		if h2, err := runH2load(ctx, cfg, t.h2URL, t.host, secs); err != nil {
+			t.notes = append(t.notes, t.name+": h2load failed: "+err.Error())
+		} else {
+			r.h2 = &h2
+		}
+	}
+
+	log.Info("latency at a constant rate", "target", t.name, "rate", cfg.rate, "connections", cfg.rateConns)
+	res, err := loadgen.Run(ctx, loadgen.Config{URL: t.h1URL, Host: t.host, Rate: cfg.rate, Duration: cfg.duration,
+		Warmup: cfg.warmup, Connections: cfg.rateConns})
+	if err != nil {
+		r.latSkip = err.Error()
+	} else {
+		r.lat = res
+	}
+	if t.proc != nil {
+		if kb, err := rssKB(t.proc.cmd.Process.Pid); err == nil {
+			r.rssKB = kb
+		}
+	}
+}
+
+func goVersion() string { return strings.TrimPrefix(runtime.Version(), "go") }
