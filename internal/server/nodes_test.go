@@ -344,9 +344,9 @@ func TestNodeHealthReports(t *testing.T) {
 		FieldList []struct{ Name string }
 	}
 	code = nativeCallErr(t, ts, admin, "POST", "/nodes/gw-1/health", map[string]any{"targets": []map[string]any{
-		{"targetGroupId": "web", "id": "", "port": 70000, "status": "SICK"}}}, &ve)
+		{"targetGroupId": "web", "id": "", "port": 70000, "status": "SICK", "reason": "timed out"}}}, &ve)
 	names := fieldNames(ve.FieldList)
-	if code != 400 || names != "targets[0].id,targets[0].port,targets[0].status,targets[0].targetGroupId,vpc" {
+	if code != 400 || names != "targets[0].id,targets[0].port,targets[0].reason,targets[0].status,targets[0].targetGroupId,vpc" {
 		t.Errorf("invalid report: %d, fields %s", code, names)
 	}
 }

@@ -414,9 +414,7 @@ func (a *API) reportHealth(ctx context.Context, r *wire.Request) (int, any, erro
 		ck.Length(f+".id", t.ID, 1, 200)
 		ck.Range(f+".port", int64(t.Port), 0, 65535)
 		ck.Enum(f+".status", t.Status, healthStatuses...)
-		if len(t.Reason) > maxReason {
-			ck.Addf(f+".reason", "must be at most %d characters long", maxReason)
-		}
+		checkText(&ck, f+".reason", t.Reason, maxReason)
 	}
 	if err := ck.Err(); err != nil {
 		return 0, nil, err
