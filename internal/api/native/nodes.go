@@ -182,7 +182,22 @@ func (a *API) updateNode(ctx context.Context, c iam.Caller, id string, vpc *mode
 	return err
 }
 
-// streamSnapshot matches GET /trellis/v1/nodes/{node}/snapshots, which the
+// seenUntilNow records, when a stream ends, that the node was there until
+// now, unless the record has meanwhile moved to another VPC (the node
+// reconnected elsewhere before this stream noticed it was gone).
+func (a *API) seenUntilNow(ctx context.Context, id, vpcID string) error {
+	_, err := store.Update(ctx, a.st, func(tx *store.Tx) error {
+		rec, ok, err := load[nodeRecord](tx, nodeKey(id))
+		if err != nil || !ok || rec.VPC != vpcID {
+			return err
+		}
+		rec.LastSeen = a.timestamp()
+		return save(tx, nodeKey(id), rec)
+	})
+	return err
+}
+
+// streamSnapshotPath matches GET /trellis/v1/nodes/{node}/snapshots, which the
 // router cannot serve (it writes whole responses); it returns the node.
 func streamSnapshotPath(r *http.Request) (string, bool) {
 	if r.Method != http.MethodGet {
@@ -252,8 +267,7 @@ func (a *API) streamSnapshots(w http.ResponseWriter, r *http.Request, node strin
 	a.live.touch(node, a.now())
 	defer func() {
 		a.live.connect(node, -1)
-		// Record when the stream ended: the node was there until now.
-		if err := a.updateNode(context.WithoutCancel(ctx), c, node, vpc, func(*nodeRecord) {}); err != nil {
+		if err := a.seenUntilNow(context.WithoutCancel(ctx), node, vpc.ID); err != nil {
 			a.log.Warn("recording the end of a node stream failed", "node", node, "err", err)
 		}
 	}()
