@@ -34,8 +34,9 @@ var (
 	errProtocol      = &genError{502, "UnsupportedProtocolVersion", "the target group's protocol version cannot carry this request\n"}
 	errTargetConnect = &genError{502, "TargetConnectionError", "the target could not be reached\n"}
 	errTargetTimeout = &genError{504, "TargetTimeout", "the target did not answer in time\n"}
-	// errClientGone: the client went away before the answer; nothing is
-	// written.
+	// errClientGone: the client went away (or half-closed its side, which
+	// net/http takes as the same) before the answer; the stream is
+	// aborted and nothing is written.
 	errClientGone = &genError{0, "ClientClosed", ""}
 	// errAbort: the target's response broke after its headers were sent;
 	// the client connection is aborted so that the truncation is visible.

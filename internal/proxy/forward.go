@@ -113,7 +113,10 @@ func (ps *portServer) forward(w http.ResponseWriter, r *http.Request, st *reqSta
 	var fl http.Flusher
 	if stream {
 		fl, _ = w.(http.Flusher)
-		if fl != nil {
+		// Send the headers now unless the response has ended with them
+		// (a gRPC trailers-only answer must stay one HEADERS frame with
+		// END_STREAM, or the client misses its status).
+		if fl != nil && resp.ContentLength != 0 {
 			fl.Flush()
 		}
 	}

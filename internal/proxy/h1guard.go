@@ -23,7 +23,8 @@ import (
 //   - at most one Host, one Content-Length (1–18 digits) and one
 //     Transfer-Encoding, whose value must be exactly "chunked" (any case);
 //     never both Content-Length and Transfer-Encoding, and no
-//     Transfer-Encoding on HTTP/1.0;
+//     Transfer-Encoding on HTTP/1.0; no Content_Length or
+//     Transfer_Encoding (which '_'-to-'-' servers would frame by);
 //   - chunk-size lines of 1–15 hex digits with optional extensions, CRLF
 //     after each chunk's data, and trailer lines under the header rules.
 //
@@ -44,6 +45,7 @@ type guardConn struct {
 	remain      int64 // bytes left in the body or the chunk
 	trailerSize int
 	head        headInfo
+	bad         error // violation found after buf[:ok]: rejected once buf[r:ok] is read
 	rerr        error // read error of the connection, returned once buffered data is used up
 	err         error // a framing violation: returned by every Read once set
 }
@@ -103,13 +105,19 @@ func (g *guardConn) Read(p []byte) (int, error) {
 		if g.err != nil {
 			return 0, g.err
 		}
+		if g.bad != nil {
+			g.reject(g.bad)
+			return 0, g.err
+		}
 		if g.w == g.ok && g.rerr == nil && g.direct() {
 			return g.readDirect(p)
 		}
 		if g.w > g.ok {
 			if err := g.process(); err != nil {
-				g.reject(err)
-				return 0, g.err
+				// Requests checked before the violation are released
+				// first; the rejection comes with the next read.
+				g.bad = err
+				continue
 			}
 			if g.r < g.ok {
 				break
@@ -331,8 +339,10 @@ func (g *guardConn) scanHead() (bool, error) {
 				g.ok = g.w
 				return true, nil
 			}
-			g.ok = end
-			return true, g.endHead()
+			if err := g.endHead(end); err != nil {
+				return false, err
+			}
+			return true, nil
 		default:
 			if h.pri {
 				return false, &guardError{"bad HTTP/2 preface"}
@@ -346,8 +356,9 @@ func (g *guardConn) scanHead() (bool, error) {
 	}
 }
 
-// endHead decides how the body of the head just read is framed.
-func (g *guardConn) endHead() error {
+// endHead decides how the body of the head ending at end is framed and
+// releases the head; on a violation nothing is released.
+func (g *guardConn) endHead(end int) error {
 	h := &g.head
 	switch {
 	case h.hosts > 1:
@@ -360,6 +371,9 @@ func (g *guardConn) endHead() error {
 		return &guardError{"several Content-Length headers"}
 	case h.te == 1 && h.http10:
 		return &guardError{"Transfer-Encoding in an HTTP/1.0 request"}
+	}
+	g.ok = end
+	switch {
 	case h.te == 1:
 		g.state = gChunkSize
 	case h.cl == 1 && h.clValue > 0:
@@ -433,8 +447,30 @@ func checkHeaderLine(line []byte, h *headInfo) error {
 		}
 	case equalFoldBytes(name, "host"):
 		h.hosts++
+	case equalFoldUnderscore(name, "content-length"), equalFoldUnderscore(name, "transfer-encoding"):
+		// Content_Length is an ordinary header to us, but servers that
+		// map '_' to '-' (CGI-style gateways) would frame by it.
+		return &guardError{"framing header name spelled with '_'"}
 	}
 	return nil
+}
+
+// equalFoldUnderscore compares b with the lower-case p, taking '_' in b
+// for '-'.
+func equalFoldUnderscore(b []byte, p string) bool {
+	if len(b) != len(p) {
+		return false
+	}
+	for i := range b {
+		c := lowerASCII(b[i])
+		if c == '_' {
+			c = '-'
+		}
+		if c != p[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // checkFieldLine checks "name: value CRLF" and returns the name.

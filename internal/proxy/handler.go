@@ -75,9 +75,11 @@ func (ps *portServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		cc.end()
 	}
 	e.finish(st)
-	if ge == errAbort {
-		// The target's response broke after its headers went out: abort
-		// the client's stream so the truncation cannot pass as complete.
+	if ge == errAbort || ge == errClientGone {
+		// The target's response broke after its headers went out, or the
+		// client went away before an answer: abort the client's stream so
+		// that neither a truncated body nor net/http's implicit empty 200
+		// can pass as a complete answer.
 		panic(http.ErrAbortHandler)
 	}
 }

@@ -165,6 +165,18 @@ func newBackend(t testing.TB, name string) *backend {
 	return b
 }
 
+func httptestServer(t testing.TB, h http.Handler) *httptest.Server {
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func newTLSBackend(t testing.TB, h http.Handler) *httptest.Server {
+	s := httptest.NewTLSServer(h)
+	t.Cleanup(s.Close)
+	return s
+}
+
 func (b *backend) addr() string { return b.srv.Listener.Addr().String() }
 
 func (b *backend) serve(w http.ResponseWriter, r *http.Request) {

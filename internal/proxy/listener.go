@@ -323,13 +323,15 @@ func (c *clientConn) idleCheck() {
 	_ = c.Conn.Close()
 }
 
-// begin and end bracket a request on the connection; idle is the idle
-// timeout of the request's service (0 keeps the current one).
+// begin and end bracket a request on the connection; setIdle sets the idle
+// timeout of the request's service.
 func (c *clientConn) begin() { c.active.Add(1) }
 
 func (c *clientConn) setIdle(d time.Duration) {
-	if d > 0 {
-		c.idle.Store(int64(d))
+	if d > 0 && c.idle.Swap(int64(d)) != int64(d) && c.timer != nil {
+		// Re-arm for the new duration (rare: a connection's first request,
+		// or a request to another service).
+		c.timer.Reset(d)
 	}
 }
 
