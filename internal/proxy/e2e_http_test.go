@@ -349,7 +349,7 @@ func TestRequestBodyAndObserver(t *testing.T) {
 func TestApplyWhileServing(t *testing.T) {
 	a, b := newBackend(t, "a"), newBackend(t, "b")
 	release := make(chan struct{})
-	slow := newSlowBackend(t, release)
+	slow, _ := newSlowBackend(t, release)
 	port := freePort(t)
 	e := newEngine(t, Config{})
 	snap := func(v int64, weightB int32) *snapshot.Snapshot {
@@ -420,14 +420,16 @@ func TestApplyWhileServing(t *testing.T) {
 	t.Logf("%d requests across 38 applies", total)
 }
 
-// newSlowBackend answers "slow done" once release is closed.
-func newSlowBackend(t *testing.T, release <-chan struct{}) string {
-	b := &backend{name: "slow"}
-	b.srv = httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// newSlowBackend answers "slow done" once release is closed; started
+// receives a value as each request arrives.
+func newSlowBackend(t *testing.T, release <-chan struct{}) (addr string, started <-chan struct{}) {
+	st := make(chan struct{}, 100)
+	srv := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st <- struct{}{}
 		<-release
 		io.WriteString(w, "slow done")
 	}))
-	return b.addr()
+	return srv.Listener.Addr().String(), st
 }
 
 func TestPortRemovalClosesListener(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -140,7 +141,8 @@ func TestHTTPSUnknownSNI(t *testing.T) {
 func TestHTTPSALPNh2(t *testing.T) {
 	s := newHTTPSSetup(t)
 	c := tlsClient(t, s.port, s.ca, true, 0)
-	resp, body := get(t, c, fmt.Sprintf("https://svc-a.example.on.aws:%d/h2", s.port))
+	resp, body := get(t, c, fmt.Sprintf("https://svc-a.example.on.aws:%d/h2", s.port),
+		"x-amzn-lattice-identity", "Principal=spoofed", "X-Amzn-Lattice-Target", "spoofed", "x-forwarded-for", "6.6.6.6")
 	if resp.StatusCode != 200 || body != "a" {
 		t.Fatalf("%d %q", resp.StatusCode, body)
 	}
@@ -150,27 +152,57 @@ func TestHTTPSALPNh2(t *testing.T) {
 	if got := resp.Header.Get("X-Seen-Proto"); got != "HTTP/1.1" {
 		t.Errorf("HTTP1 target saw %s, want the request downgraded to HTTP/1.1", got)
 	}
-	if got := s.a.last().Header.Get("X-Forwarded-Port"); got != fmt.Sprint(s.port) {
+	h := s.a.last().Header
+	if got := h.Get("X-Forwarded-Port"); got != fmt.Sprint(s.port) {
 		t.Errorf("x-forwarded-port %q", got)
+	}
+	if got := h.Values("X-Forwarded-For"); len(got) != 1 || got[0] != "127.0.0.1" {
+		t.Errorf("x-forwarded-for %q", got)
+	}
+	if got := h.Values("X-Amzn-Lattice-Identity"); len(got) != 0 {
+		t.Errorf("client-sent identity reached the target over HTTP/2: %q", got)
+	}
+	if got := h.Values("X-Amzn-Lattice-Target"); len(got) != 1 || got[0] == "spoofed" {
+		t.Errorf("x-amzn-lattice-target %q", got)
 	}
 }
 
+// TestHTTPSTarget forwards to HTTPS target groups, HTTP/1.1 and HTTP/2
+// (ALPN h2), whose certificates nobody trusts: Lattice does not verify.
 func TestHTTPSTarget(t *testing.T) {
 	ca := newTestCA(t)
 	port := freePort(t)
-	b := &backend{name: "tls-target"}
-	// A target with a certificate nobody trusts: Lattice does not verify.
-	b.srv = newTLSBackend(t, http.HandlerFunc(b.serve))
-	svc := testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTPS, port, defaultRule(fwd(wtg{"tg", 1}))))
+	b1 := &backend{name: "tls-h1"}
+	b1.srv = newTLSBackend(t, http.HandlerFunc(b1.serve))
+	b2 := &backend{name: "tls-h2"}
+	b2.srv = httptest.NewUnstartedServer(http.HandlerFunc(b2.serve))
+	b2.srv.EnableHTTP2 = true
+	b2.srv.StartTLS()
+	t.Cleanup(b2.srv.Close)
+	rules := []snapshot.Rule{
+		matchRule("r-h2", 1, &model.HTTPMatch{PathMatch: &model.PathMatch{Match: model.PathMatchType{Prefix: ptr("/h2")}}}, fwd(wtg{"tg-h2", 1})),
+		defaultRule(fwd(wtg{"tg-h1", 1})),
+	}
+	svc := testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTPS, port, rules...))
 	svc.Certificate = ca.issue(t, "svc-1.example.on.aws")
 	e := newEngine(t, Config{})
-	mustApply(t, e, testSnapshot(1, []snapshot.Service{svc}, testTG("tg", model.ProtocolHTTPS, model.ProtocolVersionHTTP1, b.addr())))
+	mustApply(t, e, testSnapshot(1, []snapshot.Service{svc},
+		testTG("tg-h1", model.ProtocolHTTPS, model.ProtocolVersionHTTP1, b1.addr()),
+		testTG("tg-h2", model.ProtocolHTTPS, model.ProtocolVersionHTTP2, b2.addr())))
 	c := tlsClient(t, port, ca, true, 0)
-	resp, body := get(t, c, fmt.Sprintf("https://svc-1.example.on.aws:%d/", port))
-	if resp.StatusCode != 200 || body != "tls-target" {
-		t.Fatalf("%d %q", resp.StatusCode, body)
+	for _, tt := range []struct{ path, body, proto string }{
+		{"/", "tls-h1", "HTTP/1.1"},
+		{"/h2", "tls-h2", "HTTP/2.0"},
+	} {
+		resp, body := get(t, c, fmt.Sprintf("https://svc-1.example.on.aws:%d%s", port, tt.path))
+		if resp.StatusCode != 200 || body != tt.body {
+			t.Fatalf("%s: %d %q", tt.path, resp.StatusCode, body)
+		}
+		if got := resp.Header.Get("X-Seen-Proto"); got != tt.proto {
+			t.Errorf("%s: target saw %s, want %s", tt.path, got, tt.proto)
+		}
 	}
-	if r := b.last(); r.TLS == nil {
+	if r := b1.last(); r.TLS == nil {
 		t.Error("target was not reached over TLS")
 	}
 }

@@ -35,7 +35,7 @@ type portServer struct {
 	wg sync.WaitGroup // accept loop, connection setup and passthrough goroutines
 
 	mu sync.Mutex
-	l4 map[net.Conn]struct{} // passthrough connections (client and target sides)
+	l4 map[net.Conn]struct{} // TLS connections being classified, passthrough connections (both sides)
 }
 
 func newPortServer(e *Engine, port int32, ln net.Listener) *portServer {
@@ -106,6 +106,9 @@ func (ps *portServer) handoff(cc *clientConn, c net.Conn) {
 // dispatches on its server name.
 func (ps *portServer) serveTLS(c net.Conn) {
 	defer ps.wg.Done()
+	// Tracked until handed off, so that a drain can cut a slow handshake.
+	ps.track(c)
+	defer ps.untrack(c)
 	cfg := &ps.e.cfg
 	_ = c.SetDeadline(time.Now().Add(cfg.HandshakeTimeout))
 	hello, sni, err := readClientHello(c)
