@@ -39,4 +39,23 @@
 // streams, trailers included. Answers the gateway makes itself (404, 421,
 // 502, 503, 504, fixed responses) come from errors.go. Every request, and
 // every passthrough connection, ends with one Record to the Observer.
+//
+// # Choices and limits
+//
+//   - Several listeners on one port: the first by listener ID decides
+//     whether the port is plain text (HTTP) or TLS (HTTPS and
+//     TLS_PASSTHROUGH, told apart by server name); a listener of the other
+//     family, or a host or server name already taken on the port, is
+//     rejected and logged. A port whose family changes between snapshots
+//     keeps its established connections, but their requests are answered
+//     404 until the clients reconnect.
+//   - HTTPS: a ClientHello without server name is served by the port's
+//     only HTTPS listener, and fails when there are several.
+//   - Requests the framing guard rejects are answered 400 by net/http and
+//     produce no Record (no service is known yet).
+//   - Upgrade (WebSocket) is not forwarded: Upgrade is hop-by-hop, as on
+//     Lattice HTTP listeners.
+//   - The idle timeout closes client connections with no request in
+//     flight; the connection cap (MaxConnectionDuration) applies to
+//     passthrough connections and HTTP/1 connections, not to HTTP/2 ones.
 package proxy

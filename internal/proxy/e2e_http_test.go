@@ -465,6 +465,14 @@ func TestPortRemovalClosesListener(t *testing.T) {
 	if resp, _ := get(t, c1, fmt.Sprintf("http://svc-1.example.on.aws:%d/", p1)); resp.StatusCode != 200 {
 		t.Fatalf("remaining port: status %d", resp.StatusCode)
 	}
+	// The port can come back at once, while the old one still drains.
+	mustApply(t, e, testSnapshot(3, []snapshot.Service{testService("svc-1", "svc-1.example.on.aws",
+		listener("l-1", model.ProtocolHTTP, p1, defaultRule(fwd(wtg{"tg-a", 1}))),
+		listener("l-2", model.ProtocolHTTP, p2, defaultRule(fwd(wtg{"tg-a", 1}))))}, tg))
+	c3 := httpClient(t, p2)
+	if resp, _ := get(t, c3, fmt.Sprintf("http://svc-1.example.on.aws:%d/", p2)); resp.StatusCode != 200 {
+		t.Fatalf("re-added port: status %d", resp.StatusCode)
+	}
 }
 
 func TestIdleTimeoutClosesClientConnection(t *testing.T) {

@@ -123,6 +123,26 @@ func TestHTTPSHostMustMatchSNI(t *testing.T) {
 	}
 }
 
+// TestHTTPSFramingGuard: HTTP/1 over TLS goes through the framing guard
+// too.
+func TestHTTPSFramingGuard(t *testing.T) {
+	s := newHTTPSSetup(t)
+	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), &tls.Config{RootCAs: s.ca.pool, ServerName: "svc-a.example.on.aws"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: svc-a.example.on.aws\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 || s.a.count() != 0 {
+		t.Fatalf("status %d, target reached %d times", resp.StatusCode, s.a.count())
+	}
+}
+
 func TestHTTPSUnknownSNI(t *testing.T) {
 	s := newHTTPSSetup(t)
 	for _, name := range []string{"nobody.example.com", ""} {
@@ -135,6 +155,24 @@ func TestHTTPSUnknownSNI(t *testing.T) {
 		if !strings.Contains(err.Error(), "handshake failure") {
 			t.Errorf("server name %q: %v, want a handshake_failure alert", name, err)
 		}
+	}
+}
+
+func TestPlainTextToTLSPort(t *testing.T) {
+	s := newHTTPSSetup(t)
+	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: svc-a.example.on.aws\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 || s.a.count() != 0 {
+		t.Fatalf("status %d, target reached %d times", resp.StatusCode, s.a.count())
 	}
 }
 
@@ -151,6 +189,9 @@ func TestHTTPSALPNh2(t *testing.T) {
 	}
 	if got := resp.Header.Get("X-Seen-Proto"); got != "HTTP/1.1" {
 		t.Errorf("HTTP1 target saw %s, want the request downgraded to HTTP/1.1", got)
+	}
+	if te := s.a.last().TransferEncoding; len(te) != 0 {
+		t.Errorf("body-less HTTP/2 GET sent with transfer encoding %q", te)
 	}
 	h := s.a.last().Header
 	if got := h.Get("X-Forwarded-Port"); got != fmt.Sprint(s.port) {

@@ -196,6 +196,9 @@ func (e *Engine) Apply(snap *snapshot.Snapshot) error {
 		}
 		delete(e.ports, p)
 		e.log.Info("listener port closing", "port", p)
+		// Stop accepting now, so that a later Apply can bind the port
+		// again while this one drains.
+		_ = ps.ln.Close()
 		e.drains.Add(1)
 		go func() {
 			defer e.drains.Done()

@@ -73,7 +73,11 @@ func (ps *portServer) forward(w http.ResponseWriter, r *http.Request, st *reqSta
 	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
 	out.Header = h
 	var body *countingBody
-	if r.Body != nil && r.Body != http.NoBody {
+	out.Body = nil
+	// ContentLength 0 is "no body" (an HTTP/2 request ended with its
+	// headers still has a Body); sending it would make the transport chunk
+	// an empty body.
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		body = &countingBody{rc: r.Body}
 		out.Body = body
 	}

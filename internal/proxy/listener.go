@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -114,6 +115,11 @@ func (ps *portServer) serveTLS(c net.Conn) {
 	hello, sni, err := readClientHello(c)
 	if err != nil {
 		ps.e.log.Debug("no TLS ClientHello", "port", ps.port, "remote", c.RemoteAddr().String(), "err", err)
+		if errors.Is(err, errNotTLS) {
+			// Most likely plain HTTP sent to a TLS port: say so, as
+			// net/http does.
+			_, _ = io.WriteString(c, "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nClient sent an HTTP request to a TLS port.\n")
+		}
 		_ = c.Close()
 		return
 	}
