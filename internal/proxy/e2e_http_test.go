@@ -159,6 +159,19 @@ func TestUnknownHostAndGeneratedAnswers(t *testing.T) {
 			t.Errorf("%s: record generated=%v status=%d reason=%q, want %d %q", tt.url, last.Generated, last.Status, last.FailureReason, tt.status, tt.reason)
 		}
 	}
+	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "CONNECT svc-1.example.on.aws:443 HTTP/1.1\r\nHost: svc-1.example.on.aws\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: "CONNECT"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 400 {
+		t.Errorf("CONNECT: status %d, want 400", resp.StatusCode)
+	}
 }
 
 func TestHeadersTowardTarget(t *testing.T) {

@@ -23,6 +23,7 @@ var (
 	errNoService = &genError{404, "NoMatchingService", "no service matches the request's host\n"}
 	errNoRule    = &genError{404, "NoMatchingRule", "no rule matches the request\n"}
 	errBadPath   = &genError{400, "InvalidRequestPath", "invalid request path\n"}
+	errConnect   = &genError{400, "UnsupportedMethod", "CONNECT is not supported\n"}
 	errMisdirect = &genError{421, "MisdirectedRequest", "the host does not belong to the TLS server name\n"}
 	errNoTargets = &genError{503, "NoAvailableTargets", "no target is available\n"}
 	// errProtocol answers a request the target group's protocol version

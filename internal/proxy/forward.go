@@ -50,7 +50,11 @@ func (ps *portServer) forward(w http.ResponseWriter, r *http.Request, st *reqSta
 	if keepTE {
 		h["Te"] = t.teTrailers // gRPC servers require it
 	}
-	h["X-Forwarded-For"] = []string{clientIP(r.RemoteAddr)}
+	// One allocation carries the outbound request, its URL, the
+	// x-forwarded-for value and the body counter.
+	o := new(outbound)
+	o.xff[0] = clientIP(r.RemoteAddr)
+	h["X-Forwarded-For"] = o.xff[:]
 	h["X-Forwarded-Port"] = pt.portHdr
 	if pt.tls {
 		h["X-Forwarded-Proto"] = t.protoHTTPS
@@ -65,9 +69,10 @@ func (ps *portServer) forward(w http.ResponseWriter, r *http.Request, st *reqSta
 
 	// A shallow copy keeps r's context, so the upstream request is
 	// cancelled when the client goes away.
-	out := new(http.Request)
+	out := &o.req
 	*out = *r
-	out.URL = &url.URL{Scheme: g.tg.scheme, Host: tgt.addr, Opaque: path, RawQuery: r.URL.RawQuery}
+	o.url = url.URL{Scheme: g.tg.scheme, Host: tgt.addr, Opaque: path, RawQuery: r.URL.RawQuery}
+	out.URL = &o.url
 	out.RequestURI = ""
 	out.Close = false
 	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
@@ -78,7 +83,8 @@ func (ps *portServer) forward(w http.ResponseWriter, r *http.Request, st *reqSta
 	// headers still has a Body); sending it would make the transport chunk
 	// an empty body.
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
-		body = &countingBody{rc: r.Body}
+		body = &o.body
+		body.rc = r.Body
 		out.Body = body
 	}
 
@@ -168,6 +174,16 @@ func (e *Engine) copyBody(w io.Writer, src io.Reader, fl http.Flusher) (n int64,
 			return n, err, nil
 		}
 	}
+}
+
+// outbound is what a forwarded request allocates, in one piece. It is not
+// pooled: the transport may still read the request after RoundTrip
+// returns.
+type outbound struct {
+	req  http.Request
+	url  url.URL
+	xff  [1]string
+	body countingBody
 }
 
 // countingBody counts the request body bytes read (the access log's

@@ -84,8 +84,8 @@ const (
 	http2Preface    = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 )
 
-func newGuardConn(c net.Conn, max int, log *slog.Logger) *guardConn {
-	return &guardConn{Conn: c, max: max, log: log}
+func newGuardConn(c net.Conn, maxHead int, log *slog.Logger) *guardConn {
+	return &guardConn{Conn: c, max: maxHead, log: log}
 }
 
 // tlsGuardConn is a guarded HTTP/1 connection over TLS; ConnectionState

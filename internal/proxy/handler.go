@@ -44,6 +44,7 @@ func (ps *portServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cc, _ := r.Context().Value(connKey{}).(*clientConn)
 	if cc != nil {
 		cc.begin()
+		defer cc.end() // deferred: a panicking request must not pin the connection busy
 		rec.SNI, rec.TLSVersion, rec.TLSCipher = cc.sni, cc.tlsVersion, cc.tlsCipher
 		if r.ProtoMajor == 1 && e.now()-cc.start > int64(e.cfg.MaxConnectionDuration) {
 			w.Header()["Connection"] = closeHeader
@@ -71,9 +72,6 @@ func (ps *portServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rec.Duration = time.Since(rec.Start)
-	if cc != nil {
-		cc.end()
-	}
 	e.finish(st)
 	if ge == errAbort || ge == errClientGone {
 		// The target's response broke after its headers went out, or the
@@ -110,6 +108,9 @@ func (ps *portServer) serve(w http.ResponseWriter, r *http.Request, st *reqState
 	}
 	if cc != nil {
 		cc.setIdle(lr.svc.idle)
+	}
+	if r.Method == http.MethodConnect {
+		return errConnect // no tunnels: Lattice listeners carry requests only
 	}
 	path, err := normalizePath(requestPath(r))
 	if err != nil {
