@@ -1,11 +1,17 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 )
+
+// ErrCompile is wrapped by the errors of Compile: the Policy cannot be
+// turned into matchers (it was built by hand rather than by Parse, or is of
+// the wrong Kind).
+var ErrCompile = errors.New("policy cannot be compiled")
 
 // Problem is one thing wrong with a policy document.
 type Problem struct {
