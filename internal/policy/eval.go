@@ -811,9 +811,19 @@ func (ps *principalSet) excludesAll(p *Principal) bool {
 	return true
 }
 
-// in reports whether the sorted list holds s; "" is never held.
+// in reports whether the sorted list holds s; "" is never held. Short
+// lists are scanned: == rejects on length before comparing bytes, which
+// beats ordered comparisons of ARNs that share long prefixes.
 func in(list []string, s string) bool {
-	if s == "" || len(list) == 0 {
+	if s == "" {
+		return false
+	}
+	if len(list) <= 8 {
+		for _, x := range list {
+			if x == s {
+				return true
+			}
+		}
 		return false
 	}
 	_, ok := slices.BinarySearch(list, s)

@@ -46,7 +46,7 @@ func (p *pattern) match(s string, fold bool, r *Request) matchResult {
 		}
 		return noMatch
 	}
-	if !p.resolvable(r) {
+	if p.vars && !p.resolvable(r) {
 		return unresolved
 	}
 	if globTokens(p.toks, s, fold, r) {
@@ -70,8 +70,17 @@ func globTokens(toks []token, s string, fold bool, r *Request) bool {
 			t := &toks[ti]
 			switch t.kind {
 			case tokStar:
-				starT, starS = ti, si
 				ti++
+				if ti == len(toks) {
+					return true // a trailing star takes the rest
+				}
+				starT, starS = ti-1, si
+				if skip, ok := skipToLiteral(toks[ti], s[si:], fold); ok {
+					starS += skip
+					si = starS
+				} else {
+					return false
+				}
 				continue
 			case tokOne:
 				if si < len(s) {
@@ -97,14 +106,33 @@ func globTokens(toks []token, s string, fold bool, r *Request) bool {
 		} else if si == len(s) {
 			return true
 		}
-		// Mismatch: let the last star swallow one more character.
+		// Mismatch: let the last star swallow one more character, and
+		// then up to the next place the token after it can match.
 		if starT < 0 || starS >= len(s) {
 			return false
 		}
 		_, w := utf8.DecodeRuneInString(s[starS:])
 		starS += w
+		skip, ok := skipToLiteral(toks[starT+1], s[starS:], fold)
+		if !ok {
+			return false
+		}
+		starS += skip
 		si, ti = starS, starT+1
 	}
+}
+
+// skipToLiteral returns how far a star may jump ahead in s before trying
+// the token t that follows it: to the next occurrence of t when t is an
+// exact-case literal (found with strings.Index, which is vectorised), else
+// not at all. ok is false when the literal does not occur, and so the
+// pattern cannot match: earlier stars only ever move text to the right.
+func skipToLiteral(t token, s string, fold bool) (int, bool) {
+	if t.kind != tokLit || fold {
+		return 0, true
+	}
+	i := strings.Index(s, t.text)
+	return i, i >= 0
 }
 
 // prefixFold reports whether s starts with p and how many bytes of s that

@@ -70,6 +70,7 @@ type pattern struct {
 	kind patKind // fast path
 	lit  string  // literal for patLiteral, patPrefix and patSuffix
 	toks []token // patGeneral only
+	vars bool    // toks holds a tokVar
 }
 
 // compilePattern compiles s. With wild, '*' and '?' are wildcards; with
@@ -135,6 +136,7 @@ func compilePattern(s string, wild, vars bool) (pattern, error) {
 		p.kind, p.lit = patSuffix, toks[1].text
 	default:
 		p.kind, p.toks = patGeneral, toks
+		p.vars = p.hasVars()
 	}
 	return p, nil
 }
