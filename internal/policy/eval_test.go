@@ -2,8 +2,10 @@ package policy
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -358,5 +360,172 @@ func TestCompileErrors(t *testing.T) {
 				t.Errorf("err = %v, want ErrCompile", err)
 			}
 		})
+	}
+}
+
+// fuzzRequest builds a request from fuzzer bytes: newline-separated
+// fields fill the string keys, and a few bytes pick the rest.
+func fuzzRequest(b []byte) *Request {
+	f := strings.Split(string(b), "\n")
+	get := func(i int) string {
+		if i < len(f) {
+			return f[i]
+		}
+		return ""
+	}
+	r := &Request{
+		Action:   []string{ActionInvoke, ActionConnect, get(0)}[len(b)%3],
+		Resource: get(1),
+		Principal: Principal{
+			ARN: get(2), SessionARN: get(3), Account: get(4), Type: get(5), OrgID: get(6),
+			Username: get(7), UserID: get(7),
+		},
+		Method: get(8), Path: get(9), SourceVPC: get(10), ServiceARN: get(11),
+		SecureTransport: len(b)%2 == 0,
+	}
+	if v := get(12); v != "" {
+		r.Principal.Tags = []KeyValue{{"team", v}, {get(13), get(14)}}
+		r.Principal.OrgPaths = []string{v, get(13)}
+		r.ResourceTags = []KeyValue{{"team", get(14)}}
+	}
+	if v := get(15); v != "" {
+		r.Headers = []KeyValue{{get(16), v}, {"x-role", get(17)}}
+		r.Query = []KeyValue{{get(16), v}, {get(16), get(17)}}
+	}
+	if len(b) > 4 {
+		r.Port = int(b[0])<<8 | int(b[1])
+		r.SourceIP = netip.AddrFrom4([4]byte{b[1], b[2], b[3], b[4]})
+		r.Time = time.Unix(int64(b[2])<<24|int64(b[3])<<16, 0)
+	}
+	if len(b) > 20 {
+		r.SourceIP = netip.AddrFrom16([16]byte(b[:16]))
+	}
+	return r
+}
+
+// FuzzEvaluate parses random documents with the strict parser, compiles
+// what it accepts and evaluates random requests with Evaluate, Decide and
+// Explain: nothing may panic, everything Parse accepts must compile, and
+// Explain must reach Decide's verdict.
+func FuzzEvaluate(f *testing.F) {
+	docs := []string{serviceDoc, networkDoc, identityDoc, anonymousDoc, accountDoc, denyAllDoc}
+	for _, group := range [][]condCase{stringCases(), setCases(), numericDateBoolCases(), ipArnCases(), variableCases()} {
+		for _, tc := range group[:4] {
+			docs = append(docs, auth(allowAll(`,"Condition":`+tc.cond)))
+		}
+	}
+	reqs := []string{
+		"x\n" + svcARN + "/orders/12\n" + roleARN + "\n" + session + "\n" + acct + "\nAssumedRole\no-abc\nalice\nGET\n/orders/12\nvpc-1\n" + svcARN + "\norders\nenv\nprod\nv\nx-role\nadmin",
+		"", "\n\n\n", "*\n*\n*",
+	}
+	for i, d := range docs {
+		f.Add(d, uint8(i), []byte(reqs[i%len(reqs)]))
+	}
+	f.Fuzz(func(t *testing.T, doc string, kind uint8, req []byte) {
+		k := Kind(kind%3 + 1)
+		p, err := Parse([]byte(doc), ParseOptions{Kind: k, MaxSize: 36864})
+		if err != nil {
+			return
+		}
+		c, err := Compile(p, k)
+		if err != nil {
+			t.Fatalf("Parse accepted a %v policy that does not compile: %v\n%s", k, err, doc)
+		}
+		r := fuzzRequest(req)
+		out, st := c.Evaluate(r)
+		if (out == NoMatch) != (st == -1) || st >= len(p.Statements) {
+			t.Fatalf("Evaluate = %v, %d", out, st)
+		}
+		in := DecideInput{NetworkIAM: kind&4 != 0, ServiceIAM: kind&8 != 0, Request: r}
+		if k == IdentityPolicy {
+			in.IdentityPolicies = []*Compiled{c}
+		} else {
+			in.NetworkPolicy, in.ServicePolicy = c, c
+		}
+		d := Decide(in)
+		_ = d.Message()
+		e := Explain(ExplainInput{DecideInput: in})
+		if e.Allowed != d.Allowed || e.DeniedBy != d.Reason() {
+			t.Fatalf("Explain %v/%s, Decide %v/%s", e.Allowed, e.DeniedBy, d.Allowed, d.Reason())
+		}
+		_ = e.String()
+		if _, err := json.Marshal(e); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// Parse keeps typed operators on keys of their type; hand-built policies
+// can apply them to string keys, which are then converted per value (and a
+// value that does not convert matches nothing, negated or not).
+func TestTypeConversions(t *testing.T) {
+	cases := []struct {
+		op    Operator
+		value string // policy value
+		hdr   string // request header value
+		want  bool
+	}{
+		{NumericLessThan, "10", "5", true},
+		{NumericLessThan, "10", "50", false},
+		{NumericLessThan, "10", "five", false},
+		{NumericNotEquals, "10", "five", false},
+		{NumericNotEquals, "10", "11", true},
+		{DateLessThan, "2030-01-01", "2026-01-01T00:00:00Z", true},
+		{DateLessThan, "2030-01-01", "1767225600", true},
+		{DateLessThan, "2030-01-01", "soon", false},
+		{Bool, "true", "TRUE", true},
+		{Bool, "true", "yes", false},
+		{IpAddress, "10.0.0.0/8", "10.0.0.1", true},
+		{IpAddress, "10.0.0.0/8", "::ffff:10.0.0.1", true},
+		{NotIpAddress, "10.0.0.0/8", "not-an-ip", false},
+	}
+	for _, tc := range cases {
+		p := &Policy{Version: Version2012, Statements: []Statement{{
+			Effect: Allow, Principal: &Principals{Wildcard: true}, Action: []string{"*"}, Resource: []string{"*"},
+			Conditions: []Condition{{Operator: tc.op.String(), Base: tc.op, Key: "vpc-lattice-svcs:RequestHeader/x-v", Values: []string{tc.value}}},
+		}}}
+		c, err := Compile(p, AuthPolicy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := baseRequest()
+		r.Headers = []KeyValue{{"x-v", tc.hdr}}
+		if out, _ := c.Evaluate(r); (out == Allowed) != tc.want {
+			t.Errorf("%v %q on %q: %v, want %v", tc.op, tc.value, tc.hdr, out, tc.want)
+		}
+	}
+	// String operators on typed keys: the values never compare, and a
+	// negated operator fails too.
+	for _, op := range []Operator{StringEquals, StringNotEquals, StringEqualsIgnoreCase, ArnNotLike, BinaryEquals} {
+		p := &Policy{Version: Version2012, Statements: []Statement{{
+			Effect: Allow, Principal: &Principals{Wildcard: true}, Action: []string{"*"}, Resource: []string{"*"},
+			Conditions: []Condition{{Operator: op.String(), Base: op, Key: "vpc-lattice-svcs:Port", Values: []string{"arn:aws:a:b:c:443"}}},
+		}}}
+		if op == BinaryEquals {
+			p.Statements[0].Conditions[0].Values = []string{"NDQz"}
+		}
+		c, err := Compile(p, AuthPolicy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, _ := c.Evaluate(baseRequest()); out != NoMatch {
+			t.Errorf("%v on a numeric key: %v", op, out)
+		}
+	}
+}
+
+func TestLongPrincipalList(t *testing.T) {
+	var arns []string
+	for i := 0; i < 20; i++ {
+		arns = append(arns, `"arn:aws:iam::123456789012:role/r`+string(rune('a'+i))+`"`)
+	}
+	stmt := `{"Effect":"Allow","Principal":{"AWS":[` + strings.Join(arns, ",") + `]},"Action":"*","Resource":"*"}`
+	r := baseRequest()
+	if out := evalDoc(t, stmt, r); out != NoMatch {
+		t.Errorf("unlisted role: %v", out)
+	}
+	r.Principal.ARN = "arn:aws:iam::123456789012:role/rk"
+	if out := evalDoc(t, stmt, r); out != Allowed {
+		t.Errorf("listed role: %v", out)
 	}
 }

@@ -3,6 +3,7 @@ package policy
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestGlob(t *testing.T) {
@@ -215,32 +216,45 @@ func TestEvaluateOrder(t *testing.T) {
 	}
 }
 
-func TestPrincipalFromARN(t *testing.T) {
-	cases := []struct {
-		arn  string
-		want Principal
-	}{
-		{userARN, Principal{ARN: userARN, Account: acct, Type: "User", Username: "alice"}},
-		{"arn:aws:iam::123456789012:user/dev/bob", Principal{ARN: "arn:aws:iam::123456789012:user/dev/bob", Account: acct, Type: "User", Username: "bob"}},
-		{roleARN, Principal{ARN: roleARN, Account: acct, Type: "AssumedRole"}},
-		{session, Principal{ARN: roleARN, SessionARN: session, Account: acct, Type: "AssumedRole"}},
-		{"arn:aws:iam::123456789012:root", Principal{ARN: "arn:aws:iam::123456789012:root", Account: acct, Type: "Account", UserID: acct}},
-		{"arn:aws:sts::123456789012:federated-user/carol", Principal{ARN: "arn:aws:sts::123456789012:federated-user/carol", SessionARN: "arn:aws:sts::123456789012:federated-user/carol", Account: acct, Type: "FederatedUser"}},
+// globRef is a plain dynamic-programming wildcard matcher over runes, the
+// reference for FuzzGlob.
+func globRef(pat, s string) bool {
+	p, r := []rune(pat), []rune(s)
+	// ok[j]: p[:i] matches r[:j].
+	ok := make([]bool, len(r)+1)
+	ok[0] = true
+	for i := range p {
+		next := make([]bool, len(r)+1)
+		for j := 0; j <= len(r); j++ {
+			switch {
+			case p[i] == '*':
+				next[j] = ok[j] || j > 0 && next[j-1]
+			case j > 0 && (p[i] == '?' || p[i] == r[j-1]):
+				next[j] = ok[j-1]
+			}
+		}
+		ok = next
 	}
-	for _, tc := range cases {
-		got, err := PrincipalFromARN(tc.arn)
+	return ok[len(r)]
+}
+
+func FuzzGlob(f *testing.F) {
+	for _, s := range [][2]string{
+		{"*/orders/*", "arn:x/orders/1"}, {"a*b*c", "aXbYbZc"}, {"*ab*cd*", "xxcdyyabzz"},
+		{"?*?", "ab"}, {"*a?", "aaa"}, {"é*?", "éé"}, {"**", ""}, {"*a*a*b", "aaaaaaaaaaaa"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pat, s string) {
+		if !utf8.ValidString(pat) || !utf8.ValidString(s) || len(pat) > 64 || len(s) > 256 {
+			return
+		}
+		p, err := compilePattern(pat, true, false)
 		if err != nil {
-			t.Errorf("%s: %v", tc.arn, err)
-			continue
+			t.Fatal(err)
 		}
-		if got.ARN != tc.want.ARN || got.SessionARN != tc.want.SessionARN || got.Account != tc.want.Account ||
-			got.Type != tc.want.Type || got.Username != tc.want.Username || got.UserID != tc.want.UserID {
-			t.Errorf("%s: got %+v, want %+v", tc.arn, got, tc.want)
+		if got, want := p.match(s, false, nil) == matched, globRef(pat, s); got != want {
+			t.Errorf("match(%q, %q) = %v, reference says %v", pat, s, got, want)
 		}
-	}
-	for _, bad := range []string{"", "arn:aws:iam::123:user/x", "arn:aws:s3:::bucket", "arn:aws:iam::123456789012:group/g", "arn:aws:sts::123456789012:assumed-role/r"} {
-		if _, err := PrincipalFromARN(bad); err == nil {
-			t.Errorf("%q: no error", bad)
-		}
-	}
+	})
 }

@@ -15,8 +15,18 @@
 //
 // The result is a Policy value that mirrors the document with each
 // string-or-array element normalised to a slice and each condition operator
-// split into its parts, ready for a later compile-and-evaluate step. This
-// package does not evaluate requests.
+// split into its parts.
+//
+// Compile turns a Policy into a *Compiled once, when a snapshot arrives:
+// wildcard patterns are tokenised, principal lists sorted, typed condition
+// values parsed and condition keys resolved to fields of Request. On the
+// data path, Decide combines the compiled service-network, service and
+// identity policies for one Request into Lattice's verdict, its
+// authDeniedReason and its 403 body, without allocating; Evaluate does the
+// same for a single policy. Explain runs the same evaluation and reports,
+// statement by statement, what matched and what did not; it backs `trellis
+// policy explain`. Compiled policies are immutable and safe for concurrent
+// use.
 //
 // Canonical gives a compact, key-sorted JSON form of a document for
 // comparing two documents; the API itself stores policies as given.

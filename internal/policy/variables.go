@@ -51,6 +51,7 @@ type token struct {
 	text       string
 	key        keyRef // tokVar only
 	hasDefault bool   // tokVar only
+	body       string // tokVar only: the text between "${" and "}"
 }
 
 // patKind selects a fast path for the common shapes of patterns.
@@ -150,7 +151,7 @@ func compileVar(body string) (token, error) {
 	if !validVarKey(key) {
 		return token{}, fmt.Errorf("invalid variable key %q: %w", key, ErrCompile)
 	}
-	t := token{kind: tokVar, key: resolveKey(key)}
+	t := token{kind: tokVar, key: resolveKey(key), body: body}
 	if hasDefault {
 		def = strings.TrimSpace(def)
 		if len(def) < 2 || def[0] != '\'' || def[len(def)-1] != '\'' {
