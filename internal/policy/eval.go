@@ -14,7 +14,10 @@ import (
 //
 //   - Null: "true" holds when the key is absent, "false" when present.
 //   - Key absent: ...IfExists holds; a negated operator holds;
-//     ForAllValues: holds; ForAnyValue: fails; anything else fails.
+//     ForAllValues: holds; ForAnyValue: fails — even with IfExists, as
+//     IAM resolves the set operator first (observed behaviour reported in
+//     public write-ups and reproduced by iam-simulate 0.1.173); anything
+//     else fails.
 //   - ForAllValues: every request value must satisfy the operator;
 //     ForAnyValue: at least one must. A single-valued key is a set of one.
 //   - Several policy values are ORed; for negated operators the request
@@ -43,7 +46,7 @@ func (c *ccond) holds(r *Request, deny bool) bool {
 		case ForAllValues:
 			return true
 		case ForAnyValue:
-			return c.ifExists
+			return false
 		}
 		return c.ifExists || c.neg
 	}

@@ -342,6 +342,9 @@ type rval struct {
 	list  []string
 	pairs []KeyValue
 	name  string
+	// multi marks a multi-valued key (ArrayOf... in IAM's terms), which
+	// cannot be a policy variable even when it holds one value.
+	multi bool
 }
 
 func strVal(s string) rval {
@@ -370,7 +373,7 @@ func (r *Request) lookup(k keyRef) rval {
 		if len(p.OrgPaths) == 0 {
 			return rval{}
 		}
-		return rval{kind: rList, list: p.OrgPaths}
+		return rval{kind: rList, list: p.OrgPaths, multi: true}
 	case kPrincipalTag:
 		return rval{kind: rPairs, pairs: p.Tags, name: k.name}
 	case kPrincipalIsAWSService:
@@ -415,7 +418,7 @@ func (r *Request) lookup(k keyRef) rval {
 	case kLatticeHeader:
 		return rval{kind: rPairs, pairs: r.Headers, name: k.name}
 	case kLatticeQuery:
-		return rval{kind: rPairs, pairs: r.Query, name: k.name}
+		return rval{kind: rPairs, pairs: r.Query, name: k.name, multi: true}
 	case kLatticeServiceArn:
 		return strVal(r.ServiceARN)
 	case kLatticeServiceNetworkArn:

@@ -15,7 +15,9 @@ import (
 //
 //   - ${service:key} is replaced by the value of that condition key in the
 //     request. Key names are case-insensitive. Only single-valued keys can
-//     be variables. A variable whose key is not present "is not in the
+//     be variables ("you can't use multivalued context keys as policy
+//     variables", single- vs multivalued context keys); a multi-valued key
+//     such as vpc-lattice-svcs:RequestQueryString/<key> never resolves. A variable whose key is not present "is not in the
 //     current request information, and any attempt to match it fails": the
 //     policy value holding it matches nothing, and (see eval.go) it also
 //     makes a negated operator fail rather than succeed.
@@ -177,7 +179,7 @@ func (p *pattern) hasVars() bool {
 // and the token has no default.
 func resolveVar(t *token, r *Request) (string, bool) {
 	v := r.lookup(t.key)
-	if v.count() == 1 {
+	if !v.multi && v.count() == 1 {
 		it := v.iter()
 		if sc, _ := it.next(); sc.kind == scString {
 			return sc.s, true
