@@ -24,8 +24,27 @@ type Compiled struct {
 	// each group in document order, so that evaluation can stop at the
 	// first Deny that applies, or else at the first Allow.
 	stmts []cstmt
-	nDeny int
+	// index, built for larger resource-side policies, finds the
+	// statements that can apply to a caller without scanning them all.
+	index *principalIndex
 }
+
+// principalIndex maps the principals a statement names to the statement,
+// so that evaluation visits only statements that can apply to the caller.
+// Positions are indexes into Compiled.stmts, ascending.
+type principalIndex struct {
+	// byKey maps account IDs and principal ARNs to the statements whose
+	// Principal lists them.
+	byKey map[string][]int32
+	// always lists the statements that must be checked for every caller:
+	// Principal "*", NotPrincipal, service and federated principals, and
+	// statements without Principal.
+	always []int32
+}
+
+// indexThreshold is the statement count from which Compile builds a
+// principalIndex; below it a linear scan is as fast.
+const indexThreshold = 12
 
 // cstmt is one compiled statement.
 type cstmt struct {
@@ -83,6 +102,8 @@ type ccond struct {
 // hand-built policies that Parse would have rejected.
 //
 // Policy variables are interpreted when Version is 2012-10-17, as in IAM.
+// The Compiled keeps p (Explain reports its Sids and values as written),
+// so p must not be modified afterwards.
 func Compile(p *Policy, kind Kind) (*Compiled, error) {
 	if p == nil {
 		return nil, fmt.Errorf("policy: nil policy: %w", ErrCompile)
@@ -104,9 +125,30 @@ func Compile(p *Policy, kind Kind) (*Compiled, error) {
 			allows = append(allows, st)
 		}
 	}
-	c.nDeny = len(c.stmts)
 	c.stmts = append(c.stmts, allows...)
+	if len(c.stmts) >= indexThreshold && kind != IdentityPolicy {
+		c.index = buildIndex(c.stmts)
+	}
 	return c, nil
+}
+
+func buildIndex(stmts []cstmt) *principalIndex {
+	ix := &principalIndex{byKey: make(map[string][]int32)}
+	for i := range stmts {
+		st := &stmts[i]
+		ps := st.principal
+		if ps == nil || st.notPrincipal || ps.wildcard || len(ps.services) > 0 || len(ps.federated) > 0 {
+			ix.always = append(ix.always, int32(i))
+			continue
+		}
+		for _, k := range ps.accounts {
+			ix.byKey[k] = append(ix.byKey[k], int32(i))
+		}
+		for _, k := range ps.arns {
+			ix.byKey[k] = append(ix.byKey[k], int32(i))
+		}
+	}
+	return ix
 }
 
 // MustCompile is Parse followed by Compile, panicking on error. It is for

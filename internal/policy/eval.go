@@ -8,6 +8,10 @@ import (
 	"time"
 )
 
+// This file evaluates compiled policies against a Request: conditions,
+// principals, actions and resources, and (*Compiled).Evaluate, which
+// combines them with Deny-over-Allow. Nothing here allocates.
+
 // holds reports whether condition c holds for r in a statement whose
 // effect is Deny (deny) or Allow. The rules, from the IAM user guide
 // (condition operators; single-valued vs. multivalued context keys):
@@ -28,7 +32,10 @@ import (
 //     the condition fails in an Allow statement and holds in a Deny
 //     statement. This covers repeated query parameters and a header name
 //     given twice — the case behind Envoy CVE-2021-32777, where authz and
-//     backend read different copies of a header.
+//     backend read different copies of a header. A multi-valued key that
+//     holds a single value (?page=2) is compared as that value; authz and
+//     backend cannot disagree about it. (iam-simulate instead fails every
+//     operator without a set prefix on a multi-valued key.)
 func (c *ccond) holds(r *Request, deny bool) bool {
 	v := r.lookup(c.key)
 	n := v.count()
@@ -427,14 +434,60 @@ func (c *Compiled) Evaluate(r *Request) (out Outcome, statement int) {
 	if c == nil {
 		return NoMatch, -1
 	}
+	if c.index != nil {
+		return c.evaluateIndexed(r)
+	}
 	for i := range c.stmts {
-		st := &c.stmts[i]
-		if ok, _, _ := st.applies(r); ok {
-			if st.deny {
-				return Denied, st.index
-			}
-			return Allowed, st.index
+		if out, st := c.try(i, r); out != NoMatch {
+			return out, st
 		}
 	}
 	return NoMatch, -1
+}
+
+// try evaluates statement i of c.stmts.
+func (c *Compiled) try(i int, r *Request) (Outcome, int) {
+	st := &c.stmts[i]
+	if ok, _, _ := st.applies(r); !ok {
+		return NoMatch, -1
+	}
+	if st.deny {
+		return Denied, st.index
+	}
+	return Allowed, st.index
+}
+
+// evaluateIndexed visits, in the order of c.stmts, only the statements
+// whose Principal can match the caller: those always checked and those
+// listing the caller's account, ARN or session ARN. It merges the four
+// ascending position lists on the fly, so the result equals a full scan.
+func (c *Compiled) evaluateIndexed(r *Request) (Outcome, int) {
+	ix := c.index
+	p := &r.Principal
+	lists := [4][]int32{ix.always}
+	for i, k := range [3]string{p.Account, p.ARN, p.SessionARN} {
+		if k != "" {
+			lists[i+1] = ix.byKey[k]
+		}
+	}
+	last := int32(-1)
+	for {
+		next, from := int32(-1), -1
+		for i := range lists {
+			if l := lists[i]; len(l) > 0 && (from < 0 || l[0] < next) {
+				next, from = l[0], i
+			}
+		}
+		if from < 0 {
+			return NoMatch, -1
+		}
+		lists[from] = lists[from][1:]
+		if next == last {
+			continue // listed under two of the caller's keys
+		}
+		last = next
+		if out, st := c.try(int(next), r); out != NoMatch {
+			return out, st
+		}
+	}
 }

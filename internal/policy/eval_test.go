@@ -409,7 +409,7 @@ func fuzzRequest(b []byte) *Request {
 // Explain: nothing may panic, everything Parse accepts must compile, and
 // Explain must reach Decide's verdict.
 func FuzzEvaluate(f *testing.F) {
-	docs := []string{serviceDoc, networkDoc, identityDoc, anonymousDoc, accountDoc, denyAllDoc}
+	docs := []string{serviceDoc, networkDoc, identityDoc, anonymousDoc, accountDoc, denyAllDoc, paddedServiceDoc(14)}
 	for _, group := range [][]condCase{stringCases(), setCases(), numericDateBoolCases(), ipArnCases(), variableCases()} {
 		for _, tc := range group[:4] {
 			docs = append(docs, auth(allowAll(`,"Condition":`+tc.cond)))
@@ -436,6 +436,9 @@ func FuzzEvaluate(f *testing.F) {
 		out, st := c.Evaluate(r)
 		if (out == NoMatch) != (st == -1) || st >= len(p.Statements) {
 			t.Fatalf("Evaluate = %v, %d", out, st)
+		}
+		if o2, s2 := linearEvaluate(c, r); o2 != out || s2 != st {
+			t.Fatalf("indexed %v %d, linear %v %d", out, st, o2, s2)
 		}
 		in := DecideInput{NetworkIAM: kind&4 != 0, ServiceIAM: kind&8 != 0, Request: r}
 		if k == IdentityPolicy {

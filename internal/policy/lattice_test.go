@@ -204,17 +204,9 @@ func TestDecideAllocs(t *testing.T) {
 // principals of other accounts that never match), one identity policy of
 // two statements, and a request that only the last statement allows.
 func benchInput(n int) (DecideInput, *Request) {
-	svc := serviceDoc
-	if n > 5 {
-		var b strings.Builder
-		for i := 0; i < n-5; i++ {
-			fmt.Fprintf(&b, `{"Sid":"Pad%d","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%012d:role/r%d"},"Action":"vpc-lattice-svcs:Invoke","Resource":"%s/pad%d/*","Condition":{"StringEquals":{"vpc-lattice-svcs:RequestMethod":"GET"}}},`, i, 100000+i, i, svcARN, i)
-		}
-		svc = strings.Replace(serviceDoc, `"Statement":[`, `"Statement":[`+b.String(), 1)
-	}
 	in := DecideInput{
 		NetworkIAM: true, NetworkPolicy: MustCompile(networkDoc, AuthPolicy),
-		ServiceIAM: true, ServicePolicy: MustCompile(svc, AuthPolicy),
+		ServiceIAM: true, ServicePolicy: MustCompile(paddedServiceDoc(n), AuthPolicy),
 		IdentityPolicies: []*Compiled{MustCompile(identityDoc, IdentityPolicy)},
 	}
 	if got := len(in.ServicePolicy.Policy().Statements); got != n {
@@ -223,6 +215,19 @@ func benchInput(n int) (DecideInput, *Request) {
 	r := baseRequest()
 	r.Principal.Tags = []KeyValue{{"team", "billing"}}
 	return in, r
+}
+
+// paddedServiceDoc is serviceDoc with statements for other accounts'
+// roles put in front, to n statements in all.
+func paddedServiceDoc(n int) string {
+	if n <= 5 {
+		return serviceDoc
+	}
+	var b strings.Builder
+	for i := 0; i < n-5; i++ {
+		fmt.Fprintf(&b, `{"Sid":"Pad%d","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%012d:role/r%d"},"Action":"vpc-lattice-svcs:Invoke","Resource":"%s/pad%d/*","Condition":{"StringEquals":{"vpc-lattice-svcs:RequestMethod":"GET"}}},`, i, 100000+i, i, svcARN, i)
+	}
+	return strings.Replace(serviceDoc, `"Statement":[`, `"Statement":[`+b.String(), 1)
 }
 
 func benchmarkDecide(b *testing.B, n int) {
@@ -250,5 +255,55 @@ func BenchmarkDecideDenied(b *testing.B) {
 	for b.Loop() {
 		d := Decide(in)
 		buf = d.AppendMessage(buf[:0])
+	}
+}
+
+// linearEvaluate is Evaluate without the principal index.
+func linearEvaluate(c *Compiled, r *Request) (Outcome, int) {
+	for i := range c.stmts {
+		if out, st := c.try(i, r); out != NoMatch {
+			return out, st
+		}
+	}
+	return NoMatch, -1
+}
+
+// The principal index must not change any result.
+func TestPrincipalIndex(t *testing.T) {
+	principals := []string{`"*"`, `{"AWS":"123456789012"}`, `{"AWS":"210987654321"}`, `{"AWS":"` + roleARN + `"}`,
+		`{"AWS":["` + session + `","123456789012"]}`, `{"AWS":"` + userARN + `"}`, `{"Service":"lambda.amazonaws.com"}`,
+		`{"AWS":"arn:aws:iam::123456789012:root"}`}
+	var stmts []string
+	for i := 0; i < 40; i++ {
+		eff, key := "Allow", "Principal"
+		if i%7 == 3 {
+			eff = "Deny"
+		}
+		if i%11 == 5 {
+			key = "NotPrincipal"
+		}
+		stmts = append(stmts, fmt.Sprintf(`{"Effect":%q,%q:%s,"Action":"vpc-lattice-svcs:Invoke","Resource":"*/p%d/*"}`,
+			eff, key, principals[i%len(principals)], i%9))
+	}
+	c := MustCompile(auth(strings.Join(stmts, ",")), AuthPolicy)
+	if c.index == nil {
+		t.Fatal("no index built")
+	}
+	callers := []Principal{
+		{}, {ARN: roleARN, SessionARN: session, Account: acct}, {ARN: userARN, Account: acct},
+		{ARN: "arn:aws:iam::210987654321:role/x", Account: otherAcct}, {Service: "lambda.amazonaws.com"},
+		{ARN: "arn:aws:iam::123456789012:root", Account: acct}, {ARN: "arn:aws:iam::999999999999:user/z", Account: "999999999999"},
+	}
+	for _, p := range callers {
+		for i := 0; i < 10; i++ {
+			r := baseRequest()
+			r.Principal = p
+			r.Resource = fmt.Sprintf("%s/p%d/x", svcARN, i)
+			o1, s1 := c.Evaluate(r)
+			o2, s2 := linearEvaluate(c, r)
+			if o1 != o2 || s1 != s2 {
+				t.Errorf("caller %+v, resource %s: indexed %v %d, linear %v %d", p, r.Resource, o1, s1, o2, s2)
+			}
+		}
 	}
 }
