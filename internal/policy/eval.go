@@ -470,6 +470,14 @@ func (c *Compiled) evaluateIndexed(r *Request) (Outcome, int) {
 			lists[i+1] = ix.byKey[k]
 		}
 	}
+	if len(lists[1])+len(lists[2])+len(lists[3]) == 0 {
+		for _, i := range ix.always {
+			if out, st := c.try(int(i), r); out != NoMatch {
+				return out, st
+			}
+		}
+		return NoMatch, -1
+	}
 	last := int32(-1)
 	for {
 		next, from := int32(-1), -1

@@ -220,12 +220,18 @@ func benchInput(n int) (DecideInput, *Request) {
 // paddedServiceDoc is serviceDoc with statements for other accounts'
 // roles put in front, to n statements in all.
 func paddedServiceDoc(n int) string {
+	return paddedDoc(n, func(i int) string { return fmt.Sprintf(`{"AWS":"arn:aws:iam::%012d:role/r%d"}`, 100000+i, i) })
+}
+
+// paddedDoc is serviceDoc with n-5 statements put in front, statement i
+// for principal(i) and resource <service>/pad<i>/*.
+func paddedDoc(n int, principal func(int) string) string {
 	if n <= 5 {
 		return serviceDoc
 	}
 	var b strings.Builder
 	for i := 0; i < n-5; i++ {
-		fmt.Fprintf(&b, `{"Sid":"Pad%d","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%012d:role/r%d"},"Action":"vpc-lattice-svcs:Invoke","Resource":"%s/pad%d/*","Condition":{"StringEquals":{"vpc-lattice-svcs:RequestMethod":"GET"}}},`, i, 100000+i, i, svcARN, i)
+		fmt.Fprintf(&b, `{"Sid":"Pad%d","Effect":"Allow","Principal":%s,"Action":"vpc-lattice-svcs:Invoke","Resource":"%s/pad%d/*","Condition":{"StringEquals":{"vpc-lattice-svcs:RequestMethod":"GET"}}},`, i, principal(i), svcARN, i)
 	}
 	return strings.Replace(serviceDoc, `"Statement":[`, `"Statement":[`+b.String(), 1)
 }
@@ -305,5 +311,20 @@ func TestPrincipalIndex(t *testing.T) {
 				t.Errorf("caller %+v, resource %s: indexed %v %d, linear %v %d", p, r.Resource, o1, s1, o2, s2)
 			}
 		}
+	}
+}
+
+// BenchmarkDecide100Wildcard is the principal index's worst case: 100
+// statements for Principal "*" that differ only in resource.
+func BenchmarkDecide100Wildcard(b *testing.B) {
+	in, r := benchInput(5)
+	in.ServicePolicy = MustCompile(paddedDoc(100, func(int) string { return `"*"` }), AuthPolicy)
+	in.Request = r
+	if d := Decide(in); !d.Allowed {
+		b.Fatalf("denied: %s", d.Message())
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		Decide(in)
 	}
 }
