@@ -139,6 +139,36 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// Compiled policies are shared by all requests of a node: evaluating them
+// from many goroutines must not race (run with -race).
+func TestDecideConcurrent(t *testing.T) {
+	in, _ := benchInput(20)
+	done := make(chan bool)
+	for g := 0; g < 4; g++ {
+		go func() {
+			ok := true
+			for i := 0; i < 500; i++ {
+				r := baseRequest()
+				r.Principal.Tags = []KeyValue{{"team", "billing"}}
+				if i%2 == 1 {
+					r.Method = "DELETE"
+				}
+				in := in
+				in.Request = r
+				d := Decide(in)
+				ok = ok && d.Allowed == (i%2 == 0)
+				_ = Explain(ExplainInput{DecideInput: in}).String()
+			}
+			done <- ok
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if !<-done {
+			t.Error("wrong decision under concurrency")
+		}
+	}
+}
+
 func TestDecideNilRequest(t *testing.T) {
 	d := Decide(DecideInput{ServiceIAM: true, ServicePolicy: MustCompile(anonymousDoc, AuthPolicy)})
 	if d.Allowed || d.DeniedBy != LayerService {
