@@ -33,7 +33,7 @@ type cp struct {
 	done   chan error
 }
 
-func startServer(t *testing.T, dir, api string) *cp {
+func startServer(t testing.TB, dir, api string) *cp {
 	t.Helper()
 	srv, err := server.New(context.Background(), server.Config{DataDir: dir, APIAddr: api, AdminAddr: "127.0.0.1:0"})
 	if err != nil {
@@ -73,7 +73,7 @@ type gw struct {
 	done   chan error
 }
 
-func startGateway(t *testing.T, c *cp, stateDir string) *gw {
+func startGateway(t testing.TB, c *cp, stateDir string) *gw {
 	t.Helper()
 	g, err := gateway.New(gateway.Config{
 		Control: controlclient.Config{Endpoint: c.url, Region: "us-east-1", NodeID: "gw-test", VPCID: c.boot.VPCID, StateDir: stateDir,
@@ -100,7 +100,7 @@ func (x *gw) stop() {
 	}
 }
 
-func eventually(t *testing.T, d time.Duration, fn func() error) {
+func eventually(t testing.TB, d time.Duration, fn func() error) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -115,7 +115,7 @@ func eventually(t *testing.T, d time.Duration, fn func() error) {
 	}
 }
 
-func freePort(t *testing.T) int32 {
+func freePort(t testing.TB) int32 {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +126,7 @@ func freePort(t *testing.T) int32 {
 
 // setup creates a network associated with the default VPC and a service
 // whose HTTP listener forwards to backend.
-func setup(t *testing.T, lc *vpclattice.Client, vpcID string, port int32, backend *httptest.Server) (host, tgID string) {
+func setup(t testing.TB, lc *vpclattice.Client, vpcID string, port int32, backend *httptest.Server) (host, tgID string) {
 	t.Helper()
 	ctx := context.Background()
 	sn, err := lc.CreateServiceNetwork(ctx, &vpclattice.CreateServiceNetworkInput{Name: aws.String("net")})
