@@ -32,9 +32,11 @@
 //     presigned URLs with X-Amz-Expires are instead good from MaxSkew before
 //     X-Amz-Date until X-Amz-Date plus X-Amz-Expires, at most seven days:
 //     [ErrSkew], [ErrExpired].
-//  5. Key: Verifier.Lookup finds the secret ([ErrUnknownKey]); the session
-//     token (X-Amz-Security-Token) must be present and equal for temporary
-//     keys and absent for long-term keys ([ErrSessionToken]).
+//  5. Key: Verifier.Lookup finds the secret ([ErrUnknownKey]), or, when
+//     Verifier.SigningKey is set, that finds the signing key derived for the
+//     credential scope (see below); the session token (X-Amz-Security-Token)
+//     must be present and equal for temporary keys and absent for long-term
+//     keys ([ErrSessionToken]).
 //  6. Payload: the x-amz-content-sha256 header, if present, is the payload
 //     hash; a hex hash must equal the SHA-256 of the body; UNSIGNED-PAYLOAD
 //     and STREAMING-* are taken as they are. Without the header the body is
@@ -73,6 +75,19 @@
 // either way). Header values are trimmed, runs of spaces collapsed, and
 // repeated headers joined with commas in order; host, content-length and
 // transfer-encoding are read from where net/http keeps them.
+//
+// # Derived signing keys
+//
+// The signature is an HMAC made with a key derived from the secret, the
+// scope date, region and service ([DeriveSigningKey]). A verifier that
+// does not need to sign, such as a data-plane gateway, can hold those
+// derived keys instead of secrets: Verifier.SigningKey looks one up per
+// request by [Scope]. A leaked derived key forges requests for its day,
+// region and service only; a leaked secret forges anything, forever.
+// Verification with a derived key accepts exactly the requests that
+// verification with the secret accepts and fails the others with the same
+// errors, except SigV4a, which needs the secret and is then rejected
+// ([ErrMalformed]).
 //
 // # SigV4a
 //

@@ -105,11 +105,19 @@ type liveCase struct {
 	tamper   func(*http.Request)
 	verifier func(*Verifier)
 	want     error
+	// check, if set, inspects the outcome further.
+	check func(*testing.T, outcome)
+	// derived verifies with keys derived from the secrets
+	// (Verifier.SigningKey) instead of the secrets.
+	derived bool
 }
 
 func (c liveCase) run(t *testing.T) outcome {
 	now := time.Now().UTC()
 	v := controlPlaneVerifier(func() time.Time { return now })
+	if c.derived {
+		v.Lookup, v.SigningKey = nil, derivedLookup(longTermKey(), tempKey())
+	}
 	if c.verifier != nil {
 		c.verifier(v)
 	}
@@ -180,12 +188,39 @@ func (c liveCase) run(t *testing.T) outcome {
 		if !o.res.Time.Equal(when.Truncate(time.Second)) {
 			t.Errorf("result time %v, want %v", o.res.Time, when)
 		}
+		if want := "principal of " + cred.AccessKeyID; c.derived != (o.res.Principal == want) {
+			t.Errorf("result principal %q with derived keys %v", o.res.Principal, c.derived)
+		}
+	}
+	if c.check != nil {
+		c.check(t, o)
 	}
 	return o
 }
 
 func TestLiveSDK(t *testing.T) {
-	cases := []liveCase{
+	for _, c := range liveSDKCases() {
+		t.Run(c.name, func(t *testing.T) { c.run(t) })
+	}
+}
+
+// TestLiveDerivedKey sends every request of TestLiveSDK and
+// TestLiveDataPlane, signed by the SDK's v4 signer, to a verifier that
+// holds derived signing keys instead of secrets: each must get the outcome
+// it gets with the secret.
+func TestLiveDerivedKey(t *testing.T) {
+	for _, c := range liveSDKCases() {
+		c.derived = true
+		t.Run("control-plane/"+c.name, func(t *testing.T) { c.run(t) })
+	}
+	for _, c := range dataPlaneCases() {
+		c.derived = true
+		t.Run("data-plane/"+c.name, func(t *testing.T) { c.run(t) })
+	}
+}
+
+func liveSDKCases() []liveCase {
+	return []liveCase{
 		{name: "get", method: "GET", path: "/services?maxResults=10"},
 		{name: "post-json", method: "POST", path: "/services", body: `{"name":"svc","authType":"AWS_IAM"}`,
 			header: map[string]string{"Content-Type": "application/json"}},
@@ -248,12 +283,17 @@ func TestLiveSDK(t *testing.T) {
 		{name: "method-changed", method: "GET", path: "/services",
 			tamper: func(r *http.Request) { r.Method = "DELETE" }, want: ErrSignatureMismatch},
 	}
-	for _, c := range cases {
+}
+
+func TestLiveDataPlane(t *testing.T) {
+	for _, c := range dataPlaneCases() {
 		t.Run(c.name, func(t *testing.T) { c.run(t) })
 	}
 }
 
-func TestLiveDataPlane(t *testing.T) {
+// dataPlaneCases are requests to a Lattice service: signing name
+// vpc-lattice-svcs, UNSIGNED-PAYLOAD required.
+func dataPlaneCases() []liveCase {
 	dataPlane := func(v *Verifier) {
 		v.Services = []string{"vpc-lattice-svcs"}
 		v.RequireUnsignedPayload = true
@@ -274,15 +314,15 @@ func TestLiveDataPlane(t *testing.T) {
 		{name: "control-plane-service", method: "GET", path: "/orders", unsigned: true, header: unsignedHeader, want: ErrScope},
 		{name: "presigned-signed-payload", method: "GET", path: "/orders", service: "vpc-lattice-svcs", presign: "300", want: ErrSignatureMismatch},
 	}
-	for _, c := range cases {
-		c.verifier = dataPlane
-		t.Run(c.name, func(t *testing.T) {
-			o := c.run(t)
+	for i := range cases {
+		cases[i].verifier = dataPlane
+		cases[i].check = func(t *testing.T, o outcome) {
 			if o.err == nil && o.res.PayloadHash != unsignedPayload {
 				t.Errorf("payload hash %q", o.res.PayloadHash)
 			}
-		})
+		}
 	}
+	return cases
 }
 
 // TestDirect verifies a request signed and verified in process, without a

@@ -57,10 +57,11 @@ type vectorContext struct {
 }
 
 type vectorCase struct {
-	v4a bool // SigV4a suite
-	dir string
-	ctx vectorContext
-	now time.Time
+	v4a     bool // SigV4a suite
+	derived bool // verify with derived signing keys (Verifier.SigningKey)
+	dir     string
+	ctx     vectorContext
+	now     time.Time
 }
 
 func loadCase(t *testing.T, dir string) *vectorCase {
@@ -94,13 +95,34 @@ func (c *vectorCase) verifier() *Verifier {
 		SecretAccessKey: c.ctx.Credentials.SecretAccessKey,
 		SessionToken:    c.ctx.Credentials.Token,
 	}
-	return &Verifier{
+	v := &Verifier{
 		Lookup:         staticLookup(cred),
 		Region:         c.ctx.Region,
 		Services:       []string{c.ctx.Service},
 		Now:            func() time.Time { return c.now },
 		AllowPresigned: true,
 		AllowSigV4A:    c.v4a,
+	}
+	if c.derived {
+		v.Lookup, v.SigningKey = nil, derivedLookup(cred)
+	}
+	return v
+}
+
+// derivedLookup is a SigningKeyLookup that holds the keys derived from
+// creds for every scope, and names each key's principal "principal of
+// <id>". It derives on demand so that verification with it must give
+// exactly the outcome verification with the secrets gives, for any
+// request.
+func derivedLookup(creds ...Credential) SigningKeyLookup {
+	return func(_ context.Context, s Scope) (SigningKey, bool, error) {
+		for _, c := range creds {
+			if c.AccessKeyID == s.AccessKeyID {
+				return SigningKey{Key: DeriveSigningKey(c.SecretAccessKey, s.Date, s.Region, s.Service),
+					SessionToken: c.SessionToken, Principal: "principal of " + c.AccessKeyID}, true, nil
+			}
+		}
+		return SigningKey{}, false, nil
 	}
 }
 
@@ -181,11 +203,20 @@ func canonicalStrings(t *testing.T, v *Verifier, r *http.Request, body []byte) (
 	return creqs, stss, normalized
 }
 
-func TestVectors(t *testing.T) { testVectorSuite(t, "v4") }
+func TestVectors(t *testing.T) { testVectorSuite(t, "v4", false) }
 
-func TestVectorsV4A(t *testing.T) { testVectorSuite(t, "v4a") }
+func TestVectorsV4A(t *testing.T) { testVectorSuite(t, "v4a", false) }
 
-func testVectorSuite(t *testing.T, suite string) {
+// TestVectorsDerivedKey runs the SigV4 suite, every mutation included,
+// with derived signing keys instead of secrets: each request must get the
+// outcome it gets with the secret.
+func TestVectorsDerivedKey(t *testing.T) { testVectorSuite(t, "v4", true) }
+
+// TestVectorsV4ADerivedKey: a verifier holding only derived keys cannot
+// verify SigV4a, whose key derives from the secret itself.
+func TestVectorsV4ADerivedKey(t *testing.T) { testVectorSuite(t, "v4a", true) }
+
+func testVectorSuite(t *testing.T, suite string, derived bool) {
 	root := vectorsDir(t, suite)
 	entries, err := os.ReadDir(root)
 	if err != nil {
@@ -202,12 +233,21 @@ func testVectorSuite(t *testing.T, suite string) {
 			if _, err := os.Stat(filepath.Join(c.dir, "header-signed-request.txt")); err != nil {
 				t.Skip("the case has no signed requests (only context.json and request.txt); skipping")
 			}
-			c.v4a = suite == "v4a"
+			c.v4a, c.derived = suite == "v4a", derived
 			if c.v4a {
 				checkV4AKey(t, c)
 			}
 			for _, form := range []string{"header", "query"} {
-				t.Run(form, func(t *testing.T) { testVectorForm(t, c, form) })
+				t.Run(form, func(t *testing.T) {
+					if c.v4a && c.derived {
+						r, body := parseRawRequest(t, c.file(t, form+"-signed-request.txt"))
+						if _, err := c.verifier().Verify(context.Background(), r, body); !errors.Is(err, ErrMalformed) {
+							t.Fatalf("SigV4a with derived keys: %v, want ErrMalformed", err)
+						}
+						return
+					}
+					testVectorForm(t, c, form)
+				})
 			}
 		})
 	}
@@ -227,6 +267,9 @@ func testVectorForm(t *testing.T, c *vectorCase, form string) {
 	if res.AccessKeyID != c.ctx.Credentials.AccessKeyID || res.Region != c.ctx.Region ||
 		res.Service != c.ctx.Service || res.Presigned != (form == "query") || !res.Time.Equal(c.now) {
 		t.Errorf("unexpected result %+v", res)
+	}
+	if want := "principal of " + res.AccessKeyID; c.derived != (res.Principal == want) {
+		t.Errorf("result principal %q with derived keys %v", res.Principal, c.derived)
 	}
 
 	// The suite's canonical request and string to sign must be among the

@@ -29,11 +29,59 @@ type Credential struct {
 // is unknown. An error is returned to the caller of Verify wrapped.
 type Lookup func(ctx context.Context, accessKeyID string) (cred Credential, ok bool, err error)
 
+// Scope is the credential scope of a request: the access key and the day,
+// region and service its signing key was derived for.
+type Scope struct {
+	AccessKeyID string
+	// Date is the scope date, yyyymmdd (UTC).
+	Date    string
+	Region  string
+	Service string
+}
+
+// SigningKey is the SigV4 signing key of an access key for one Scope:
+// HMAC-SHA256 chained over the scope from "AWS4"+secret (see
+// DeriveSigningKey). It signs requests for that day, region and service
+// only, so a verifier that holds it cannot sign anything else, nor learn
+// the secret.
+type SigningKey struct {
+	// Key is the 32-byte derived key.
+	Key []byte
+	// SessionToken is set for temporary credentials and empty for
+	// long-term keys, as in Credential.
+	SessionToken string
+	// Principal is opaque to the verifier and copied to Result.Principal,
+	// so a caller can learn who signed from the same lookup.
+	Principal string
+}
+
+// SigningKeyLookup finds the signing key of the scope's access key for the
+// scope's date, region and service; ok is false if the access key is
+// unknown. An error is returned to the caller of Verify wrapped, so a
+// lookup that knows the key but holds no key for the scope's date may
+// return an error wrapping ErrExpired (or ErrScope) to have the request
+// rejected as such. Called after the scope and time checks, so Date is the
+// X-Amz-Date day and Region and Service are accepted ones.
+type SigningKeyLookup func(ctx context.Context, scope Scope) (key SigningKey, ok bool, err error)
+
+// DeriveSigningKey derives the SigV4 signing key of secret for one day
+// (yyyymmdd), region and service: the key a SigningKeyLookup returns.
+func DeriveSigningKey(secret, date, region, service string) []byte {
+	return signingKey(secret, date, region, service)
+}
+
 // Verifier checks AWS Signature Version 4 signatures. Its fields are read,
 // never written, by Verify, so one Verifier may serve concurrent requests.
 type Verifier struct {
-	// Lookup finds the secret of an access key. Required.
+	// Lookup finds the secret of an access key. Required unless SigningKey
+	// is set.
 	Lookup Lookup
+	// SigningKey, when set, is used instead of Lookup: the verifier then
+	// holds derived signing keys, never secrets (a data-plane gateway).
+	// Every check is the same, except that SigV4a, whose key derives from
+	// the secret itself, is rejected with ErrMalformed whatever
+	// AllowSigV4A says.
+	SigningKey SigningKeyLookup
 	// Region is the region the credential scope must name; "" accepts any.
 	Region string
 	// Services are the accepted signing names (the credential scope's
@@ -80,6 +128,9 @@ type Result struct {
 	NormalizedPath bool
 	// Algorithm is AWS4-HMAC-SHA256, or AWS4-ECDSA-P256-SHA256 for SigV4a.
 	Algorithm string
+	// Principal is SigningKey.Principal of the key that verified (only
+	// with Verifier.SigningKey; "" with Lookup).
+	Principal string
 }
 
 // IsSigned reports whether r carries an AWS4-HMAC-SHA256 (or SigV4a
@@ -124,7 +175,7 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (Re
 	if r == nil || r.URL == nil {
 		return Result{}, fmt.Errorf("%w: no request", ErrMalformed)
 	}
-	if v.Lookup == nil {
+	if v.Lookup == nil && v.SigningKey == nil {
 		return Result{}, errors.New("sigv4: the verifier has no credential lookup")
 	}
 	sr, err := v.parse(r)
@@ -137,21 +188,18 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (Re
 	if err := v.checkTime(sr); err != nil {
 		return Result{}, err
 	}
-	cred, ok, err := v.Lookup(ctx, sr.scope.accessKeyID)
+	key, err := v.key(ctx, sr)
 	if err != nil {
-		return Result{}, fmt.Errorf("sigv4: looking up the access key: %w", err)
+		return Result{}, err
 	}
-	if !ok {
-		return Result{}, fmt.Errorf("%w: access key %q does not exist; check the access key id", ErrUnknownKey, truncate(sr.scope.accessKeyID))
-	}
-	if err := checkToken(sr, cred); err != nil {
+	if err := checkToken(sr, key.cred); err != nil {
 		return Result{}, err
 	}
 	payloads, err := v.payloadHashes(r, sr, body)
 	if err != nil {
 		return Result{}, err
 	}
-	c, ok := matchSignature(r, sr, cred, payloads)
+	c, ok := matchSignature(r, sr, key, payloads)
 	if !ok {
 		return Result{}, fmt.Errorf("%w; check your secret access key and signing method", ErrSignatureMismatch)
 	}
@@ -170,7 +218,46 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (Re
 		SessionToken:   sr.token,
 		PayloadHash:    c.payload,
 		NormalizedPath: c.path.normalized,
+		Principal:      key.principal,
 	}, nil
+}
+
+// verifyKey is what a request is verified with: the credential (its
+// secret empty when only a derived key is known) and, for SigV4, the
+// derived signing key (nil: derive it from the secret).
+type verifyKey struct {
+	cred      Credential
+	derived   []byte
+	principal string
+}
+
+// key finds the key of the request's access key with SigningKey or Lookup.
+func (v *Verifier) key(ctx context.Context, sr *signedRequest) (verifyKey, error) {
+	unknown := func() error {
+		return fmt.Errorf("%w: access key %q does not exist; check the access key id", ErrUnknownKey, truncate(sr.scope.accessKeyID))
+	}
+	if v.SigningKey == nil {
+		cred, ok, err := v.Lookup(ctx, sr.scope.accessKeyID)
+		if err != nil {
+			return verifyKey{}, fmt.Errorf("sigv4: looking up the access key: %w", err)
+		}
+		if !ok {
+			return verifyKey{}, unknown()
+		}
+		return verifyKey{cred: cred}, nil
+	}
+	s := sr.scope
+	k, ok, err := v.SigningKey(ctx, Scope{AccessKeyID: s.accessKeyID, Date: s.date, Region: s.region, Service: s.service})
+	if err != nil {
+		return verifyKey{}, fmt.Errorf("sigv4: looking up the signing key: %w", err)
+	}
+	if !ok {
+		return verifyKey{}, unknown()
+	}
+	if len(k.Key) != sha256.Size {
+		return verifyKey{}, fmt.Errorf("sigv4: the signing key of access key %q is %d bytes long, want %d", truncate(s.accessKeyID), len(k.Key), sha256.Size)
+	}
+	return verifyKey{cred: Credential{AccessKeyID: s.accessKeyID, SessionToken: k.SessionToken}, derived: k.Key, principal: k.Principal}, nil
 }
 
 // parse finds the signature in the header or the query and parses it.
@@ -217,7 +304,7 @@ func (v *Verifier) parse(r *http.Request) (*signedRequest, error) {
 	}
 	sr.algorithm = f.algorithm
 	v4a := f.algorithm == algorithmV4A
-	if v4a && !v.AllowSigV4A {
+	if v4a && (!v.AllowSigV4A || v.SigningKey != nil) {
 		return nil, fmt.Errorf("%w: SigV4a (%s) is not accepted here; sign with %s", ErrMalformed, algorithmV4A, algorithm)
 	}
 	if sr.scope, err = parseCredential(f.credential, v4a); err != nil {
@@ -470,12 +557,16 @@ func canonicalPartsOf(r *http.Request, sr *signedRequest) canonicalParts {
 // equals the request's. HMAC signatures are compared in constant time. The
 // most likely candidate (SDK path form, full query, first payload hash) is
 // tried before the others are built.
-func matchSignature(r *http.Request, sr *signedRequest, cred Credential, payloads []string) (candidate, bool) {
+func matchSignature(r *http.Request, sr *signedRequest, key verifyKey, payloads []string) (candidate, bool) {
 	var check func(sts []byte) bool
 	if sr.algorithm == algorithmV4A {
-		check = v4aSignatureCheck(sr.scope.accessKeyID, cred.SecretAccessKey, sr.signature)
+		check = v4aSignatureCheck(sr.scope.accessKeyID, key.cred.SecretAccessKey, sr.signature)
 	} else {
-		mac := hmac.New(sha256.New, signingKey(cred.SecretAccessKey, sr.scope.date, sr.scope.region, sr.scope.service))
+		derived := key.derived
+		if derived == nil {
+			derived = signingKey(key.cred.SecretAccessKey, sr.scope.date, sr.scope.region, sr.scope.service)
+		}
+		mac := hmac.New(sha256.New, derived)
 		var sum [sha256.Size]byte
 		check = func(sts []byte) bool {
 			mac.Reset()
