@@ -82,6 +82,7 @@ func New(st store.Store, region string, log *slog.Logger, observe wire.Observer,
 	h(http.MethodGet, Prefix+"/nodes", "ListNodes", a.listNodes)
 	h(http.MethodPost, Prefix+"/nodes/{node}/ack", "AckSnapshot", a.ackSnapshot)
 	h(http.MethodPost, Prefix+"/nodes/{node}/health", "ReportTargetHealth", a.reportHealth)
+	h(http.MethodPost, Prefix+"/policy/explain", "ExplainPolicy", a.explainPolicy)
 	return a
 }
 
