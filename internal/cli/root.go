@@ -62,6 +62,7 @@ credentials and endpoint that 'up' wrote:
 	for _, c := range []*cobra.Command{
 		newWhoami(s, client), newCreate(s, client), newGet(s, client), newDescribe(s, client),
 		newDelete(s, client), newApply(s, client), newGateway(s, client),
+		newPolicy(s, client),
 	} {
 		client.register(c)
 		root.AddCommand(c)
