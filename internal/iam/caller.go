@@ -48,6 +48,9 @@ func PrincipalKey(account, typ, name string) string {
 	return principalsPrefix + account + "/" + typ + "/" + name
 }
 
+// AllPrincipalsPrefix is the store prefix of the principals of every account.
+func AllPrincipalsPrefix() string { return principalsPrefix }
+
 // PrincipalsPrefix is the store prefix of the principals of an account.
 func PrincipalsPrefix(account string) string { return principalsPrefix + account + "/" }
 

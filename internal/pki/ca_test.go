@@ -9,6 +9,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,6 +155,17 @@ func TestIssueServerAndClientCertificates(t *testing.T) {
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: ca.Pool(), CurrentTime: t0, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Errorf("client certificate does not verify for clientAuth: %v", err)
 	}
+	if leaf.Subject.CommonName != "" {
+		t.Errorf("URI-only certificate has CN %q", leaf.Subject.CommonName)
+	}
+	// With a common name.
+	certPEM, _, err = ca.IssueRequest(Request{URIs: []string{"spiffe://trellis.local/account/111122223333/role/orders"}, TTL: time.Hour, CommonName: "orders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leaf, err = parseCertPEM(certPEM); err != nil || leaf.Subject.CommonName != "orders" {
+		t.Errorf("CN %q, %v; want orders", leaf.Subject.CommonName, err)
+	}
 
 	// RSA on request, with the key usage plain-RSA key exchange needs.
 	certPEM, keyPEM, err = ca.IssueRequest(Request{DNSNames: []string{"a.example.com"}, TTL: time.Hour, Key: KeyRSA2048})
@@ -211,6 +223,8 @@ func TestIssueRejects(t *testing.T) {
 		{"SPIFFE port", Request{URIs: []string{"spiffe://trellis.local:8443/a"}, TTL: time.Hour}},
 		{"two SPIFFE IDs", Request{URIs: []string{"spiffe://t.local/a", "spiffe://t.local/b"}, TTL: time.Hour}},
 		{"unknown key type", Request{DNSNames: []string{"a.example.com"}, TTL: time.Hour, Key: 9}},
+		{"common name too long", Request{URIs: []string{"spiffe://t.local/a"}, TTL: time.Hour, CommonName: strings.Repeat("a", 65)}},
+		{"common name control", Request{URIs: []string{"spiffe://t.local/a"}, TTL: time.Hour, CommonName: "a\nb"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if _, _, err := ca.IssueRequest(c.r); !errors.Is(err, ErrInvalidRequest) {

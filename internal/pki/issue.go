@@ -55,6 +55,10 @@ type Request struct {
 	TTL time.Duration
 	// Key is the leaf's key type; zero means KeyECDSAP256.
 	Key KeyType
+	// CommonName is the subject's CN: 1–64 printable ASCII characters;
+	// "" takes the first DNS name when it fits (a client identity with
+	// only a URI then has an empty subject).
+	CommonName string
 }
 
 // Issue signs an ECDSA P-256 leaf for dnsNames (server certificate) and/or
@@ -144,6 +148,12 @@ func (ca *CA) template(r Request) (*x509.Certificate, error) {
 	if len(names) > 0 && len(names[0]) <= 64 {
 		tmpl.Subject = pkix.Name{CommonName: names[0]}
 	}
+	if r.CommonName != "" {
+		if err := checkCommonName(r.CommonName); err != nil {
+			return nil, fmt.Errorf("pki: %w: common name %q: %w", ErrInvalidRequest, r.CommonName, err)
+		}
+		tmpl.Subject = pkix.Name{CommonName: r.CommonName}
+	}
 	if len(names) > 0 {
 		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
 	}
@@ -154,6 +164,20 @@ func (ca *CA) template(r Request) (*x509.Certificate, error) {
 		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
 	}
 	return tmpl, nil
+}
+
+// checkCommonName accepts 1–64 printable ASCII characters (RFC 5280's
+// upper bound; PrintableString-safe enough for every TLS stack).
+func checkCommonName(cn string) error {
+	if len(cn) > 64 {
+		return fmt.Errorf("must be at most 64 characters long")
+	}
+	for i := 0; i < len(cn); i++ {
+		if cn[i] < 0x20 || cn[i] > 0x7e {
+			return fmt.Errorf("may contain only printable ASCII characters")
+		}
+	}
+	return nil
 }
 
 // checkDNSName accepts a host name of 1–253 characters whose labels are

@@ -43,6 +43,11 @@ import (
 // revision it was built at, except that new content built at the revision
 // of the last published snapshot (a renewed certificate) gets that
 // version plus one: the versions a VPC's nodes see always grow.
+//
+// Signing keys expire without any store change too: each snapshot holds
+// keys for yesterday, today and tomorrow (auth.go), so the broker rebuilds
+// at every UTC midnight of BrokerConfig.Auth's clock, and the window
+// slides by a day with a new version.
 
 // BrokerConfig configures a Broker.
 type BrokerConfig struct {
@@ -60,6 +65,10 @@ type BrokerConfig struct {
 	RetryInterval time.Duration
 	// Metrics, if set, receives the broker's metrics (metrics.go).
 	Metrics prometheus.Registerer
+	// Auth says how snapshots' auth material is made: the client CA, the
+	// trust domain, and the clock whose UTC date picks the signing keys'
+	// dates (and at whose midnight the broker rebuilds).
+	Auth AuthOptions
 }
 
 // Broker builds the snapshots of the VPCs that have subscribers and
@@ -75,11 +84,17 @@ type Broker struct {
 	mu     sync.Mutex
 	closed bool
 	vpcs   map[string]*vpcState
+
+	auth *authCache // auth material across rebuilds (auth.go)
 }
 
 type vpcState struct {
-	latest  *Snapshot // last published, nil before the first build
-	content []byte    // latest's JSON without Version, for comparison
+	latest *Snapshot // last published, nil before the first build
+	// content is latest's JSON without Version and Auth, for comparison;
+	// Auth is compared by pointer (the authCache keeps it while its
+	// inputs are unchanged), so the material, the same in every VPC and
+	// large in big installations, is not encoded once per VPC.
+	content []byte
 	// fresh: latest was built, or confirmed, while the VPC had
 	// subscribers all along, so a new subscriber may have it at once.
 	fresh bool
@@ -130,7 +145,7 @@ func NewBroker(ctx context.Context, cfg BrokerConfig) *Broker {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	b := &Broker{cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Metrics), cancel: cancel, done: make(chan struct{}),
-		wake: make(chan struct{}, 1), vpcs: map[string]*vpcState{}}
+		wake: make(chan struct{}, 1), vpcs: map[string]*vpcState{}, auth: &authCache{}}
 	go b.run(ctx)
 	return b
 }
@@ -233,8 +248,16 @@ func (b *Broker) run(ctx context.Context) {
 	renewal := time.NewTimer(0) // fires when a certificate needs renewal
 	<-renewal.C
 	renewer, _ := b.cfg.Certs.(renewer)
+	// newDay fires at the next UTC midnight: the signing keys' window
+	// slides. At least a second, so that a clock pinned just before
+	// midnight (tests) does not spin.
+	newDay := time.NewTimer(0)
+	<-newDay.C
+	defer newDay.Stop()
 	built := func() {
 		retry = b.cfg.RetryInterval
+		now := b.cfg.Auth.now()
+		newDay.Reset(max(nextUTCDay(now).Sub(now), time.Second))
 		if renewer == nil {
 			return
 		}
@@ -311,6 +334,10 @@ func (b *Broker) run(ctx context.Context) {
 			if !dirty {
 				schedule(0)
 			}
+		case <-newDay.C:
+			if !dirty {
+				schedule(0)
+			}
 		}
 	}
 }
@@ -372,7 +399,7 @@ func (b *Broker) rebuild(ctx context.Context, onlyNew bool) error {
 	}
 	var failed error
 	for _, id := range vpcs {
-		snap, err := s.build(ctx, BuildOptions{VPCID: id, Region: b.cfg.Region, Certs: b.cfg.Certs})
+		snap, err := s.build(ctx, BuildOptions{VPCID: id, Region: b.cfg.Region, Certs: b.cfg.Certs, Auth: b.cfg.Auth, authCache: b.auth})
 		switch {
 		case errors.Is(err, ErrVPCNotFound):
 			b.log.Info("VPC deleted; ending its snapshot subscriptions", "vpc", id)
@@ -396,7 +423,7 @@ func (b *Broker) rebuild(ctx context.Context, onlyNew bool) error {
 // it to every subscriber that needs it.
 func (b *Broker) publish(vpcID string, snap *Snapshot) {
 	unversioned := *snap
-	unversioned.Version = 0
+	unversioned.Version, unversioned.Auth = 0, nil
 	content, err := json.Marshal(&unversioned)
 	if err != nil {
 		b.log.Error("encoding a snapshot failed", "vpc", vpcID, "err", err) // a bug: snapshots are plain data
@@ -408,7 +435,7 @@ func (b *Broker) publish(vpcID string, snap *Snapshot) {
 	if st == nil || b.closed {
 		return
 	}
-	changed := st.latest == nil || !bytes.Equal(st.content, content)
+	changed := st.latest == nil || st.latest.Auth != snap.Auth || !bytes.Equal(st.content, content)
 	if changed {
 		if st.latest != nil && snap.Version <= st.latest.Version {
 			// New content at the same revision (a renewed certificate):

@@ -3,9 +3,11 @@ package snapshot
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"net"
 	"slices"
 	"strconv"
@@ -35,6 +37,10 @@ type BuildOptions struct {
 	// cache: a certificate that changes between builds makes every build
 	// a new snapshot.
 	Certs CertSource
+	// Auth says how the snapshot's AuthMaterial is made (auth.go).
+	Auth AuthOptions
+
+	authCache *authCache // the broker's, across builds
 }
 
 // Build compiles the snapshot of opts.VPCID from the store, read at one
@@ -71,17 +77,27 @@ type state struct {
 	snvas     []*model.ServiceNetworkVpcAssociation
 	logs      map[string][]*model.AccessLogSubscription // by resource ID
 	policies  map[string]*model.Policy                  // auth policies by resource ID
+	// Identities (auth.go): every principal and access key, and the auth
+	// material built from them, shared by the VPCs built from this state.
+	principals []*model.Principal
+	keys       []accessKey
+	iamSum     hash.Hash // of the IAM records' keys and revisions
+	auth       *AuthMaterial
+	authMemo   [sha256.Size]byte
 }
 
 // Key layout read here (written by packages lattice and native):
 //
 //	/vpcs/<id>                         model.VPC
 //	/instances/<id>                    model.Instance
+//	/iam/principals/<acct>/<type>/<n>  model.Principal
+//	/iam/keys/<id>                     model.AccessKey (its secret never leaves build)
 //	/lattice/<account>/<kind>/<...>    Lattice resources, kind one of
 //	                                   sn svc listener rule tg target snsa snva als authpolicy
 const (
 	vpcsPrefix    = "/vpcs/"
 	latticePrefix = "/lattice/"
+	iamPrefix     = "/iam/"
 )
 
 // Prefixes of keys that are written often and that no snapshot depends on:
@@ -113,6 +129,7 @@ func load(ctx context.Context, st store.Store) (*state, error) {
 		listeners: map[string][]*model.Listener{}, rules: map[string][]*model.Rule{},
 		groups: map[string]*model.TargetGroup{}, targets: map[string][]*model.Target{},
 		logs: map[string][]*model.AccessLogSubscription{}, policies: map[string]*model.Policy{},
+		iamSum: sha256.New(),
 	}
 	for _, kv := range res.Items {
 		if err := s.add(kv); err != nil {
@@ -145,6 +162,8 @@ func (s *state) add(kv store.KV) error {
 			s.instances[v.ID] = v
 		}
 		return err
+	case strings.HasPrefix(kv.Key, iamPrefix):
+		return s.addIAM(kv)
 	case !strings.HasPrefix(kv.Key, latticePrefix):
 		return nil
 	}
@@ -220,6 +239,7 @@ func (s *state) build(ctx context.Context, opts BuildOptions) (*Snapshot, error)
 		Version: s.rev, Region: opts.Region,
 		VPC:      VPC{ID: vpc.ID, ARN: vpc.ARN, Account: vpc.Account, CIDRs: slices.Clone(vpc.CIDRs)},
 		Services: []Service{}, TargetGroups: []TargetGroup{},
+		Auth: s.authMaterial(opts.Region, opts.Auth, opts.authCache),
 	}
 	if snap.VPC.CIDRs == nil {
 		snap.VPC.CIDRs = []string{}

@@ -33,6 +33,11 @@ type Snapshot struct {
 	// whose targets live in this VPC (which this VPC's gateway health
 	// checks), sorted by ID.
 	TargetGroups []TargetGroup `json:"targetGroups"`
+	// Auth is what the node authenticates callers with: derived SigV4
+	// signing keys (never secrets), every principal, the client CA
+	// (auth.go). Never nil in a built snapshot; shared, read-only, by the
+	// snapshots of one rebuild.
+	Auth *AuthMaterial `json:"auth,omitempty"`
 }
 
 // VPC is the node's VPC.
