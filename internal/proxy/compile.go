@@ -273,6 +273,17 @@ func (c *compiler) listener(svc *service, ss *snapshot.Service, l *snapshot.List
 	if len(lr.rules) == 0 {
 		return nil, errors.New("no usable rule")
 	}
+	lr.h1fast = true
+	for _, r := range lr.rules {
+		if r.fwd == nil {
+			continue
+		}
+		for _, g := range r.fwd.groups {
+			if g.tg.protocol == model.ProtocolHTTPS {
+				lr.h1fast = false
+			}
+		}
+	}
 	return lr, nil
 }
 

@@ -323,7 +323,7 @@ func (g *guardConn) scanHead() (bool, error) {
 		end := g.scan + len(line)
 		switch {
 		case h.lines == 0:
-			if err := checkRequestLine(line, h); err != nil {
+			if _, _, err := checkRequestLine(line, h); err != nil {
 				return false, err
 			}
 		case len(line) == 2:
@@ -347,7 +347,7 @@ func (g *guardConn) scanHead() (bool, error) {
 			if h.pri {
 				return false, &guardError{"bad HTTP/2 preface"}
 			}
-			if err := checkHeaderLine(line, h); err != nil {
+			if _, _, err := checkHeaderLine(line, h); err != nil {
 				return false, err
 			}
 		}
@@ -360,17 +360,8 @@ func (g *guardConn) scanHead() (bool, error) {
 // releases the head; on a violation nothing is released.
 func (g *guardConn) endHead(end int) error {
 	h := &g.head
-	switch {
-	case h.hosts > 1:
-		return &guardError{"several Host headers"}
-	case h.te > 0 && h.cl > 0:
-		return &guardError{"both Transfer-Encoding and Content-Length"}
-	case h.te > 1:
-		return &guardError{"several Transfer-Encoding headers"}
-	case h.cl > 1:
-		return &guardError{"several Content-Length headers"}
-	case h.te == 1 && h.http10:
-		return &guardError{"Transfer-Encoding in an HTTP/1.0 request"}
+	if err := h.check(); err != nil {
+		return err
 	}
 	g.ok = end
 	switch {
@@ -384,58 +375,78 @@ func (g *guardConn) endHead(end int) error {
 	return nil
 }
 
-// checkRequestLine checks "method SP target SP version CRLF".
-func checkRequestLine(line []byte, h *headInfo) error {
+// check applies the rules on a complete head's framing headers.
+func (h *headInfo) check() error {
+	switch {
+	case h.hosts > 1:
+		return &guardError{"several Host headers"}
+	case h.te > 0 && h.cl > 0:
+		return &guardError{"both Transfer-Encoding and Content-Length"}
+	case h.te > 1:
+		return &guardError{"several Transfer-Encoding headers"}
+	case h.cl > 1:
+		return &guardError{"several Content-Length headers"}
+	case h.te == 1 && h.http10:
+		return &guardError{"Transfer-Encoding in an HTTP/1.0 request"}
+	}
+	return nil
+}
+
+// checkRequestLine checks "method SP target SP version CRLF" and returns
+// the method and the target. The fast path (h1head.go) parses with the
+// same checks as the guard, so both reject exactly the same requests.
+func checkRequestLine(line []byte, h *headInfo) (method, target []byte, err error) {
 	s := line[:len(line)-2]
 	i := 0
 	for i < len(s) && isTchar(s[i]) {
 		i++
 	}
 	if i == 0 || i == len(s) || s[i] != ' ' {
-		return &guardError{"bad method"}
+		return nil, nil, &guardError{"bad method"}
 	}
-	method := s[:i]
+	method = s[:i]
 	i++
 	j := i
 	for j < len(s) && s[j] > 0x20 && s[j] < 0x7f {
 		j++
 	}
 	if j == i || j == len(s) || s[j] != ' ' {
-		return &guardError{"bad request target"}
+		return nil, nil, &guardError{"bad request target"}
 	}
-	target := s[i:j]
-	switch v := string(s[j+1:]); v {
+	target = s[i:j]
+	switch string(s[j+1:]) {
 	case "HTTP/1.1":
 	case "HTTP/1.0":
 		h.http10 = true
 	case "HTTP/2.0":
 		if string(method) != "PRI" || string(target) != "*" {
-			return &guardError{"bad HTTP version"}
+			return nil, nil, &guardError{"bad HTTP version"}
 		}
 		h.pri = true
 	default:
-		return &guardError{"bad HTTP version"}
+		return nil, nil, &guardError{"bad HTTP version"}
 	}
-	return nil
+	return method, target, nil
 }
 
-// checkHeaderLine checks a header line and records the framing headers.
-func checkHeaderLine(line []byte, h *headInfo) error {
-	name, err := checkFieldLine(line)
+// checkHeaderLine checks a header line, records the framing headers and
+// returns the field's name and value (without surrounding whitespace).
+func checkHeaderLine(line []byte, h *headInfo) (name, value []byte, err error) {
+	name, err = checkFieldLine(line)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	value := trimOWSBytes(line[len(name)+1 : len(line)-2])
+	value = trimOWSBytes(line[len(name)+1 : len(line)-2])
 	switch {
 	case equalFoldBytes(name, "content-length"):
 		h.cl++
 		if len(value) == 0 || len(value) > 18 {
-			return &guardError{"bad Content-Length"}
+			return nil, nil, &guardError{"bad Content-Length"}
 		}
 		var v int64
 		for _, c := range value {
 			if c < '0' || c > '9' {
-				return &guardError{"bad Content-Length"}
+				return nil, nil, &guardError{"bad Content-Length"}
 			}
 			v = v*10 + int64(c-'0')
 		}
@@ -443,16 +454,16 @@ func checkHeaderLine(line []byte, h *headInfo) error {
 	case equalFoldBytes(name, "transfer-encoding"):
 		h.te++
 		if !equalFoldBytes(value, "chunked") {
-			return &guardError{"unsupported Transfer-Encoding"}
+			return nil, nil, &guardError{"unsupported Transfer-Encoding"}
 		}
 	case equalFoldBytes(name, "host"):
 		h.hosts++
 	case equalFoldUnderscore(name, "content-length"), equalFoldUnderscore(name, "transfer-encoding"):
 		// Content_Length is an ordinary header to us, but servers that
 		// map '_' to '-' (CGI-style gateways) would frame by it.
-		return &guardError{"framing header name spelled with '_'"}
+		return nil, nil, &guardError{"framing header name spelled with '_'"}
 	}
-	return nil
+	return name, value, nil
 }
 
 // equalFoldUnderscore compares b with the lower-case p, taking '_' in b

@@ -88,61 +88,21 @@ var closeHeader = []string{"close"}
 // serve routes r and forwards it or answers it with a fixed response. It
 // returns the generated answer when there is one.
 func (ps *portServer) serve(w http.ResponseWriter, r *http.Request, st *reqState, cc *clientConn) *genError {
-	t := ps.e.table.Load()
-	pt := t.ports[ps.port]
-	isTLS := cc != nil && cc.tls
-	if pt == nil || pt.tls != isTLS {
-		return errNoService
-	}
-	lr := pt.lookupHost(r.Host)
-	if lr == nil {
-		return errNoService
-	}
-	st.fillService(lr)
-	rec := &st.rec
-	if isTLS && lr.svc.id != cc.svcID {
-		// HTTPS: the Host must belong to the service whose certificate
-		// the connection negotiated (its SNI); a client reusing the
-		// connection for another service is told to open a new one.
-		return errMisdirect
-	}
-	if cc != nil {
-		cc.setIdle(lr.svc.idle)
-	}
-	if r.Method == http.MethodConnect {
-		return errConnect // no tunnels: Lattice listeners carry requests only
-	}
-	path, err := normalizePath(requestPath(r))
-	if err != nil {
-		return errBadPath
-	}
 	q := &st.q
-	q.method, q.path, q.host, q.header = r.Method, path, r.Host, r.Header
-	ru := lr.match(q)
-	if ru == nil {
-		return errNoRule
-	}
-	if ru.fixed != 0 {
-		rec.Generated = true
-		rec.Status = ru.fixed
-		w.Header()["Content-Length"] = zeroLength
-		w.WriteHeader(ru.fixed)
-		return nil
-	}
-	g := ru.fwd.pick()
-	if g == nil {
-		return errNoTargets
-	}
-	rec.TargetGroupID, rec.TargetGroupARN = g.tg.id, g.tg.arn
-	if ge := checkProtocol(g.tg, r); ge != nil {
+	q.method, q.host, q.header, q.proto = r.Method, r.Host, httpHeader(r.Header), r.ProtoMajor
+	rt, ge := ps.route(st, q, requestPath(r), cc, false)
+	if ge != nil {
 		return ge
 	}
-	tgt := g.tg.pick()
-	if tgt == nil {
-		return errNoTargets
+	if rt.ru.fixed != 0 {
+		rec := &st.rec
+		rec.Generated = true
+		rec.Status = rt.ru.fixed
+		w.Header()["Content-Length"] = zeroLength
+		w.WriteHeader(rt.ru.fixed)
+		return nil
 	}
-	rec.TargetAddr = tgt.addr
-	return ps.forward(w, r, st, t, pt, g, tgt, path)
+	return ps.forward(w, r, st, rt.t, rt.pt, rt.g, rt.tgt, q.path)
 }
 
 var zeroLength = []string{"0"}
@@ -163,41 +123,6 @@ func requestPath(r *http.Request) string {
 		}
 	}
 	return u
-}
-
-// checkProtocol applies Lattice's matrix of client protocol against the
-// target group's protocol version (reference §4.2).
-func checkProtocol(tg *targetGroup, r *http.Request) *genError {
-	switch tg.version {
-	case model.ProtocolVersionHTTP1:
-		if isGRPC(r) {
-			return errProtocol
-		}
-	case model.ProtocolVersionHTTP2:
-		if r.ProtoMajor < 2 {
-			return errProtocol
-		}
-	case model.ProtocolVersionGRPC:
-		if r.ProtoMajor < 2 || r.Method != http.MethodPost {
-			return errProtocol
-		}
-	}
-	return nil
-}
-
-// isGRPC reports whether r is a gRPC request: its content type is
-// application/grpc or application/grpc+<codec> (grpc-web, which runs over
-// HTTP/1.1, is not).
-func isGRPC(r *http.Request) bool {
-	return isGRPCContentType(firstValue(r.Header, "Content-Type"))
-}
-
-func isGRPCContentType(ct string) bool {
-	const p = "application/grpc"
-	if len(ct) < len(p) || !equalFoldLower(ct[:len(p)], p) {
-		return false
-	}
-	return len(ct) == len(p) || ct[len(p)] == '+' || ct[len(p)] == ';'
 }
 
 func firstValue(h http.Header, key string) string {

@@ -1,9 +1,6 @@
 package proxy
 
-import (
-	"net/http"
-	"strings"
-)
+import "strings"
 
 // A rule's httpMatch compiled into matchers (reference §3): the method is
 // compared exactly and case-sensitively; the path exactly or by plain string
@@ -65,25 +62,33 @@ type headerMatcher struct {
 	stringMatcher
 }
 
-func (m *headerMatcher) match(host string, h http.Header) bool {
+func (m *headerMatcher) match(host string, h headerReader) bool {
 	if m.host {
 		return m.stringMatcher.match(host)
 	}
-	for _, v := range h[m.name] {
+	if h == nil {
+		return false
+	}
+	for at := 0; ; {
+		v, next := h.next(m.name, at)
+		if next < 0 {
+			return false
+		}
 		if m.stringMatcher.match(v) {
 			return true
 		}
+		at = next
 	}
-	return false
 }
 
-// request is what rules match: the request's method, normalised path,
-// Host and headers.
+// request is what routing reads: the request's method, normalised path
+// (set by route), Host, headers and protocol major version.
 type request struct {
 	method string
 	path   string
 	host   string
-	header http.Header
+	header headerReader
+	proto  int // 1 for HTTP/1.x, 2 for HTTP/2
 }
 
 // matches reports whether every present part of the rule's match holds.

@@ -89,7 +89,7 @@ func TestRouteMatching(t *testing.T) {
 			for i := 0; i+1 < len(tt.hdr); i += 2 {
 				h.Add(tt.hdr[i], tt.hdr[i+1])
 			}
-			q := &request{method: tt.method, path: tt.path, host: tt.host, header: h}
+			q := &request{method: tt.method, path: tt.path, host: tt.host, header: httpHeader(h)}
 			lr, r := pt.route(q)
 			switch {
 			case tt.want == "" && lr != nil:
@@ -256,7 +256,7 @@ func BenchmarkRoute(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		q := request{method: "GET", path: path, host: "SVC-025.example.on.aws:80", header: h}
+		q := request{method: "GET", path: path, host: "SVC-025.example.on.aws:80", header: httpHeader(h)}
 		_, r := pt.route(&q)
 		if r == nil || r.fwd == nil {
 			b.Fatal("no route")
@@ -286,7 +286,7 @@ func FuzzRoute(f *testing.F) {
 		if err != nil {
 			return
 		}
-		q := &request{method: method, path: np, host: host, header: h}
+		q := &request{method: method, path: np, host: host, header: httpHeader(h)}
 		lr, r := pt.route(q)
 		if lr == nil {
 			return

@@ -71,6 +71,10 @@ type listenerRoute struct {
 	tlsConfig *tls.Config
 	// passthrough is the default rule's forward action (TLS_PASSTHROUGH).
 	passthrough *forward
+	// h1fast says the HTTP/1 fast path (h1conn.go) serves the listener's
+	// requests: no rule forwards to an HTTPS target group, whose TLS
+	// upstreams only the net/http path has.
+	h1fast bool
 }
 
 // rule is a compiled listener rule. A rule that failed to compile is left

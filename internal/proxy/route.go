@@ -1,0 +1,159 @@
+package proxy
+
+import (
+	"net/http"
+
+	"github.com/trellis-mesh/trellis/internal/model"
+)
+
+// headerReader is read access to a request's header fields by name: what
+// rule header matches and the protocol check read, and what the auth step
+// (SigV4, policies) will read. Both request paths implement it without
+// allocating: httpHeader over net/http's map, *h1Head over the fast
+// path's parsed head. A string it returns may alias a connection buffer:
+// it is valid until routing returns and must not be kept.
+type headerReader interface {
+	// next returns the value of the first field line named name (in
+	// canonical form, e.g. "Content-Type"; the comparison ignores case) at
+	// or after position from, and the position to continue from; next is
+	// -1 when there is none. Start with from = 0.
+	next(name string, from int) (value string, after int)
+}
+
+// httpHeader reads a net/http header map, whose keys are canonical.
+type httpHeader http.Header
+
+func (h httpHeader) next(name string, from int) (string, int) {
+	if vv := h[name]; from < len(vv) {
+		return vv[from], from + 1
+	}
+	return "", -1
+}
+
+// firstHeader is the first value of header name, "" when absent.
+func firstHeader(h headerReader, name string) string {
+	v, _ := h.next(name, 0)
+	return v
+}
+
+// routed is where route sends a request: the table it used, the rule that
+// matched and, for a forward rule, the target group and target picked.
+type routed struct {
+	t   *table
+	pt  *portTable
+	lr  *listenerRoute
+	ru  *rule
+	g   *groupRef
+	tgt *target
+}
+
+// errHandOff is route's answer, on the fast path only, for a listener the
+// fast path does not forward for (see listenerRoute.h1fast): the caller
+// hands the connection to net/http, which routes the request again. It is
+// never written.
+var errHandOff = &genError{0, "HandOff", ""}
+
+// route takes a request from its host to a target, in the one order both
+// request paths (ServeHTTP and the HTTP/1 fast path) share:
+//
+//  1. host → listener of the port; on HTTPS the host must belong to the
+//     service the connection's server name chose (421 otherwise);
+//  2. (issue 4: SigV4 verification and auth policies go here, between the
+//     listener and its rules);
+//  3. CONNECT refused, path normalised (rawPath: escaped, no query), rules
+//     tried in order; a fixed response ends here (ru.fixed != 0);
+//  4. target group by weight, protocol matrix, target round robin.
+//
+// It fills the service, group and target fields of st.rec and sets
+// q.path, and returns the generated answer when there is one. fast says
+// the caller is the HTTP/1 fast path. It allocates nothing.
+func (ps *portServer) route(st *reqState, q *request, rawPath string, cc *clientConn, fast bool) (routed, *genError) {
+	var rt routed
+	rt.t = ps.e.table.Load()
+	rt.pt = rt.t.ports[ps.port]
+	isTLS := cc != nil && cc.tls
+	if rt.pt == nil || rt.pt.tls != isTLS {
+		return rt, errNoService
+	}
+	lr := rt.pt.lookupHost(q.host)
+	if lr == nil {
+		return rt, errNoService
+	}
+	if fast && !lr.h1fast {
+		return rt, errHandOff
+	}
+	rt.lr = lr
+	st.fillService(lr)
+	rec := &st.rec
+	if isTLS && lr.svc.id != cc.svcID {
+		// HTTPS: the Host must belong to the service whose certificate
+		// the connection negotiated (its SNI); a client reusing the
+		// connection for another service is told to open a new one.
+		return rt, errMisdirect
+	}
+	if cc != nil {
+		cc.setIdle(lr.svc.idle)
+	}
+	if q.method == http.MethodConnect {
+		return rt, errConnect // no tunnels: Lattice listeners carry requests only
+	}
+	path, err := normalizePath(rawPath)
+	if err != nil {
+		return rt, errBadPath
+	}
+	q.path = path
+	ru := lr.match(q)
+	if ru == nil {
+		return rt, errNoRule
+	}
+	rt.ru = ru
+	if ru.fixed != 0 {
+		return rt, nil
+	}
+	g := ru.fwd.pick()
+	if g == nil {
+		return rt, errNoTargets
+	}
+	rt.g = g
+	rec.TargetGroupID, rec.TargetGroupARN = g.tg.id, g.tg.arn
+	if ge := checkProtocol(g.tg, q); ge != nil {
+		return rt, ge
+	}
+	tgt := g.tg.pick()
+	if tgt == nil {
+		return rt, errNoTargets
+	}
+	rt.tgt = tgt
+	rec.TargetAddr = tgt.addr
+	return rt, nil
+}
+
+// checkProtocol applies Lattice's matrix of client protocol against the
+// target group's protocol version (reference §4.2).
+func checkProtocol(tg *targetGroup, q *request) *genError {
+	switch tg.version {
+	case model.ProtocolVersionHTTP1:
+		if isGRPCContentType(firstHeader(q.header, "Content-Type")) {
+			return errProtocol
+		}
+	case model.ProtocolVersionHTTP2:
+		if q.proto < 2 {
+			return errProtocol
+		}
+	case model.ProtocolVersionGRPC:
+		if q.proto < 2 || q.method != http.MethodPost {
+			return errProtocol
+		}
+	}
+	return nil
+}
+
+// isGRPCContentType reports whether ct is application/grpc or
+// application/grpc+<codec> (grpc-web, which runs over HTTP/1.1, is not).
+func isGRPCContentType(ct string) bool {
+	const p = "application/grpc"
+	if len(ct) < len(p) || !equalFoldLower(ct[:len(p)], p) {
+		return false
+	}
+	return len(ct) == len(p) || ct[len(p)] == '+' || ct[len(p)] == ';'
+}
