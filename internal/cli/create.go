@@ -11,14 +11,14 @@ import (
 func newCreate(s Streams, cf *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create KIND NAME",
-		Short: "Create Trellis identities and networks: principals, access keys, VPCs, accounts, instances",
+		Short: "Create Trellis identities and networks: principals, access keys, client certificates, VPCs, accounts, instances",
 		Long: `Create the things Trellis keeps beside the Lattice resources. Lattice resources
 themselves (service networks, services, ...) are created with 'trellis apply'
 or the AWS CLI.`,
 	}
 	cmd.AddCommand(newCreatePrincipal(s, cf), newCreateAccessKey(s, cf), newCreateVPC(s, cf), newCreateAccount(s, cf),
 		newCreateInstance(s, cf))
-	cmd.AddCommand(newCreateCertificate(s, cf))
+	cmd.AddCommand(newCreateCertificate(s, cf), newCreateClientCertificate(s, cf))
 	return cmd
 }
 

@@ -56,6 +56,8 @@ Everything created is kept in --data and is there again after a restart.`
 	f.StringArrayVar(&quotas, "quota", nil, "override a quota, NAME=VALUE (repeatable); names: "+strings.Join(quotaNames(), ", "))
 	f.Float64Var(&cfg.RateLimit, "rate-limit", 0, "API requests per second per account (burst twice that); over it: ThrottlingException. 0 = no limit")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&cfg.TrustDomain, "trust-domain", "",
+		"SPIFFE trust domain of principals' client certificates, fixed at the first start (default: the installation's; trellis.local for a new one)")
 	var gwFlags gateway.Config
 	if all {
 		f.StringVar(&gwFlags.DNSAddr, "dns-addr", "127.0.0.1:7053", "address of the DNS responder for service names (empty: none)")

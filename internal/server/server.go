@@ -9,6 +9,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/trellis-mesh/trellis/internal/api/lattice"
 	"github.com/trellis-mesh/trellis/internal/api/native"
+	"github.com/trellis-mesh/trellis/internal/iam"
 	"github.com/trellis-mesh/trellis/internal/pki"
 	"github.com/trellis-mesh/trellis/internal/snapshot"
 	"github.com/trellis-mesh/trellis/internal/store"
@@ -56,6 +58,13 @@ type Config struct {
 	// snapshots; default: imported certificates for certificateArn, else
 	// certificates issued by the installation's CA (package pki).
 	CertSource snapshot.CertSource
+	// TrustDomain is the SPIFFE trust domain of principals' client
+	// certificates (spiffe://<domain>/account/...). It is an installation
+	// property, kept in the store on the first start: empty takes the
+	// stored one (trellis.local, iam.DefaultTrustDomain, on a new
+	// installation); a value different from the stored one is refused,
+	// since every client certificate issued before would stop working.
+	TrustDomain string
 	// NodeHeartbeat is the heartbeat interval of node snapshot streams;
 	// default snapshot.HeartbeatInterval (tests shorten it).
 	NodeHeartbeat time.Duration
@@ -102,6 +111,7 @@ type Server struct {
 	lattice *lattice.API
 	broker  *snapshot.Broker
 	ca      *pki.CA
+	td      string
 
 	apiLn, adminLn net.Listener
 }
@@ -127,6 +137,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		_ = st.Close()
 		return nil, fmt.Errorf("server: certificate authority: %w", err)
 	}
+	if s.td, err = installationTrustDomain(ctx, st, cfg.TrustDomain); err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	if cfg.CertSource == nil {
 		is, err := pki.NewIssuer(pki.IssuerConfig{Store: st, CA: s.ca, Now: cfg.Now, Logger: s.log.With("component", "pki")})
 		if err != nil {
@@ -141,10 +155,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		DeregistrationDelay: cfg.DeregistrationDelay})
 	// The broker lives as long as the server: Serve or Close stops it.
 	s.broker = snapshot.NewBroker(context.WithoutCancel(ctx), snapshot.BrokerConfig{Store: st, Region: cfg.Region,
-		Certs: cfg.CertSource, Logger: s.log.With("component", "snapshots"), Metrics: s.reg})
+		Certs: cfg.CertSource, Logger: s.log.With("component", "snapshots"), Metrics: s.reg,
+		Auth: snapshot.AuthOptions{ClientCAPEM: string(s.ca.CertPEM()), TrustDomain: s.td, Now: cfg.Now}})
 	s.lattice = la
 	na := native.New(st, cfg.Region, s.log.With("api", "native"), m.observer("native"),
-		native.WithNodes(native.NodeOptions{Broker: s.broker, Heartbeat: cfg.NodeHeartbeat}))
+		native.WithNodes(native.NodeOptions{Broker: s.broker, Heartbeat: cfg.NodeHeartbeat}),
+		native.WithClientCertificates(native.ClientCertOptions{CA: s.ca, TrustDomain: s.td}))
 	auth := &authenticator{st: st, region: cfg.Region, now: cfg.Now, log: s.log, denied: m.authFailures,
 		limit: newLimiter(cfg.RateLimit, cfg.Now), throttled: m.throttled}
 	s.handler = auth.wrap(route(la, na, &stsAPI{}, m.observer("sts")))
@@ -163,6 +179,9 @@ func (s *Server) DataDir() string { return s.cfg.DataDir }
 
 // CA is the installation's certificate authority.
 func (s *Server) CA() *pki.CA { return s.ca }
+
+// TrustDomain is the installation's SPIFFE trust domain.
+func (s *Server) TrustDomain() string { return s.td }
 
 // Store is the server's store (for bootstrap and tests).
 func (s *Server) Store() store.Store { return s.st }
@@ -271,4 +290,37 @@ func installationPartition(ctx context.Context, st store.Store) (string, error) 
 		return nil
 	})
 	return out, err
+}
+
+// installationTrustDomain returns the SPIFFE trust domain kept in the
+// store, storing configured (or the default) on the first start. A
+// configured domain that differs from the stored one is an error.
+func installationTrustDomain(ctx context.Context, st store.Store, configured string) (string, error) {
+	const k = "/meta/trust-domain"
+	if configured != "" {
+		if err := iam.CheckTrustDomain(configured); err != nil {
+			return "", fmt.Errorf("trust domain %q: %w", configured, err)
+		}
+	}
+	var out string
+	_, err := store.Update(ctx, st, func(tx *store.Tx) error {
+		kv, err := tx.Get(k)
+		switch {
+		case err == nil:
+			out = string(kv.Value)
+			return nil
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		out = cmp.Or(configured, iam.DefaultTrustDomain)
+		tx.Put(k, []byte(out))
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("trust domain: %w", err)
+	}
+	if configured != "" && configured != out {
+		return "", fmt.Errorf("trust domain %q: this installation's is %q; changing it would invalidate every client certificate it issued", configured, out)
+	}
+	return out, nil
 }

@@ -1,6 +1,7 @@
 // Package native serves Trellis's own small API beside the Lattice-compatible
 // one: who am I, accounts, principals (IAM-style users and roles), access
-// keys, VPCs, certificates, instances, and the node protocol (nodes.go). It
+// keys, principals' client certificates (clientcerts.go), VPCs,
+// certificates, instances, and the node protocol (nodes.go). It
 // speaks the same error shape as the Lattice API and lives under
 // /trellis/v1/. Requests are SigV4-signed like every other API
 // call (signing name "trellis" or "vpc-lattice").
@@ -23,6 +24,7 @@ import (
 	"github.com/trellis-mesh/trellis/internal/api/wire"
 	"github.com/trellis-mesh/trellis/internal/iam"
 	"github.com/trellis-mesh/trellis/internal/model"
+	"github.com/trellis-mesh/trellis/internal/pki"
 	"github.com/trellis-mesh/trellis/internal/policy"
 	"github.com/trellis-mesh/trellis/internal/snapshot"
 	"github.com/trellis-mesh/trellis/internal/store"
@@ -44,6 +46,10 @@ type API struct {
 	broker    *snapshot.Broker
 	heartbeat time.Duration
 	live      liveNodes
+
+	// Client certificates (clientcerts.go).
+	ca          *pki.CA
+	trustDomain string
 }
 
 // New returns the native API.
@@ -64,6 +70,7 @@ func New(st store.Store, region string, log *slog.Logger, observe wire.Observer,
 	h(http.MethodGet, Prefix+"/principals", "ListPrincipals", a.listPrincipals)
 	h(http.MethodGet, Prefix+"/principals/{type}/{name}", "GetPrincipal", a.getPrincipal)
 	h(http.MethodDelete, Prefix+"/principals/{type}/{name}", "DeletePrincipal", a.deletePrincipal)
+	h(http.MethodPost, Prefix+"/principals/{type}/{name}/certificates", "CreateClientCertificate", a.createClientCertificate)
 	h(http.MethodPost, Prefix+"/accesskeys", "CreateAccessKey", a.createAccessKey)
 	h(http.MethodGet, Prefix+"/accesskeys", "ListAccessKeys", a.listAccessKeys)
 	h(http.MethodDelete, Prefix+"/accesskeys/{id}", "DeleteAccessKey", a.deleteAccessKey)
