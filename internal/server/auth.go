@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/trellis-mesh/trellis/internal/api/cloudmap"
 	"github.com/trellis-mesh/trellis/internal/api/wire"
 	"github.com/trellis-mesh/trellis/internal/iam"
 	"github.com/trellis-mesh/trellis/internal/model"
@@ -22,9 +24,8 @@ import (
 )
 
 // Signing names the API accepts: the Lattice control plane, STS (for
-// GetCallerIdentity) and Trellis's own API. Cloud Map's "servicediscovery"
-// joins when that API lands.
-var apiSigningNames = []string{"vpc-lattice", "sts", "trellis"}
+// GetCallerIdentity), Cloud Map and Trellis's own API.
+var apiSigningNames = []string{"vpc-lattice", "sts", "servicediscovery", "trellis"}
 
 // authenticator verifies SigV4 on every API request and puts the caller in
 // the request context. A request with a missing, malformed, expired or
@@ -115,6 +116,10 @@ func (a *authenticator) wrap(next http.Handler) http.Handler {
 				writeSTSError(w, http.StatusBadRequest, "Throttling", "rate exceeded")
 				return
 			}
+			if cloudmap.IsRequest(r) {
+				cloudmap.WriteError(w, cloudmap.Throttled(r, retry, fmt.Sprintf("rate exceeded: account %s may make %g API requests per second", c.Account, a.limit.rate)))
+				return
+			}
 			wire.WriteError(w, wire.Throttled(retry, "rate exceeded: account %s may make %g API requests per second", c.Account, a.limit.rate))
 			return
 		}
@@ -145,6 +150,10 @@ func (a *authenticator) deny(w http.ResponseWriter, r *http.Request, reason, msg
 	}
 	if r.URL.Path == "/" && isQueryProtocol(r) {
 		writeSTSError(w, http.StatusForbidden, "AccessDenied", msg)
+		return
+	}
+	if cloudmap.IsRequest(r) {
+		cloudmap.WriteError(w, cloudmap.AuthError(reason, msg))
 		return
 	}
 	wire.WriteError(w, wire.AccessDenied("%s", msg))

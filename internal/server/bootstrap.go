@@ -43,8 +43,9 @@ const DefaultVPCCIDR = "127.0.0.0/8,10.0.0.0/16"
 
 // EnsureBootstrap creates the admin identity and default VPC on first start
 // and, on every start, writes DataDir/credentials and DataDir/config (AWS
-// CLI formats, profile "default", endpoint_url pointing at this server) so
-// the AWS CLI, the SDKs and the trellis CLI need no other setup.
+// CLI formats, profile "default", endpoint_url pointing at this server, host
+// prefix injection off) so the AWS CLI, the SDKs and the trellis CLI need no
+// other setup.
 func (s *Server) EnsureBootstrap(ctx context.Context, endpoint string) (*Bootstrap, error) {
 	b, err := s.bootstrapState(ctx)
 	if err != nil {
@@ -61,7 +62,11 @@ func (s *Server) EnsureBootstrap(ctx context.Context, endpoint string) (*Bootstr
 	b.CredentialsPath = filepath.Join(s.cfg.DataDir, "credentials")
 	b.ConfigPath = filepath.Join(s.cfg.DataDir, "config")
 	creds := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", key.ID, key.Secret)
-	conf := fmt.Sprintf("[default]\nregion = %s\nendpoint_url = %s\n", s.cfg.Region, endpoint)
+	// disable_host_prefix_injection: the SDKs send Cloud Map's
+	// DiscoverInstances and DiscoverInstancesRevision to "data-" + the
+	// endpoint's host, which for 127.0.0.1 names no host at all; with the
+	// setting they use endpoint_url as it is (docs/cloudmap.md).
+	conf := fmt.Sprintf("[default]\nregion = %s\nendpoint_url = %s\ndisable_host_prefix_injection = true\n", s.cfg.Region, endpoint)
 	if err := writeFile(b.CredentialsPath, creds); err != nil {
 		return nil, err
 	}

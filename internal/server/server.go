@@ -1,6 +1,6 @@
 // Package server runs the Trellis control plane: it opens the store, builds
-// the Lattice-compatible, native and STS APIs behind one SigV4
-// authentication layer, and serves them on the API address, with
+// the Lattice-compatible, Cloud Map–compatible, native and STS APIs behind
+// one SigV4 authentication layer, and serves them on the API address, with
 // /metrics, /healthz and /readyz on a separate admin address.
 //
 // Lifecycle: New opens the store (failing fast if another process holds
@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/trellis-mesh/trellis/internal/api/cloudmap"
 	"github.com/trellis-mesh/trellis/internal/api/lattice"
 	"github.com/trellis-mesh/trellis/internal/api/native"
 	"github.com/trellis-mesh/trellis/internal/iam"
@@ -163,7 +164,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		native.WithClientCertificates(native.ClientCertOptions{CA: s.ca, TrustDomain: s.td}))
 	auth := &authenticator{st: st, region: cfg.Region, now: cfg.Now, log: s.log, denied: m.authFailures,
 		limit: newLimiter(cfg.RateLimit, cfg.Now), throttled: m.throttled}
-	s.handler = auth.wrap(route(la, na, &stsAPI{}, m.observer("sts")))
+	cm := cloudmap.New(cloudmap.Config{Store: st, Region: cfg.Region, Logger: s.log.With("api", "cloudmap"),
+		Now: cfg.Now, Observe: m.observer("cloudmap")})
+	s.handler = auth.wrap(route(la, na, cm, &stsAPI{}, m.observer("sts")))
 	return s, nil
 }
 
