@@ -46,6 +46,9 @@ type compiler struct {
 	// previous set where the key is unchanged so that keep-alive pools
 	// survive a configuration change.
 	ups map[upstreamKey]*upstream
+	// gen numbers this compilation: fast-path pools it uses are marked
+	// with it, and Apply prunes the others.
+	gen uint64
 }
 
 // candidate is a compiled listener waiting to be placed on its port.
@@ -65,11 +68,13 @@ func (e *Engine) compile(snap *snapshot.Snapshot) (*table, map[upstreamKey]*upst
 		tgSrc: make(map[string]*snapshot.TargetGroup, len(snap.TargetGroups)),
 		tgs:   make(map[string]*targetGroup),
 		ups:   make(map[upstreamKey]*upstream),
+		gen:   e.gen.Add(1),
 	}
 	for i := range snap.TargetGroups {
 		c.tgSrc[snap.TargetGroups[i].ID] = &snap.TargetGroups[i]
 	}
 	t := newTable(snap.Version, snap.VPC.ARN)
+	t.gen = c.gen
 
 	var cands []candidate
 	total := 0
@@ -499,6 +504,9 @@ func (c *compiler) targetGroup(id string, svc *service) *targetGroup {
 			continue
 		}
 		tt := target{addr: t.Address}
+		if tg.up != nil && st.Protocol == model.ProtocolHTTP && tg.version == model.ProtocolVersionHTTP1 {
+			tt.pool = tg.up.pool(t.Address, c.gen)
+		}
 		if c.e.cfg.Health != nil {
 			tt.state = c.e.cfg.Health(t.Key(st.ID))
 		}
@@ -517,7 +525,7 @@ func (c *compiler) upstream(tg *targetGroup, idle time.Duration) *upstream {
 	}
 	u := c.e.upstreams[k]
 	if u == nil {
-		u = newUpstream(&c.e.cfg, k)
+		u = newUpstream(&c.e.cfg, k, c.e.now)
 	}
 	c.ups[k] = u
 	return u

@@ -132,6 +132,22 @@ func (c *desyncCase) rawRequest() []byte {
 // outcome of every tier is reported (go test -v).
 func TestHTTP1Desync(t *testing.T) {
 	cases := loadDesyncCases(t)
+	reachedBy := map[bool][]bool{}
+	forEachPath(t, func(t *testing.T, fast bool) { reachedBy[fast] = testDesync(t, cases, fast) })
+	// Both request paths must agree on every case.
+	if f, n := reachedBy[true], reachedBy[false]; len(f) == len(cases) && len(n) == len(cases) {
+		for i, c := range cases {
+			if f[i] != n[i] {
+				t.Errorf("%s: case %q reached the target on the fast path %v, on net/http %v", c.file, c.Name, f[i], n[i])
+			}
+		}
+	}
+}
+
+// testDesync replays the cases and returns, for each, whether it reached
+// the target.
+func testDesync(t *testing.T, cases []desyncCase, fast bool) []bool {
+	var hits []bool
 	var reached atomic.Int64
 	target := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reached.Add(1)
@@ -142,6 +158,7 @@ func TestHTTP1Desync(t *testing.T) {
 	svc := testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))
 	svc.CustomDomain = "localhost"
 	e := newEngine(t, Config{})
+	e.h1fast = fast
 	mustApply(t, e, testSnapshot(1, []snapshot.Service{svc},
 		testTG("tg", model.ProtocolHTTP, "", target.Listener.Addr().String())))
 
@@ -151,6 +168,7 @@ func TestHTTP1Desync(t *testing.T) {
 		before := reached.Load()
 		res := sendRaw(t, port, c.rawRequest())
 		hit := reached.Load() > before
+		hits = append(hits, hit)
 		tier := c.Expected.Tier
 		if byTier[tier] == nil {
 			byTier[tier] = &outcome{}
@@ -185,6 +203,7 @@ func TestHTTP1Desync(t *testing.T) {
 		o := byTier[k]
 		t.Logf("%-10s %3d cases: %3d rejected, %3d forwarded, %3d other", k, o.rejected+o.forwarded+o.other, o.rejected, o.forwarded, o.other)
 	}
+	return hits
 }
 
 // stricterByDesign reports whether the guard rejects a case the suite

@@ -36,7 +36,9 @@ func (r *recorder) all() []Record {
 	return append([]Record(nil), r.recs...)
 }
 
-func TestHTTPRouting(t *testing.T) {
+func TestHTTPRouting(t *testing.T) { forEachPath(t, testHTTPRouting) }
+
+func testHTTPRouting(t *testing.T, fast bool) {
 	a, b := newBackend(t, "a"), newBackend(t, "b")
 	port := freePort(t)
 	rules := []snapshot.Rule{
@@ -49,6 +51,7 @@ func TestHTTPRouting(t *testing.T) {
 	svc := testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, rules...))
 	svc.CustomDomain = "api.example.com"
 	e := newEngine(t, Config{})
+	e.h1fast = fast
 	mustApply(t, e, testSnapshot(1, []snapshot.Service{svc},
 		testTG("tg-a", model.ProtocolHTTP, model.ProtocolVersionHTTP1, a.addr()),
 		testTG("tg-b", model.ProtocolHTTP, model.ProtocolVersionHTTP1, b.addr())))
@@ -102,6 +105,10 @@ func TestHTTPRouting(t *testing.T) {
 }
 
 func TestUnknownHostAndGeneratedAnswers(t *testing.T) {
+	forEachPath(t, testUnknownHostAndGeneratedAnswers)
+}
+
+func testUnknownHostAndGeneratedAnswers(t *testing.T, fast bool) {
 	port := freePort(t)
 	dead := freePort(t) // nothing listens: connection refused
 	hang, err := net.Listen("tcp", "127.0.0.1:0")
@@ -127,6 +134,7 @@ func TestUnknownHostAndGeneratedAnswers(t *testing.T) {
 	}
 	rec := &recorder{}
 	e := newEngine(t, Config{Observer: rec, ResponseHeaderTimeout: 200 * time.Millisecond})
+	e.h1fast = fast
 	mustApply(t, e, testSnapshot(1,
 		[]snapshot.Service{testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, rules...))},
 		testTG("tg-dead", model.ProtocolHTTP, "", fmt.Sprintf("127.0.0.1:%d", dead)),
@@ -174,10 +182,13 @@ func TestUnknownHostAndGeneratedAnswers(t *testing.T) {
 	}
 }
 
-func TestHeadersTowardTarget(t *testing.T) {
+func TestHeadersTowardTarget(t *testing.T) { forEachPath(t, testHeadersTowardTarget) }
+
+func testHeadersTowardTarget(t *testing.T, fast bool) {
 	a := newBackend(t, "a")
 	port := freePort(t)
 	e := newEngine(t, Config{})
+	e.h1fast = fast
 	mustApply(t, e, testSnapshot(1,
 		[]snapshot.Service{testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg-a", 1}))))},
 		testTG("tg-a", model.ProtocolHTTP, "", a.addr())))
@@ -305,11 +316,14 @@ func TestFailOpenEndToEnd(t *testing.T) {
 	}
 }
 
-func TestRequestBodyAndObserver(t *testing.T) {
+func TestRequestBodyAndObserver(t *testing.T) { forEachPath(t, testRequestBodyAndObserver) }
+
+func testRequestBodyAndObserver(t *testing.T, fast bool) {
 	a := newBackend(t, "a")
 	port := freePort(t)
 	rec := &recorder{}
 	e := newEngine(t, Config{Observer: rec})
+	e.h1fast = fast
 	svc := testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg-a", 1}))))
 	svc.AccessLogs = []snapshot.AccessLog{{DestinationARN: "arn:aws:logs:us-east-1:1:log-group:svc"}}
 	svc.Networks[0].AccessLogs = []snapshot.AccessLog{{DestinationARN: "arn:aws:s3:::net-logs"}}
@@ -489,9 +503,14 @@ func TestPortRemovalClosesListener(t *testing.T) {
 }
 
 func TestIdleTimeoutClosesClientConnection(t *testing.T) {
+	forEachPath(t, testIdleTimeoutClosesClientConnection)
+}
+
+func testIdleTimeoutClosesClientConnection(t *testing.T, fast bool) {
 	a := newBackend(t, "a")
 	port := freePort(t)
 	e := newEngine(t, Config{})
+	e.h1fast = fast
 	svc := testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg-a", 1}))))
 	svc.IdleTimeoutSeconds = 1
 	mustApply(t, e, testSnapshot(1, []snapshot.Service{svc}, testTG("tg-a", model.ProtocolHTTP, "", a.addr())))

@@ -115,6 +115,12 @@ type Engine struct {
 
 	states  sync.Pool // *reqState
 	buffers sync.Pool // *[]byte, copy buffers
+	h1conns sync.Pool // *h1conn, the fast path's connection state
+
+	gen atomic.Uint64 // compilations, numbering the pools they use
+	// h1fast serves plain-text ports with the HTTP/1 fast path (h1conn.go);
+	// tests turn it off to compare with the net/http path.
+	h1fast bool
 }
 
 // copyBufferSize is the size of pooled body copy buffers.
@@ -131,7 +137,9 @@ func New(cfg Config) *Engine {
 		upstreams: make(map[upstreamKey]*upstream),
 	}
 	e.errLog = slog.NewLogLogger(e.log.Handler(), slog.LevelDebug)
+	e.h1fast = true
 	e.states.New = func() any { return new(reqState) }
+	e.h1conns.New = newH1conn
 	e.buffers.New = func() any {
 		b := make([]byte, copyBufferSize)
 		return &b
@@ -173,6 +181,9 @@ func (e *Engine) Apply(snap *snapshot.Snapshot) error {
 		if ups[k] != u {
 			u.closeIdle()
 		}
+	}
+	for _, u := range ups {
+		u.prune(t.gen)
 	}
 	e.upstreams = ups
 

@@ -510,7 +510,12 @@ func checkFieldLine(line []byte) ([]byte, error) {
 
 // parseChunkSize parses "hex [ext] CRLF".
 func parseChunkSize(line []byte) (int64, error) {
-	s := line[:len(line)-2]
+	return chunkSize(line[:len(line)-2])
+}
+
+// chunkSize parses a chunk-size line without its line end: 1–15 hex
+// digits, then optional extensions free of control characters.
+func chunkSize(s []byte) (int64, error) {
 	var size int64
 	i := 0
 	for i < len(s) && isHex(s[i]) {

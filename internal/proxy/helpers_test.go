@@ -336,3 +336,15 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// forEachPath runs f on the HTTP/1 fast path and on the net/http path
+// (engines built inside f set e.h1fast = fast before Apply).
+func forEachPath(t *testing.T, f func(t *testing.T, fast bool)) {
+	for _, fast := range []bool{true, false} {
+		name := "nethttp"
+		if fast {
+			name = "fast"
+		}
+		t.Run(name, func(t *testing.T) { f(t, fast) })
+	}
+}

@@ -33,14 +33,18 @@ type portServer struct {
 	http *connListener
 	srv  *http.Server
 
-	wg sync.WaitGroup // accept loop, connection setup and passthrough goroutines
+	wg sync.WaitGroup // accept loop, connection setup, fast-path and passthrough goroutines
 
 	mu sync.Mutex
 	l4 map[net.Conn]struct{} // TLS connections being classified, passthrough connections (both sides)
+	h1 map[*h1conn]struct{}  // connections on the HTTP/1 fast path
+	// draining is set when the port shuts down: fast-path connections stop
+	// keeping alive.
+	draining atomic.Bool
 }
 
 func newPortServer(e *Engine, port int32, ln net.Listener) *portServer {
-	ps := &portServer{e: e, port: port, ln: ln, l4: make(map[net.Conn]struct{})}
+	ps := &portServer{e: e, port: port, ln: ln, l4: make(map[net.Conn]struct{}), h1: make(map[*h1conn]struct{})}
 	ps.http = newConnListener(ln.Addr())
 	var protos http.Protocols
 	protos.SetHTTP1(true)
@@ -85,6 +89,9 @@ func (ps *portServer) acceptLoop() {
 		switch {
 		case pt == nil:
 			_ = c.Close()
+		case !pt.tls && ps.e.h1fast:
+			ps.wg.Add(1)
+			go ps.serveH1(c)
 		case !pt.tls:
 			cc := newClientConn(ps.e, c)
 			ps.handoff(cc, newGuardConn(cc, ps.e.cfg.MaxHeaderBytes, ps.e.log))
@@ -98,6 +105,11 @@ func (ps *portServer) acceptLoop() {
 // handoff gives a ready connection to the port's http.Server.
 func (ps *portServer) handoff(cc *clientConn, c net.Conn) {
 	cc.startIdle()
+	ps.pushHTTP(c)
+}
+
+// pushHTTP gives a connection whose idle timer runs to the http.Server.
+func (ps *portServer) pushHTTP(c net.Conn) {
 	if !ps.http.push(c) {
 		_ = c.Close()
 	}
@@ -180,6 +192,7 @@ func tlsVersionName(v uint16) string {
 // connections finish until ctx is done, then closes everything left.
 func (ps *portServer) shutdown(ctx context.Context) error {
 	_ = ps.ln.Close()
+	ps.drainH1()
 	err := ps.srv.Shutdown(ctx)
 	if err != nil {
 		_ = ps.srv.Close()
@@ -192,6 +205,9 @@ func (ps *portServer) shutdown(ctx context.Context) error {
 		ps.mu.Lock()
 		for c := range ps.l4 {
 			_ = c.Close()
+		}
+		for h := range ps.h1 {
+			_ = h.cc.Conn.Close()
 		}
 		ps.mu.Unlock()
 		<-done

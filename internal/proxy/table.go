@@ -14,6 +14,7 @@ import (
 // started with until it ends, even when Apply publishes a newer one.
 type table struct {
 	version int64
+	gen     uint64 // the compilation that built it (h1Pool marks)
 	ports   map[int32]*portTable
 	// portList is the sorted list of ports with at least one listener.
 	portList []int32
@@ -127,6 +128,9 @@ type target struct {
 	addr string // host:port to dial
 	// state is the live health; nil means always routable.
 	state *health.State
+	// pool holds the fast path's idle connections to addr (HTTP1 groups
+	// over HTTP only).
+	pool *h1Pool
 }
 
 // route finds the listener for the request's host and its first matching

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/trellis-mesh/trellis/internal/model"
@@ -20,9 +21,20 @@ type upstreamKey struct {
 }
 
 // upstream carries requests to the targets of one target group over
-// pooled keep-alive connections (one pool per target address).
+// pooled keep-alive connections (one pool per target address): rt for the
+// net/http path, and for HTTP1 groups over HTTP also the fast path's own
+// pools (h1pool.go).
 type upstream struct {
 	rt *http.Transport
+
+	dialer  net.Dialer
+	rht     time.Duration // response header timeout
+	idle    time.Duration // pooled connections close after this long idle
+	maxIdle int
+	now     func() int64
+
+	mu    sync.Mutex
+	pools map[string]*h1Pool // by target address
 }
 
 // newUpstream builds the transport for a group:
@@ -35,7 +47,7 @@ type upstream struct {
 // §4.2). Pooled connections close after the service's idle timeout; a
 // target that sends no response headers for ResponseHeaderTimeout (default:
 // the idle timeout) is answered 504.
-func newUpstream(cfg *Config, k upstreamKey) *upstream {
+func newUpstream(cfg *Config, k upstreamKey, now func() int64) *upstream {
 	d := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
 	rht := cfg.ResponseHeaderTimeout
 	if rht == 0 {
@@ -65,12 +77,60 @@ func newUpstream(cfg *Config, k upstreamKey) *upstream {
 		p.SetUnencryptedHTTP2(true)
 	}
 	tr.Protocols = &p
-	return &upstream{rt: tr}
+	return &upstream{
+		rt:      tr,
+		dialer:  net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second},
+		rht:     rht,
+		idle:    k.idle,
+		maxIdle: cfg.MaxIdleConnsPerTarget,
+		now:     now,
+		pools:   make(map[string]*h1Pool),
+	}
 }
 
 // closeIdle closes the pooled idle connections; requests in flight keep
-// theirs (and those are closed by the idle timeout once returned).
-func (u *upstream) closeIdle() { u.rt.CloseIdleConnections() }
+// theirs (and those are closed once returned).
+func (u *upstream) closeIdle() {
+	u.rt.CloseIdleConnections()
+	u.mu.Lock()
+	pools := u.pools
+	u.pools = make(map[string]*h1Pool)
+	u.mu.Unlock()
+	for _, p := range pools {
+		p.close()
+	}
+}
+
+// pool returns the fast path's pool for a target address, marking it used
+// by compilation gen.
+func (u *upstream) pool(addr string, gen uint64) *h1Pool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	p := u.pools[addr]
+	if p == nil {
+		p = &h1Pool{addr: addr, up: u}
+		u.pools[addr] = p
+	}
+	p.gen = gen
+	return p
+}
+
+// prune closes the pools of addresses compilation gen no longer uses
+// (targets that left the group).
+func (u *upstream) prune(gen uint64) {
+	u.mu.Lock()
+	var gone []*h1Pool
+	for addr, p := range u.pools {
+		if p.gen != gen {
+			gone = append(gone, p)
+			delete(u.pools, addr)
+		}
+	}
+	u.mu.Unlock()
+	for _, p := range gone {
+		p.close()
+	}
+}
 
 // classifyUpstreamError maps a RoundTrip failure to the generated answer:
 // the client going away is no answer at all, a timeout (connecting, the TLS

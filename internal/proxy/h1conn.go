@@ -1,0 +1,579 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/trellis-mesh/trellis/internal/model"
+)
+
+// The HTTP/1 fast path serves plain-text connections without net/http:
+// one goroutine per connection reads each request head into a reused
+// h1Head (h1head.go) with the guard's own checks, routes it with the
+// shared route function, and forwards it over the fast path's pooled
+// target connections (h1forward.go, h1pool.go), streaming bodies in both
+// directions. Nothing is allocated per request in the steady state: the
+// connection state, its buffers and the access-log record are reused,
+// and the record's strings are cached per connection.
+//
+// The connection goes to the port's http.Server (through the framing
+// guard, replaying the bytes already read) when a request is one the fast
+// path leaves to net/http: the HTTP/2 preface (h2c with prior knowledge),
+// a request target not in origin form ("*", absolute form, CONNECT's
+// authority form), or a request for a listener that forwards to HTTPS
+// target groups (listenerRoute.h1fast). It stays there for the rest of its
+// life.
+
+// h1conn is the fast path's state of one client connection, pooled.
+type h1conn struct {
+	ps  *portServer
+	cc  *clientConn
+	in  rbuf          // from the client
+	out *bufio.Writer // to the client
+	up  *bufio.Writer // to the current request's target
+
+	head h1Head // the current request
+	resp h1Head // the current response
+	ends []int32
+	st   reqState
+
+	remote, ip string // the client's address, and its IP for x-forwarded-for
+	served     int    // requests served
+	state      atomic.Int32
+
+	// The current request.
+	http10 bool
+	isHead bool
+	keep   bool // the client connection stays open after the response
+	body   bodyKind
+	remain int64 // Content-Length
+	unread bool  // request body bytes (may) remain unread
+	expect bool  // 100-continue to send before reading the body
+	big    *[]byte
+
+	strs    struct{ method, path, host, ua string }
+	dateSec int64
+	date    []byte
+	num     [24]byte
+}
+
+type bodyKind uint8
+
+const (
+	bodyNone bodyKind = iota
+	bodyLength
+	bodyChunked
+)
+
+// Connection states, for draining: an idle connection (waiting for a
+// request) is closed by the drain; an active one finishes its request.
+const (
+	h1Idle int32 = iota
+	h1Active
+	h1Closed
+)
+
+// h1next is what becomes of a connection after a request.
+type h1next uint8
+
+const (
+	h1Keep    h1next = iota
+	h1Close          // close once the response is out
+	h1Linger         // close, letting the client read the answer first (input unread)
+	h1Abort          // close at once: the response is truncated
+	h1HandOff        // give the connection to net/http
+)
+
+const (
+	clientWriteBuf = 4 << 10
+	clientReadBuf  = 4 << 10
+	// lingerTime and lingerBytes bound how long a connection closed with
+	// unread input is drained so that the client reads the answer rather
+	// than a reset (net/http waits 500 ms too).
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 256 << 10
+)
+
+func newH1conn() any {
+	return &h1conn{
+		in:  rbuf{b: make([]byte, clientReadBuf)},
+		out: bufio.NewWriterSize(nil, clientWriteBuf),
+		up:  bufio.NewWriterSize(nil, clientWriteBuf),
+	}
+}
+
+// serveH1 serves a plain-text connection: HTTP/1.x on the fast path,
+// everything else handed to the port's http.Server.
+func (ps *portServer) serveH1(c net.Conn) {
+	defer ps.wg.Done()
+	e := ps.e
+	cc := newClientConn(e, c)
+	h := e.h1conns.Get().(*h1conn)
+	h.ps, h.cc = ps, cc
+	h.in.c = cc
+	h.in.r, h.in.w, h.in.dl = 0, 0, false
+	h.out.Reset(cc)
+	h.remote = c.RemoteAddr().String()
+	h.ip = clientIP(h.remote)
+	h.served = 0
+	h.state.Store(h1Idle)
+	defer h.release()
+	defer func() {
+		// A bug must cost one connection, not the process (net/http
+		// recovers its handlers' panics the same way).
+		if v := recover(); v != nil {
+			e.log.Error("panic serving a connection", "remote", h.remote, "panic", v, "stack", string(debug.Stack()))
+			ps.untrackH1(h)
+			_ = cc.Close()
+		}
+	}()
+	if !ps.trackH1(h) {
+		_ = cc.Close()
+		return
+	}
+	cc.startIdle()
+	// As in net/http, the first request's head must arrive within
+	// ReadHeaderTimeout of the accept.
+	_ = c.SetReadDeadline(time.Now().Add(e.cfg.ReadHeaderTimeout))
+	h.in.dl = true
+	next := h1Close
+	for {
+		if !h.waitRequest() {
+			next = h1Close
+			break
+		}
+		cc.begin()
+		next = h.serveRequest()
+		cc.end()
+		h.served++
+		if next != h1Keep {
+			break
+		}
+		h.state.Store(h1Idle)
+		if ps.draining.Load() {
+			next = h1Close
+			break
+		}
+	}
+	ps.untrackH1(h)
+	switch next {
+	case h1HandOff:
+		h.handOff()
+	case h1Linger:
+		h.lingerClose()
+	default:
+		_ = cc.Close()
+	}
+}
+
+// release returns the connection state to the pool.
+func (h *h1conn) release() {
+	e := h.ps.e
+	if h.big != nil {
+		e.buffers.Put(h.big)
+		h.big = nil
+	}
+	h.ps, h.cc, h.in.c = nil, nil, nil
+	h.out.Reset(nil)
+	h.up.Reset(nil)
+	h.strs.method, h.strs.path, h.strs.host, h.strs.ua = "", "", "", ""
+	if len(h.in.b) > 4*clientReadBuf {
+		h.in.b = make([]byte, clientReadBuf) // a large head grew it
+	}
+	if len(h.resp.fields) > 256 || len(h.head.fields) > 256 {
+		h.head, h.resp = h1Head{}, h1Head{}
+	}
+	e.h1conns.Put(h)
+}
+
+// waitRequest waits for the first bytes of the next request and marks the
+// connection active; false when the connection is done.
+func (h *h1conn) waitRequest() bool {
+	if h.in.buffered() == 0 {
+		if h.in.dl && h.served > 0 {
+			// Waiting for a request is the idle timeout's business.
+			h.in.clearDeadline()
+		}
+		if err := h.in.fill(len(h.in.b)); err != nil {
+			return false
+		}
+	}
+	return h.state.CompareAndSwap(h1Idle, h1Active)
+}
+
+// armHeadDeadline starts ReadHeaderTimeout once a head needs more than
+// one read (a head that arrives whole costs no timer).
+func (h *h1conn) armHeadDeadline() {
+	if !h.in.dl {
+		_ = h.cc.SetReadDeadline(time.Now().Add(h.ps.e.cfg.ReadHeaderTimeout))
+		h.in.dl = true
+	}
+}
+
+// serveRequest reads, routes and answers one request.
+func (h *h1conn) serveRequest() h1next {
+	e := h.ps.e
+	hd := &h.head
+	hd.reset()
+	var err error
+	h.ends, err = h.in.headLines(h.ends[:0], e.cfg.MaxHeaderBytes, true, h.armHeadDeadline)
+	if err != nil {
+		return h.headError(err)
+	}
+	if err := hd.parseRequest(h.in.b[h.in.r:], h.ends); err != nil {
+		return h.headError(err)
+	}
+	if hd.info.pri || len(hd.target) == 0 || hd.target[0] != '/' {
+		return h1HandOff
+	}
+	// What net/http checks once the guard has passed a head.
+	rawURI := unsafe.String(unsafe.SliceData(hd.target), len(hd.target))
+	rawPath := rawURI
+	if i := strings.IndexByte(rawPath, '?'); i >= 0 {
+		rawPath = rawPath[:i]
+	}
+	switch {
+	case !validEscapes(rawPath):
+		return h.headError(errBadTarget)
+	case !hd.http10 && !hd.hasHost:
+		return h.badRequest("missing required Host header")
+	case hd.hasHost && !httpguts.ValidHostHeader(unsafe.String(unsafe.SliceData(hd.host), len(hd.host))):
+		return h.badRequest("malformed Host header")
+	}
+	h.http10 = hd.http10
+	h.isHead = string(hd.method) == http.MethodHead
+	h.expect = false
+	if hd.hasExpect {
+		if !hasTokenBytes(hd.expect, "100-continue") {
+			if len(hd.expect) > 0 {
+				return h.expectationFailed()
+			}
+		} else if !h.http10 && (hd.info.te > 0 || hd.info.clValue > 0) {
+			h.expect = true
+		}
+	}
+	h.body, h.remain, h.unread = bodyNone, 0, false
+	switch {
+	case hd.info.te > 0:
+		h.body, h.unread = bodyChunked, true
+	case hd.info.clValue > 0:
+		h.body, h.remain, h.unread = bodyLength, hd.info.clValue, true
+	}
+	h.keep = !hd.connClose && (!h.http10 || hd.connKeepAlive)
+	if e.now()-h.cc.start > int64(e.cfg.MaxConnectionDuration) {
+		h.keep = false
+	}
+
+	st := &h.st
+	rec := &st.rec
+	rec.Start = time.Now()
+	rec.SourceAddr = h.remote
+	rec.Method = methodString(hd.method, &h.strs.method)
+	rec.Path = cachedString(&h.strs.path, hd.target)
+	rec.Proto = "HTTP/1.1"
+	if h.http10 {
+		rec.Proto = "HTTP/1.0"
+	}
+	rec.Host = cachedString(&h.strs.host, hd.host)
+	rec.UserAgent = cachedString(&h.strs.ua, hd.userAgent)
+	rec.ListenerProtocol = model.ProtocolHTTP
+	q := &st.q
+	q.method, q.host, q.header, q.proto = rec.Method, rec.Host, hd, 1
+	rt, ge := h.ps.route(st, q, rec.Path[:len(rawPath)], h.cc, true)
+	if ge == errHandOff {
+		*st = reqState{}
+		return h1HandOff
+	}
+	h.in.r += hd.size // the head is consumed; its bytes stay put until the body is read
+
+	switch {
+	case ge != nil:
+	case rt.ru.fixed != 0:
+		rec.Generated = true
+		rec.Status = rt.ru.fixed
+		if h.unread {
+			h.keep = false
+		}
+		h.writeAnswer(rt.ru.fixed, "")
+	default:
+		ge = h.forward(&rt, q.path)
+	}
+	next := h1Keep
+	if ge != nil {
+		rec.FailureReason = ge.reason
+		switch {
+		case ge == errAbort || ge == errClientGone:
+			next = h1Abort
+		case ge.status != 0:
+			rec.Generated = true
+			rec.Status = ge.status
+			rec.BytesSent = int64(len(ge.body))
+			if h.unread {
+				h.keep = false
+			}
+			h.writeAnswer(ge.status, ge.body)
+		}
+	}
+	if next == h1Keep && !h.keep {
+		next = h1Close
+		if h.unread || h.in.buffered() > 0 {
+			next = h1Linger
+		}
+	}
+	rec.Duration = time.Since(rec.Start)
+	if e.cfg.Observer != nil {
+		e.cfg.Observer.Observe(rec)
+	}
+	*st = reqState{}
+	if next != h1Abort && h.out.Flush() != nil {
+		next = h1Abort
+	}
+	if h.big != nil {
+		e.buffers.Put(h.big)
+		h.big = nil
+	}
+	return next
+}
+
+// errBadTarget: a request target net/http's URL parser refuses (a '%'
+// not followed by two hex digits in the path).
+var errBadTarget = &guardError{"bad percent-encoding in the request target"}
+
+// validEscapes reports whether every '%' of p starts a percent-encoding.
+func validEscapes(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if p[i] == '%' {
+			if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
+				return false
+			}
+			i += 2
+		}
+	}
+	return true
+}
+
+// headError answers a head that cannot be served. Read errors and
+// timeouts close the connection silently, as net/http does; a framing
+// violation gets net/http's plain 400 (no Record: no service is known).
+func (h *h1conn) headError(err error) h1next {
+	var ge *guardError
+	switch {
+	case errors.As(err, &ge):
+		h.ps.e.log.Debug("request rejected", "remote", h.remote, "reason", ge.reason)
+	case errors.Is(err, errHeadTooLarge):
+		h.ps.e.log.Debug("request rejected", "remote", h.remote, "reason", "request head too large")
+	default:
+		return h1Close
+	}
+	_, _ = h.out.WriteString("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request")
+	_ = h.out.Flush()
+	return h1Linger
+}
+
+// badRequest answers what net/http calls a bad request, with its text.
+func (h *h1conn) badRequest(text string) h1next {
+	_, _ = h.out.WriteString("HTTP/1.1 400 Bad Request: ")
+	_, _ = h.out.WriteString(text)
+	_, _ = h.out.WriteString("\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request: ")
+	_, _ = h.out.WriteString(text)
+	_ = h.out.Flush()
+	return h1Linger
+}
+
+// expectationFailed answers an Expect other than 100-continue with 417,
+// as net/http does.
+func (h *h1conn) expectationFailed() h1next {
+	h.http10, h.isHead, h.keep = h.head.http10, false, false
+	h.statusLine(http.StatusExpectationFailed)
+	_, _ = h.out.WriteString("Connection: close\r\n")
+	h.writeDate()
+	_, _ = h.out.WriteString("Content-Length: 0\r\n\r\n")
+	_ = h.out.Flush()
+	return h1Linger
+}
+
+// writeAnswer writes a generated answer as writeGenerated does: a plain
+// text body (empty for fixed responses), with Date and the connection's
+// fate. It is left in h.out.
+func (h *h1conn) writeAnswer(status int, body string) {
+	w := h.out
+	if status >= 100 && status <= 199 && status != http.StatusSwitchingProtocols {
+		// An informational fixed response: net/http sends it, then an
+		// empty 200 once the handler returns.
+		h.statusLine(status)
+		_, _ = w.WriteString("\r\n")
+		status = http.StatusOK
+	}
+	h.statusLine(status)
+	if body != "" {
+		_, _ = w.WriteString("Content-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n")
+	}
+	if bodyAllowed(status) {
+		_, _ = w.WriteString("Content-Length: ")
+		_, _ = w.Write(strconv.AppendInt(h.num[:0], int64(len(body)), 10))
+		_, _ = w.WriteString("\r\n")
+	}
+	h.writeDate()
+	h.writeConnection()
+	_, _ = w.WriteString("\r\n")
+	if body != "" && !h.isHead {
+		_, _ = w.WriteString(body)
+	}
+}
+
+// bodyAllowed reports whether a response of this status has a body (and
+// so a Content-Length), as net/http decides.
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// statusLine writes the status line of a generated answer.
+func (h *h1conn) statusLine(code int) {
+	w := h.out
+	if h.http10 {
+		_, _ = w.WriteString("HTTP/1.0 ")
+	} else {
+		_, _ = w.WriteString("HTTP/1.1 ")
+	}
+	_, _ = w.Write(strconv.AppendInt(h.num[:0], int64(code), 10))
+	_ = w.WriteByte(' ')
+	if text := http.StatusText(code); text != "" {
+		_, _ = w.WriteString(text)
+	} else {
+		_, _ = w.WriteString("status code ")
+		_, _ = w.Write(strconv.AppendInt(h.num[:0], int64(code), 10))
+	}
+	_, _ = w.WriteString("\r\n")
+}
+
+// writeConnection tells the client what becomes of the connection: close
+// for HTTP/1.1, keep-alive for HTTP/1.0 (whose default is to close).
+func (h *h1conn) writeConnection() {
+	if h.keep && h.ps.draining.Load() {
+		h.keep = false
+	}
+	switch {
+	case !h.keep && !h.http10:
+		_, _ = h.out.WriteString("Connection: close\r\n")
+	case h.keep && h.http10:
+		_, _ = h.out.WriteString("Connection: keep-alive\r\n")
+	}
+}
+
+// writeDate writes a Date header, formatted once a second.
+func (h *h1conn) writeDate() {
+	now := time.Now()
+	if s := now.Unix(); s != h.dateSec || h.date == nil {
+		h.dateSec = s
+		h.date = now.UTC().AppendFormat(h.date[:0], http.TimeFormat)
+	}
+	_, _ = h.out.WriteString("Date: ")
+	_, _ = h.out.Write(h.date)
+	_, _ = h.out.WriteString("\r\n")
+}
+
+// handOff gives the connection, with the bytes read but not served, to
+// the port's http.Server through the framing guard.
+func (h *h1conn) handOff() {
+	cc := h.cc
+	if n := h.in.buffered(); n > 0 {
+		cc.prefix = append(make([]byte, 0, n), h.in.b[h.in.r:h.in.w]...)
+	}
+	if h.in.dl {
+		h.in.clearDeadline()
+	}
+	h.ps.pushHTTP(newGuardConn(cc, h.ps.e.cfg.MaxHeaderBytes, h.ps.e.log))
+}
+
+// lingerClose closes a connection whose input was not all read: the
+// write side first, then what the client still sends is read and dropped
+// for a moment, so that the answer is not lost to a reset.
+func (h *h1conn) lingerClose() {
+	cc := h.cc
+	if cw, ok := cc.Conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		_ = cc.SetReadDeadline(time.Now().Add(lingerTime))
+		for n := 0; n < lingerBytes; {
+			m, err := cc.Read(h.in.b)
+			n += m
+			if err != nil {
+				break
+			}
+		}
+	}
+	_ = cc.Close()
+}
+
+// methodString returns the method as a string without allocating for the
+// registered methods; others are cached per connection.
+func methodString(b []byte, cache *string) string {
+	switch string(b) {
+	case http.MethodGet:
+		return http.MethodGet
+	case http.MethodPost:
+		return http.MethodPost
+	case http.MethodPut:
+		return http.MethodPut
+	case http.MethodDelete:
+		return http.MethodDelete
+	case http.MethodHead:
+		return http.MethodHead
+	case http.MethodOptions:
+		return http.MethodOptions
+	case http.MethodPatch:
+		return http.MethodPatch
+	case http.MethodTrace:
+		return http.MethodTrace
+	}
+	return cachedString(cache, b)
+}
+
+// cachedString returns b as a string, reusing *cache when it is equal:
+// a connection's requests mostly repeat their host, user agent and path.
+func cachedString(cache *string, b []byte) string {
+	if string(b) != *cache {
+		*cache = string(b)
+	}
+	return *cache
+}
+
+// trackH1 registers a fast-path connection for draining; false once the
+// port drains.
+func (ps *portServer) trackH1(h *h1conn) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.draining.Load() {
+		return false
+	}
+	ps.h1[h] = struct{}{}
+	return true
+}
+
+func (ps *portServer) untrackH1(h *h1conn) {
+	ps.mu.Lock()
+	delete(ps.h1, h)
+	ps.mu.Unlock()
+}
+
+// drainH1 stops keep-alive on the fast path's connections: idle ones are
+// closed now, active ones after their response.
+func (ps *portServer) drainH1() {
+	ps.mu.Lock()
+	ps.draining.Store(true)
+	for h := range ps.h1 {
+		if h.state.CompareAndSwap(h1Idle, h1Closed) {
+			_ = h.cc.Conn.Close()
+		}
+	}
+	ps.mu.Unlock()
+}

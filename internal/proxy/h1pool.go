@@ -1,0 +1,163 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"time"
+)
+
+// h1Pool keeps the idle keep-alive HTTP/1.1 connections of the fast path
+// to one target address. It is a stack under a mutex (the critical
+// sections are a few loads and stores): the most recently used
+// connection is reused first, so that the oldest ones are the ones the
+// idle timeout closes. At most MaxIdleConnsPerTarget connections wait;
+// one timer per pool closes those idle for the service's idle timeout.
+//
+// Nothing watches an idle connection, so a target closing one is noticed
+// when it is next used: a connection idle for more than staleCheckAfter is
+// probed first (a non-blocking read), and a request without a body whose
+// reused connection fails before any byte of the response is retried once
+// on a new connection (see forward).
+type h1Pool struct {
+	addr string
+	up   *upstream
+
+	mu     sync.Mutex
+	conns  []*upConn // idle, oldest first
+	closed bool
+	timer  *time.Timer
+	armed  bool
+	gen    uint64 // the last compilation that used the pool (upstream.prune)
+}
+
+// upConn is a connection to a target.
+type upConn struct {
+	c         net.Conn
+	in        rbuf
+	pool      *h1Pool
+	idleSince int64 // Engine.now() when it went idle
+}
+
+// staleCheckAfter is the idle time after which a pooled connection is
+// probed before use: long enough that busy pools never pay for the probe,
+// short enough to catch targets with short keep-alive timeouts.
+const staleCheckAfter = int64(time.Second)
+
+// upstreamReadBuf is the initial read buffer of a target connection;
+// response heads may grow it up to maxResponseHead.
+const (
+	upstreamReadBuf = 4 << 10
+	maxResponseHead = 1 << 20
+)
+
+// get returns an idle connection, or nil when there is none.
+func (p *h1Pool) get(now int64) *upConn {
+	idle := int64(p.up.idle)
+	for {
+		p.mu.Lock()
+		n := len(p.conns)
+		if n == 0 {
+			p.mu.Unlock()
+			return nil
+		}
+		uc := p.conns[n-1]
+		p.conns[n-1] = nil
+		p.conns = p.conns[:n-1]
+		p.mu.Unlock()
+		age := now - uc.idleSince
+		if age < idle && (age < staleCheckAfter || uc.alive()) {
+			return uc
+		}
+		_ = uc.c.Close()
+	}
+}
+
+// put returns a connection whose last response was read completely.
+func (p *h1Pool) put(uc *upConn, now int64) {
+	uc.idleSince = now
+	p.mu.Lock()
+	if p.closed || len(p.conns) >= p.up.maxIdle {
+		p.mu.Unlock()
+		_ = uc.c.Close()
+		return
+	}
+	p.conns = append(p.conns, uc)
+	if !p.armed {
+		p.armed = true
+		if p.timer == nil {
+			p.timer = time.AfterFunc(p.up.idle, p.reap)
+		} else {
+			p.timer.Reset(p.up.idle)
+		}
+	}
+	p.mu.Unlock()
+}
+
+// reap closes the connections idle for the idle timeout and re-arms the
+// timer for the next one to expire.
+func (p *h1Pool) reap() {
+	now := p.up.now()
+	idle := int64(p.up.idle)
+	p.mu.Lock()
+	i := 0
+	for i < len(p.conns) && now-p.conns[i].idleSince >= idle {
+		i++
+	}
+	expired := make([]*upConn, i)
+	copy(expired, p.conns[:i])
+	n := copy(p.conns, p.conns[i:])
+	clear(p.conns[n:])
+	p.conns = p.conns[:n]
+	if n > 0 && !p.closed {
+		p.timer.Reset(time.Duration(idle - (now - p.conns[0].idleSince)))
+	} else {
+		p.armed = false
+	}
+	p.mu.Unlock()
+	for _, uc := range expired {
+		_ = uc.c.Close()
+	}
+}
+
+// close closes the idle connections; connections in use are closed when
+// they come back.
+func (p *h1Pool) close() {
+	p.mu.Lock()
+	p.closed = true
+	conns := p.conns
+	p.conns = nil
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.mu.Unlock()
+	for _, uc := range conns {
+		_ = uc.c.Close()
+	}
+}
+
+// dial opens a new connection to the target, within DialTimeout.
+func (p *h1Pool) dial() (*upConn, error) {
+	c, err := p.up.dialer.Dial("tcp", p.addr)
+	if err != nil {
+		return nil, err
+	}
+	uc := &upConn{c: c, pool: p}
+	uc.in = rbuf{c: c, b: make([]byte, upstreamReadBuf)}
+	return uc, nil
+}
+
+// alive probes an idle connection without blocking: a target that closed
+// it has left an EOF (or a reset) to read; a live one has nothing.
+func (uc *upConn) alive() bool {
+	if err := uc.c.SetReadDeadline(aLongTimeAgo); err != nil {
+		return false
+	}
+	n, err := uc.c.Read(uc.in.b[:1])
+	var ne net.Error
+	return n == 0 && errors.As(err, &ne) && ne.Timeout()
+}
+
+// aLongTimeAgo is a deadline in the past: reads fail at once with a
+// timeout unless data is waiting.
+var aLongTimeAgo = time.Unix(1, 0)
