@@ -99,9 +99,13 @@ func (a *API) discoverInstances(ctx context.Context, cl iam.Caller, in *discover
 	var ns *namespace
 	var svc *service
 	var insts []*instance
+	var rev int64
 	err := a.update(ctx, func(tx *store.Tx) error {
 		var err error
 		if ns, svc, err = a.findService(tx, cl.Account, *in.NamespaceName, *in.ServiceName, in.OwnerAccount); err != nil {
+			return err
+		}
+		if rev, err = instancesRevision(tx, cl.Account, svc.ID); err != nil {
 			return err
 		}
 		insts, _, err = loadAll[instance](tx, key(cl.Account, "inst", svc.ID)+"/")
@@ -140,7 +144,7 @@ func (a *API) discoverInstances(ctx context.Context, cl iam.Caller, in *discover
 	return struct {
 		Instances         []httpInstanceSummary `json:"Instances"`
 		InstancesRevision int64                 `json:"InstancesRevision"`
-	}{out, svc.Revision}, nil
+	}{out, rev}, nil
 }
 
 func attributesMatch(attrs, want map[string]string) bool {
@@ -187,8 +191,8 @@ func (a *API) discoverInstancesRevision(ctx context.Context, cl iam.Caller, in *
 		if err != nil {
 			return err
 		}
-		rev = svc.Revision
-		return nil
+		rev, err = instancesRevision(tx, cl.Account, svc.ID)
+		return err
 	})
 	if err != nil {
 		return nil, err

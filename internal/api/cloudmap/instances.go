@@ -105,7 +105,7 @@ func (a *API) registerInstance(ctx context.Context, cl iam.Caller, in *registerI
 			inst.Attributes = in.Attributes
 			inst.CreatorRequestID = derefOr(in.CreatorRequestID, "")
 			inst.UpdateDate = now
-			svc.Revision = a.nextRevision(svc.Revision)
+			touchRevision(tx, cl.Account, svcID)
 			if err := save(tx, k, inst); err != nil {
 				return "", err
 			}
@@ -152,7 +152,7 @@ func (a *API) deregisterInstance(ctx context.Context, cl iam.Caller, in *instanc
 		}
 		tx.Delete(key(cl.Account, "inst", svcID, *in.InstanceID))
 		svc.InstanceCount--
-		svc.Revision = a.nextRevision(svc.Revision)
+		touchRevision(tx, cl.Account, svcID)
 		if err := save(tx, key(cl.Account, "svc", svcID), svc); err != nil {
 			return err
 		}

@@ -2,11 +2,13 @@ package cloudmap
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/trellis-mesh/trellis/internal/api/wire"
 	"github.com/trellis-mesh/trellis/internal/iam"
 	"github.com/trellis-mesh/trellis/internal/model"
 	"github.com/trellis-mesh/trellis/internal/store"
@@ -114,24 +116,7 @@ func (a *API) listOperations(ctx context.Context, cl iam.Caller, in *listIn) (an
 	if err := c.Err(); err != nil {
 		return nil, err
 	}
-	var ops []*operation
-	err := a.update(ctx, func(tx *store.Tx) error {
-		var err error
-		ops, _, err = loadAll[operation](tx, key(cl.Account, "op")+"/")
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	items := make([]keyed[operationSummary], 0, len(ops))
-	for _, op := range ops {
-		if matchAll(match, op) {
-			k := fmt.Sprintf("%020d/%s", op.CreateDate.UnixNano(), op.ID)
-			items = append(items, keyed[operationSummary]{k, operationSummary{ID: op.ID, Status: op.Status}})
-		}
-	}
-	sortKeyed(items)
-	page, next, err := paginate(items, "operations", in.NextToken, limit)
+	page, next, err := a.scanOperations(ctx, cl.Account, in.NextToken, limit, match)
 	if err != nil {
 		return nil, err
 	}
@@ -139,6 +124,62 @@ func (a *API) listOperations(ctx context.Context, cl iam.Caller, in *listIn) (an
 		Operations []operationSummary `json:"Operations"`
 		NextToken  *string            `json:"NextToken,omitempty"`
 	}{page, next}, nil
+}
+
+// scanBatch is how many operations scanOperations reads per store call.
+const scanBatch = 100
+
+// scanOperations walks the account's operations oldest first through the
+// age index, from the one after nextToken, and returns up to limit that
+// match. It reads in batches, so a page costs what it returns (plus the
+// operations that filters skip), however many operations are kept.
+func (a *API) scanOperations(ctx context.Context, account string, nextToken *string, limit int, match []func(*operation) bool) ([]operationSummary, *string, error) {
+	const scope = "operations"
+	prefix := key(account, "opage") + "/"
+	after := ""
+	if nextToken != nil && *nextToken != "" {
+		k, err := wire.DecodeToken(scope, *nextToken)
+		if err != nil || !strings.HasPrefix(k, prefix) {
+			return nil, nil, invalid("NextToken", "is not a token returned by this operation")
+		}
+		after = k
+	}
+	out := []operationSummary{}
+	for {
+		res, err := a.st.List(ctx, prefix, store.ListOptions{After: after, Limit: scanBatch})
+		if err != nil {
+			return nil, nil, err
+		}
+		for i, kv := range res.Items {
+			after = kv.Key
+			id := kv.Key[strings.LastIndexByte(kv.Key, '/')+1:]
+			raw, err := a.st.Get(ctx, key(account, "op", id))
+			if isNotFound(err) {
+				continue // pruned meanwhile
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			var op operation
+			if err := json.Unmarshal(raw.Value, &op); err != nil {
+				return nil, nil, fmt.Errorf("decoding operation %s: %w", id, err)
+			}
+			if !matchAll(match, &op) {
+				continue
+			}
+			out = append(out, operationSummary{ID: op.ID, Status: op.Status})
+			if len(out) == limit {
+				if i < len(res.Items)-1 || res.More {
+					t := wire.EncodeToken(scope, after)
+					return out, &t, nil
+				}
+				return out, nil, nil
+			}
+		}
+		if !res.More {
+			return out, nil, nil
+		}
+	}
 }
 
 // parseEpoch parses a time in epoch seconds (fractions allowed).

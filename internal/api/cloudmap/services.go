@@ -157,11 +157,12 @@ func (a *API) createService(ctx context.Context, cl iam.Caller, in *createServic
 		}
 		svc := service{ID: newServiceID(), Account: cl.Account, Name: *in.Name, NamespaceID: ns.ID,
 			Description: derefOr(in.Description, ""), Type: typ, DNS: dns, HealthCheck: hc, CustomHealth: custom,
-			Revision: a.nextRevision(0), CreatorRequestID: derefOr(in.CreatorRequestID, ""), Tags: tags,
+			CreatorRequestID: derefOr(in.CreatorRequestID, ""), Tags: tags,
 			CreateDate: a.timestamp()}
 		svc.ARN = a.arn(cl.Account, "service/"+svc.ID)
 		ns.ServiceCount++
 		tx.Put(nameKey, []byte(svc.ID))
+		touchRevision(tx, cl.Account, svc.ID)
 		if err := save(tx, key(cl.Account, "ns", ns.ID), ns); err != nil {
 			return err
 		}
@@ -361,6 +362,7 @@ func (a *API) deleteService(ctx context.Context, cl iam.Caller, in *idIn) (any, 
 			}
 		}
 		tx.Delete(key(cl.Account, "svc", id))
+		tx.Delete(revisionKey(cl.Account, id))
 		return nil
 	})
 	return nil, err

@@ -23,9 +23,10 @@ import (
 //	/cloudmap/<account>/httpname/<HttpName>          namespace ID by HttpName (DiscoverInstances)
 //	/cloudmap/<account>/dnsname/private/<name>/<vpc> private DNS namespace ID (name unique per VPC)
 //	/cloudmap/<account>/dnsname/public/<name>        public DNS namespace ID
-//	/cloudmap/<account>/svc/<srv-id>                 service (with its revision and attributes)
+//	/cloudmap/<account>/svc/<srv-id>                 service (with its service attributes)
 //	/cloudmap/<account>/svcname/<ns-id>/<name>       service ID by name in a namespace
 //	/cloudmap/<account>/inst/<srv-id>/<instance-id>  instance
+//	/cloudmap/<account>/rev/<srv-id>                 written on every (de)registration: its ModRevision is the InstancesRevision
 //	/cloudmap/<account>/op/<operation-id>            operation
 //	/cloudmap/<account>/opage/<unix-nanos>/<op-id>   operations by age, for pruning
 //	/cloudmap/<account>/token/<op>/<token>           CreatorRequestId/UpdaterRequestId record
@@ -294,10 +295,22 @@ func (a *API) pruneOperations(ctx context.Context, account string) {
 	}
 }
 
-// nextRevision is a service's InstancesRevision after a change: greater
-// than the previous one and never below the clock in microseconds, so a
-// service deleted and created again under the same name does not go back
-// to revisions a client has already seen.
-func (a *API) nextRevision(prev int64) int64 {
-	return max(prev+1, a.now().UnixMicro())
+// InstancesRevision. Every registration and deregistration rewrites the
+// service's revision key, whose ModRevision, the store revision of that
+// write, is the service's InstancesRevision: it only grows, and a service
+// deleted and created again under the same name never goes back to
+// revisions a client has already seen.
+
+func revisionKey(account, svcID string) string { return key(account, "rev", svcID) }
+
+// touchRevision moves the service's InstancesRevision on.
+func touchRevision(tx *store.Tx, account, svcID string) { tx.Put(revisionKey(account, svcID), nil) }
+
+// instancesRevision reads the service's InstancesRevision.
+func instancesRevision(tx *store.Tx, account, svcID string) (int64, error) {
+	kv, err := tx.Get(revisionKey(account, svcID))
+	if isNotFound(err) {
+		return 0, nil
+	}
+	return kv.ModRevision, err
 }

@@ -104,7 +104,6 @@ type service struct {
 	HealthCheck      *healthCheckConfig  `json:"healthCheck,omitempty"`
 	CustomHealth     *customHealthConfig `json:"customHealth,omitempty"`
 	InstanceCount    int                 `json:"instanceCount"`
-	Revision         int64               `json:"revision"`
 	Attributes       map[string]string   `json:"attributes,omitempty"`
 	CreatorRequestID string              `json:"creatorRequestId,omitempty"`
 	Tags             map[string]string   `json:"tags,omitempty"`
