@@ -368,13 +368,19 @@ func TestCloudMapServices(t *testing.T) {
 		"failure threshold 11": func(in *sd.CreateServiceInput) {
 			in.HealthCheckConfig = &types.HealthCheckConfig{Type: types.HealthCheckTypeHttp, FailureThreshold: aws.Int32(11)}
 		},
-		"bad name":        func(in *sd.CreateServiceInput) { in.Name = aws.String("-bad") },
-		"name too long":   func(in *sd.CreateServiceInput) { in.Name = aws.String(strings.Repeat("a.", 64) + "a") },
-		"no namespace":    func(in *sd.CreateServiceInput) { in.NamespaceId = nil },
-		"type DNS":        func(in *sd.CreateServiceInput) { in.Type = "DNS" },
-		"too many tags":   func(in *sd.CreateServiceInput) { in.Tags = manyTags(201) },
-		"A and SRV":       func(in *sd.CreateServiceInput) { in.NamespaceId = aws.String(privID); in.DnsConfig = dnsRecords("A", "SRV") },
-		"CNAME MULTIVALE": func(in *sd.CreateServiceInput) { in.NamespaceId = aws.String(privID); in.DnsConfig = dnsRecords("CNAME") },
+		"bad name":      func(in *sd.CreateServiceInput) { in.Name = aws.String("-bad") },
+		"name too long": func(in *sd.CreateServiceInput) { in.Name = aws.String(strings.Repeat("a.", 64) + "a") },
+		"no namespace":  func(in *sd.CreateServiceInput) { in.NamespaceId = nil },
+		"type DNS":      func(in *sd.CreateServiceInput) { in.Type = "DNS" },
+		"too many tags": func(in *sd.CreateServiceInput) { in.Tags = manyTags(201) },
+		"A and SRV": func(in *sd.CreateServiceInput) {
+			in.NamespaceId = aws.String(privID)
+			in.DnsConfig = dnsRecords("A", "SRV")
+		},
+		"CNAME MULTIVALE": func(in *sd.CreateServiceInput) {
+			in.NamespaceId = aws.String(privID)
+			in.DnsConfig = dnsRecords("CNAME")
+		},
 		"Route 53 check in a private namespace": func(in *sd.CreateServiceInput) {
 			in.NamespaceId = aws.String(privID)
 			in.HealthCheckConfig = &types.HealthCheckConfig{Type: types.HealthCheckTypeHttp}
