@@ -21,6 +21,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	sd "github.com/aws/aws-sdk-go-v2/service/servicediscovery"
 	"github.com/aws/aws-sdk-go-v2/service/servicediscovery/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/trellis-mesh/trellis/internal/server"
 )
 
 func TestCloudMapOperationsAndTags(t *testing.T) {
@@ -147,6 +150,24 @@ func TestCloudMapOperationsAndTags(t *testing.T) {
 	apiErr[*types.InvalidInput](t, err)
 	_, err = c.UntagResource(ctx, &sd.UntagResourceInput{ResourceARN: svc.Arn, TagKeys: []string{""}})
 	apiErr[*types.InvalidInput](t, err)
+}
+
+// TestCloudMapThrottling: over --rate-limit, the discovery operations
+// answer their modeled RequestLimitExceeded, the others ThrottlingException.
+func TestCloudMapThrottling(t *testing.T) {
+	ts := startServerWith(t, server.Config{DataDir: t.TempDir(), RateLimit: 1})
+	c, ctx := ts.cloudMapAdmin(), context.Background()
+	in := &sd.DiscoverInstancesRevisionInput{NamespaceName: aws.String("shop"), ServiceName: aws.String("payments")}
+	for range 2 { // the burst
+		_, err := c.DiscoverInstancesRevision(ctx, in)
+		apiErr[*types.NamespaceNotFound](t, err)
+	}
+	_, err := c.DiscoverInstancesRevision(ctx, in)
+	apiErr[*types.RequestLimitExceeded](t, err)
+	_, err = c.ListNamespaces(ctx, &sd.ListNamespacesInput{})
+	if ae := apiErr[smithy.APIError](t, err); ae.ErrorCode() != "ThrottlingException" {
+		t.Errorf("ListNamespaces over the limit: %v", err)
+	}
 }
 
 func epochString(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }

@@ -17,29 +17,29 @@ import (
 // X-Amzn-ErrorType header, then the body's __type; botocore (the AWS CLI)
 // reads only __type.
 const (
-	TypeInvalidInput             = "InvalidInput"
-	TypeNamespaceAlreadyExists   = "NamespaceAlreadyExists"
-	TypeServiceAlreadyExists     = "ServiceAlreadyExists"
-	TypeResourceLimitExceeded    = "ResourceLimitExceeded"
-	TypeAttributesLimitExceeded  = "ServiceAttributesLimitExceededException"
-	TypeTooManyTags              = "TooManyTagsException"
-	TypeNamespaceNotFound        = "NamespaceNotFound"
-	TypeServiceNotFound          = "ServiceNotFound"
-	TypeInstanceNotFound         = "InstanceNotFound"
-	TypeOperationNotFound        = "OperationNotFound"
-	TypeCustomHealthNotFound     = "CustomHealthNotFound"
-	TypeResourceNotFound         = "ResourceNotFoundException"
-	TypeDuplicateRequest         = "DuplicateRequest"
-	TypeResourceInUse            = "ResourceInUse"
-	TypeRequestLimitExceeded     = "RequestLimitExceeded"
-	TypeUnknownOperation         = "UnknownOperationException"
-	TypeAccessDenied             = "AccessDeniedException"
-	TypeThrottling               = "ThrottlingException"
-	TypeInternalFailure          = "InternalFailure"
-	TypeSerialization            = "SerializationException"
-	TypeUnrecognizedClient       = "UnrecognizedClientException"
-	TypeInvalidSignature         = "InvalidSignatureException"
-	TypeMissingAuthenticationTok = "MissingAuthenticationTokenException"
+	TypeInvalidInput            = "InvalidInput"
+	TypeNamespaceAlreadyExists  = "NamespaceAlreadyExists"
+	TypeServiceAlreadyExists    = "ServiceAlreadyExists"
+	TypeResourceLimitExceeded   = "ResourceLimitExceeded"
+	TypeAttributesLimitExceeded = "ServiceAttributesLimitExceededException"
+	TypeTooManyTags             = "TooManyTagsException"
+	TypeNamespaceNotFound       = "NamespaceNotFound"
+	TypeServiceNotFound         = "ServiceNotFound"
+	TypeInstanceNotFound        = "InstanceNotFound"
+	TypeOperationNotFound       = "OperationNotFound"
+	TypeCustomHealthNotFound    = "CustomHealthNotFound"
+	TypeResourceNotFound        = "ResourceNotFoundException"
+	TypeDuplicateRequest        = "DuplicateRequest"
+	TypeResourceInUse           = "ResourceInUse"
+	TypeRequestLimitExceeded    = "RequestLimitExceeded"
+	TypeUnknownOperation        = "UnknownOperationException"
+	TypeAccessDenied            = "AccessDeniedException"
+	TypeThrottling              = "ThrottlingException"
+	TypeInternalFailure         = "InternalFailure"
+	TypeSerialization           = "SerializationException"
+	TypeUnrecognizedClient      = "UnrecognizedClientException"
+	TypeInvalidSignature        = "InvalidSignatureException"
+	TypeMissingAuthToken        = "MissingAuthenticationTokenException"
 )
 
 var statusOf = map[string]int{
@@ -49,7 +49,7 @@ var statusOf = map[string]int{
 	TypeCustomHealthNotFound: 404, TypeResourceNotFound: 404, TypeDuplicateRequest: 409, TypeResourceInUse: 409,
 	TypeRequestLimitExceeded: 429, TypeUnknownOperation: 400, TypeAccessDenied: 400, TypeThrottling: 400,
 	TypeInternalFailure: 500, TypeSerialization: 400, TypeUnrecognizedClient: 400, TypeInvalidSignature: 400,
-	TypeMissingAuthenticationTok: 403,
+	TypeMissingAuthToken: 403,
 }
 
 // Error is a Cloud Map error as the client sees it. Extra holds the
@@ -106,7 +106,7 @@ func AuthError(reason, msg string) *Error {
 	case "signature_mismatch":
 		return &Error{Type: TypeInvalidSignature, Message: msg}
 	case "unsigned":
-		return &Error{Type: TypeMissingAuthenticationTok, Message: msg}
+		return &Error{Type: TypeMissingAuthToken, Message: msg}
 	}
 	return AccessDenied(msg)
 }
