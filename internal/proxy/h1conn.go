@@ -39,8 +39,10 @@ type h1conn struct {
 	ps  *portServer
 	cc  *clientConn
 	in  rbuf          // from the client
-	out *bufio.Writer // to the client
-	up  *bufio.Writer // to the current request's target
+	out *bufio.Writer // to the client, through cw
+	up  *bufio.Writer // to the current request's target, through uw
+	cw  deadlineWriter
+	uw  deadlineWriter
 
 	head h1Head // the current request
 	resp h1Head // the current response
@@ -121,8 +123,9 @@ func (ps *portServer) serveH1(c net.Conn) {
 	h := e.h1conns.Get().(*h1conn)
 	h.ps, h.cc = ps, cc
 	h.in.c = cc
-	h.in.r, h.in.w, h.in.dl = 0, 0, false
-	h.out.Reset(cc)
+	h.in.r, h.in.w, h.in.dl, h.in.idle = 0, 0, false, e.cfg.IdleTimeout
+	h.cw = deadlineWriter{c: cc, d: e.cfg.IdleTimeout}
+	h.out.Reset(&h.cw)
 	h.remote = c.RemoteAddr().String()
 	h.ip = clientIP(h.remote)
 	h.served = 0
@@ -184,6 +187,7 @@ func (h *h1conn) release() {
 		h.big = nil
 	}
 	h.ps, h.cc, h.in.c = nil, nil, nil
+	h.cw, h.uw = deadlineWriter{}, deadlineWriter{}
 	h.out.Reset(nil)
 	h.up.Reset(nil)
 	h.strs.method, h.strs.path, h.strs.host, h.strs.ua = "", "", "", ""
@@ -295,6 +299,10 @@ func (h *h1conn) serveRequest() h1next {
 		return h1HandOff
 	}
 	h.in.r += hd.size // the head is consumed; its bytes stay put until the body is read
+	if rt.lr != nil {
+		// The service's idle timeout bounds the body's reads and writes.
+		h.in.idle, h.cw.d = rt.lr.svc.idle, rt.lr.svc.idle
+	}
 
 	switch {
 	case ge != nil:

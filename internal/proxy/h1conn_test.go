@@ -614,3 +614,68 @@ func TestFastPathDrain(t *testing.T) {
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }
+
+// TestFastPathStalledPeers: a client that stops reading a large answer,
+// or a target that stops reading a large upload, holds the connection for
+// the service's idle timeout, not for ever.
+func TestFastPathStalledPeers(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "POST" {
+			select { // never reads the body
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(64<<20))
+		chunk := make([]byte, 1<<20)
+		for range 64 {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(func() { close(release) }) // before the server's Close, which waits for its handlers
+	rec := &recorder{}
+	port := freePort(t)
+	svc := testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))
+	svc.IdleTimeoutSeconds = 1
+	e := newEngine(t, Config{Observer: rec})
+	mustApply(t, e, testSnapshot(1, []snapshot.Service{svc}, testTG("tg", model.ProtocolHTTP, "", srv.Listener.Addr().String())))
+
+	// The client never reads.
+	w := dialWire(t, port)
+	w.send("GET / HTTP/1.1\r\n" + hostLine + "\r\n")
+	waitForWithin(t, 10*time.Second, "the record of the stalled download", func() bool { return len(rec.all()) == 1 })
+	if r := rec.all()[0]; r.FailureReason != errClientGone.reason || r.Status != 200 {
+		t.Errorf("stalled client: status %d reason %q", r.Status, r.FailureReason)
+	}
+
+	// The target never reads.
+	w = dialWire(t, port)
+	w.send("POST / HTTP/1.1\r\n" + hostLine + "Content-Length: " + strconv.Itoa(64<<20) + "\r\n\r\n")
+	go func() {
+		chunk := make([]byte, 1<<20)
+		for range 64 {
+			if _, err := w.c.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	resp, _ := w.read("POST")
+	if resp.StatusCode != 504 || !resp.Close {
+		t.Errorf("stalled target: %d close=%v, want 504 and close", resp.StatusCode, resp.Close)
+	}
+}
+
+func waitForWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -69,7 +69,8 @@ func (h *h1conn) exchange(rt *routed, path string, uc *upConn, reused bool, sent
 	rec := &h.st.rec
 	canRetry := reused && h.body == bodyNone && idempotent(rec.Method)
 	w := h.up
-	w.Reset(uc.c)
+	h.uw = deadlineWriter{c: uc.c, d: uc.pool.up.idle}
+	w.Reset(&h.uw)
 	h.writeRequestHead(w, rt, path)
 	if h.body == bodyLength && !h.expect && int64(h.in.buffered()) >= h.remain {
 		// A small body that has arrived goes out with the head.
@@ -118,7 +119,7 @@ func (h *h1conn) exchange(rt *routed, path string, uc *upConn, reused bool, sent
 	// 100 Continue), at most five of them as in Go's client.
 	rht := uc.pool.up.rht
 	_ = uc.c.SetReadDeadline(time.Now().Add(rht))
-	uc.in.dl = true
+	uc.in.dl, uc.in.idle = true, uc.pool.up.idle
 	rh := &h.resp
 	for n1xx := 0; ; n1xx++ {
 		rh.reset()
@@ -356,17 +357,15 @@ func (h *h1conn) relayResponse(uc *upConn) *genError {
 
 // waitMore reads more into src. What dst holds is flushed first, so that
 // the peer gets what has arrived before this goroutine blocks (streams,
-// gRPC, server-sent events flow without further ado), and a header
-// timeout still armed on src is cleared.
+// gRPC, server-sent events flow without further ado), and src's read
+// deadline becomes the body's (rbuf.bodyDeadline).
 func (h *h1conn) waitMore(src *rbuf, dst *bufio.Writer, limit int) (rerr, werr error) {
 	if dst.Buffered() > 0 {
 		if err := dst.Flush(); err != nil {
 			return nil, err
 		}
 	}
-	if src.dl {
-		src.clearDeadline()
-	}
+	src.bodyDeadline()
 	return src.fill(limit), nil
 }
 
@@ -421,9 +420,7 @@ func (h *h1conn) readBig(src *rbuf, dst *bufio.Writer, n int64) (int, error, err
 			return 0, nil, err
 		}
 	}
-	if src.dl {
-		src.clearDeadline()
-	}
+	src.bodyDeadline()
 	if h.big == nil {
 		h.big = h.ps.e.buffers.Get().(*[]byte)
 	}
