@@ -14,10 +14,19 @@
 //
 // # Flow of a connection
 //
-// A port's accept loop (listener.go) looks at the current table: a
-// plain-text port hands the connection, through the HTTP/1 framing guard
-// (h1guard.go), to the port's http.Server (HTTP/1.1 and HTTP/2 with prior
-// knowledge). A TLS port reads the ClientHello without consuming it
+// A port's accept loop (listener.go) looks at the current table. A
+// plain-text port serves the connection on the HTTP/1 fast path
+// (h1conn.go): one goroutine per connection reads each request head into
+// a reused structure (h1head.go) with the framing guard's checks
+// (h1guard.go), routes it with the same function as the net/http path
+// (route.go) and forwards it over the fast path's own keep-alive target
+// connections (h1forward.go, h1pool.go), bodies streamed both ways. What
+// it leaves to net/http — the HTTP/2 preface (h2c with prior knowledge), a
+// request target not in origin form (absolute form, "*", CONNECT), a
+// listener that forwards to HTTPS target groups — hands the connection,
+// with the bytes already read, through the framing guard to the port's
+// http.Server for the rest of its life. A TLS port reads the ClientHello
+// without consuming it
 // (clienthello.go) and picks the listener by server name: TLS_PASSTHROUGH
 // splices bytes to a target (passthrough.go); HTTPS terminates TLS 1.2/1.3
 // with the service's certificate, ALPN h2 or http/1.1; an unknown name gets
@@ -25,13 +34,19 @@
 //
 // # Flow of a request
 //
-// ServeHTTP (handler.go) loads the table and routes without allocating
-// (table.go, match.go): Host (or :authority) → listener of the port; on
-// HTTPS the Host must belong to the service the SNI chose, otherwise 421.
-// The path is normalised (pathnorm.go) and rules are tried in order; the
-// first match answers with its fixed status or forwards: a target group is
-// picked by smooth weighted round robin, then a routable target round robin
-// (failing open when none is routable). forward.go rewrites headers
+// Both request paths — ServeHTTP (handler.go) and the fast path — call
+// route (route.go), which loads the table and routes without allocating
+// (table.go, match.go), reading headers through a small interface
+// (headerReader): Host (or :authority) → listener of the port; on HTTPS
+// the Host must belong to the service the SNI chose, otherwise 421; the
+// auth step (SigV4, policies) will sit here, between the listener and its
+// rules. The path is normalised (pathnorm.go) and rules are tried in
+// order; the first match answers with its fixed status or forwards: a
+// target group is picked by smooth weighted round robin, then a routable
+// target round robin (failing open when none is routable). On the fast
+// path h1forward.go rewrites the head the way forward.go does and relays
+// the response, allocating nothing per request; on the net/http path
+// forward.go rewrites headers
 // (hop-by-hop and gateway-owned headers removed, x-forwarded-* and
 // x-amzn-lattice-* set), applies Lattice's protocol-version matrix and sends
 // the request over the group's pooled transport (upstream.go); the response
@@ -51,8 +66,23 @@
 //     404 until the clients reconnect.
 //   - HTTPS: a ClientHello without server name is served by the port's
 //     only HTTPS listener, and fails when there are several.
-//   - Requests the framing guard rejects are answered 400 by net/http and
-//     produce no Record (no service is known yet).
+//   - Requests the framing guard rejects are answered 400 (by net/http, or
+//     with net/http's bytes on the fast path) and produce no Record (no
+//     service is known yet); so are heads net/http itself refuses (no
+//     Host in HTTP/1.1, a malformed Host, a bad percent-encoding in the
+//     path), and an Expect other than 100-continue is answered 417.
+//   - Fast path, toward targets: one keep-alive pool per target address
+//     (at most MaxIdleConnsPerTarget idle, closed after the service's idle
+//     timeout); a request without a body and with an idempotent method is
+//     sent again once on a new connection when a reused one fails before
+//     any byte of the response (a POST is not: it may have been carried
+//     out); a connection idle for over a second is probed before reuse.
+//     The request body is sent before the response is read (no full
+//     duplex); bodies of unknown length reach HTTP/1.1 clients chunked and
+//     HTTP/1.0 clients delimited by the close. A write blocked, or a body
+//     read silent, for the service's idle timeout ends the request. The
+//     client going away is noticed when its answer is written, not while
+//     the target works on it.
 //   - Upgrade (WebSocket) is not forwarded: Upgrade is hop-by-hop, as on
 //     Lattice HTTP listeners.
 //   - The idle timeout closes client connections with no request in

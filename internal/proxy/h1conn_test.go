@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -678,4 +679,36 @@ func waitForWithin(t *testing.T, d time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestFastPathNoGoroutineLeak: once the engine is closed, nothing the
+// fast path started is left: connection goroutines, target connections,
+// pool timers.
+func TestFastPathNoGoroutineLeak(t *testing.T) {
+	a := newBackend(t, "a")
+	before := runtime.NumGoroutine()
+	func() {
+		port := freePort(t)
+		e := New(Config{Logger: testLogger(t), IdleTimeout: time.Second})
+		mustApply(t, e, testSnapshot(1,
+			[]snapshot.Service{testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))},
+			testTG("tg", model.ProtocolHTTP, "", a.addr())))
+		c := httpClient(t, port)
+		for range 5 {
+			if resp, _ := get(t, c, fmt.Sprintf("http://svc-1.example.on.aws:%d/", port)); resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+		}
+		w := dialWire(t, port)
+		w.send("GET /x HTTP/1.1\r\n" + hostLine + "\r\n")
+		w.read("GET")
+		ctx, cancel := contextWithTimeout(5 * time.Second)
+		defer cancel()
+		if err := e.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		c.Transport.(*http.Transport).CloseIdleConnections()
+		a.srv.CloseClientConnections()
+	}()
+	waitForWithin(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }

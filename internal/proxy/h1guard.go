@@ -32,6 +32,12 @@ import (
 // "400 Bad Request" and closes the connection: the rejected head is never
 // parsed, so it never reaches a target. The HTTP/2 connection preface
 // switches the guard off (HTTP/2 frames its own messages).
+//
+// The guard stands before net/http only (HTTPS listeners, and plain-text
+// connections the fast path hands over); the fast path parses heads and
+// bodies with the same functions (checkRequestLine, checkHeaderLine,
+// headInfo.check, chunkSize, checkFieldLine), so both reject the same
+// requests.
 type guardConn struct {
 	net.Conn
 	log *slog.Logger
