@@ -712,3 +712,83 @@ func TestFastPathNoGoroutineLeak(t *testing.T) {
 	}()
 	waitForWithin(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
+
+// TestFastPathTargetAnswers: what the fast path makes of unusual answers
+// from a target.
+func TestFastPathTargetAnswers(t *testing.T) {
+	answers := map[string]string{
+		"/early":    "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+		"/big":      "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("b", 100<<10) + "\r\nContent-Length: 2\r\n\r\nok",
+		"/fold":     "HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 2\r\n\r\nok",
+		"/noreason": "HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok",
+		"/lf":       "HTTP/1.1 200 OK\nContent-Length: 2\nX-Lf: yes\n\nok",
+		"/twocl":    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+		"/gzip":     "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nok",
+		"/short":    "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok",
+		"/hop":      "HTTP/1.1 200 OK\r\nConnection: X-Secret\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nContent-Length: 2\r\n\r\nok",
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.WriteString(c, answers[req.URL.Path])
+					if req.URL.Path == "/short" {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	_, port := oneService(t, Config{}, true, ln.Addr().String())
+	for _, tt := range []struct {
+		path   string
+		status int
+		body   string
+		check  func(*http.Response) bool
+	}{
+		{"/early", 200, "ok", nil},
+		{"/big", 200, "ok", func(r *http.Response) bool { return len(r.Header.Get("X-Big")) == 100<<10 }},
+		{"/fold", 502, errTargetConnect.body, nil},
+		{"/noreason", 200, "ok", func(r *http.Response) bool { return r.Status == "200 OK" }},
+		{"/lf", 200, "ok", func(r *http.Response) bool { return r.Header.Get("X-Lf") == "yes" }},
+		{"/twocl", 502, errTargetConnect.body, nil},
+		{"/gzip", 502, errTargetConnect.body, nil},
+		{"/hop", 200, "ok", func(r *http.Response) bool {
+			return r.Header.Get("X-Secret") == "" && r.Header.Get("Keep-Alive") == "" && r.Header.Get("Proxy-Authenticate") == ""
+		}},
+		{"/big", 200, "ok", nil},
+	} {
+		w := dialWire(t, port)
+		w.send("GET " + tt.path + " HTTP/1.1\r\n" + hostLine + "\r\n")
+		resp, body := w.read("GET")
+		if resp.StatusCode != tt.status || body != tt.body || tt.check != nil && !tt.check(resp) {
+			t.Errorf("%s: %s %q, want %d %q", tt.path, resp.Status, body, tt.status, tt.body)
+		}
+	}
+	// A body cut short after the head went out: the client sees the
+	// truncation (the connection is closed before the announced length).
+	w := dialWire(t, port)
+	w.send("GET /short HTTP/1.1\r\n" + hostLine + "\r\n")
+	resp, err := http.ReadResponse(w.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(resp.Body); err == nil {
+		t.Error("truncated body read without error")
+	}
+}

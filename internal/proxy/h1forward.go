@@ -348,6 +348,10 @@ func (h *h1conn) relayResponse(uc *upConn) *genError {
 		return errAbort
 	}
 	if upKeep && uc.in.buffered() == 0 {
+		if len(uc.in.b) > 4*upstreamReadBuf {
+			// A large head grew it; idle connections keep the usual size.
+			uc.in.b, uc.in.r, uc.in.w = make([]byte, upstreamReadBuf), 0, 0
+		}
 		uc.pool.put(uc, e.now())
 	} else {
 		_ = uc.c.Close()
