@@ -295,3 +295,7 @@ func (e *Engine) Close(ctx context.Context) error {
 
 // now is the engine's monotonic clock in nanoseconds since New.
 func (e *Engine) now() int64 { return int64(time.Since(e.epoch)) }
+
+// at is t on the engine's clock (t must carry a monotonic reading): a
+// clock reading the caller already has, reused.
+func (e *Engine) at(t time.Time) int64 { return int64(t.Sub(e.epoch)) }

@@ -42,7 +42,6 @@ type h1conn struct {
 	out *bufio.Writer // to the client, through cw
 	up  *bufio.Writer // to the current request's target, through uw
 	cw  deadlineWriter
-	uw  deadlineWriter
 
 	head h1Head // the current request
 	resp h1Head // the current response
@@ -62,6 +61,7 @@ type h1conn struct {
 	unread bool  // request body bytes (may) remain unread
 	expect bool  // 100-continue to send before reading the body
 	big    *[]byte
+	end    time.Time // when the answer was complete: a clock reading reused
 
 	strs    struct{ method, path, host, ua string }
 	dateSec int64
@@ -123,7 +123,7 @@ func (ps *portServer) serveH1(c net.Conn) {
 	h := e.h1conns.Get().(*h1conn)
 	h.ps, h.cc = ps, cc
 	h.in.c = cc
-	h.in.r, h.in.w, h.in.dl, h.in.idle = 0, 0, false, e.cfg.IdleTimeout
+	h.in.r, h.in.w, h.in.until, h.in.idle = 0, 0, time.Time{}, e.cfg.IdleTimeout
 	h.cw = deadlineWriter{c: cc, d: e.cfg.IdleTimeout}
 	h.out.Reset(&h.cw)
 	h.remote = c.RemoteAddr().String()
@@ -147,8 +147,7 @@ func (ps *portServer) serveH1(c net.Conn) {
 	cc.startIdle()
 	// As in net/http, the first request's head must arrive within
 	// ReadHeaderTimeout of the accept.
-	_ = c.SetReadDeadline(time.Now().Add(e.cfg.ReadHeaderTimeout))
-	h.in.dl = true
+	h.in.armRead(time.Now(), e.cfg.ReadHeaderTimeout)
 	next := h1Close
 	for {
 		if !h.waitRequest() {
@@ -157,7 +156,11 @@ func (ps *portServer) serveH1(c net.Conn) {
 		}
 		cc.begin()
 		next = h.serveRequest()
-		cc.end()
+		if h.end.IsZero() {
+			cc.end()
+		} else {
+			cc.endAt(e.at(h.end))
+		}
 		h.served++
 		if next != h1Keep {
 			break
@@ -187,7 +190,7 @@ func (h *h1conn) release() {
 		h.big = nil
 	}
 	h.ps, h.cc, h.in.c = nil, nil, nil
-	h.cw, h.uw = deadlineWriter{}, deadlineWriter{}
+	h.cw = deadlineWriter{}
 	h.out.Reset(nil)
 	h.up.Reset(nil)
 	h.strs.method, h.strs.path, h.strs.host, h.strs.ua = "", "", "", ""
@@ -203,11 +206,12 @@ func (h *h1conn) release() {
 // waitRequest waits for the first bytes of the next request and marks the
 // connection active; false when the connection is done.
 func (h *h1conn) waitRequest() bool {
+	if h.served > 0 {
+		// Waiting for a request is the idle timeout's business; a head
+		// that comes in pieces arms ReadHeaderTimeout (armHeadDeadline).
+		h.in.clearDeadline()
+	}
 	if h.in.buffered() == 0 {
-		if h.in.dl && h.served > 0 {
-			// Waiting for a request is the idle timeout's business.
-			h.in.clearDeadline()
-		}
 		if err := h.in.fill(len(h.in.b)); err != nil {
 			return false
 		}
@@ -218,9 +222,8 @@ func (h *h1conn) waitRequest() bool {
 // armHeadDeadline starts ReadHeaderTimeout once a head needs more than
 // one read (a head that arrives whole costs no timer).
 func (h *h1conn) armHeadDeadline() {
-	if !h.in.dl {
-		_ = h.cc.SetReadDeadline(time.Now().Add(h.ps.e.cfg.ReadHeaderTimeout))
-		h.in.dl = true
+	if h.in.until.IsZero() {
+		h.in.armRead(time.Now(), h.ps.e.cfg.ReadHeaderTimeout)
 	}
 }
 
@@ -229,6 +232,7 @@ func (h *h1conn) serveRequest() h1next {
 	e := h.ps.e
 	hd := &h.head
 	hd.reset()
+	h.end = time.Time{}
 	var err error
 	h.ends, err = h.in.headLines(h.ends[:0], e.cfg.MaxHeaderBytes, true, h.armHeadDeadline)
 	if err != nil {
@@ -274,13 +278,14 @@ func (h *h1conn) serveRequest() h1next {
 		h.body, h.remain, h.unread = bodyLength, hd.info.clValue, true
 	}
 	h.keep = !hd.connClose && (!h.http10 || hd.connKeepAlive)
-	if e.now()-h.cc.start > int64(e.cfg.MaxConnectionDuration) {
+	start := time.Now()
+	if e.at(start)-h.cc.start > int64(e.cfg.MaxConnectionDuration) {
 		h.keep = false
 	}
 
 	st := &h.st
 	rec := &st.rec
-	rec.Start = time.Now()
+	rec.Start = start
 	rec.SourceAddr = h.remote
 	rec.Method = methodString(hd.method, &h.strs.method)
 	rec.Path = cachedString(&h.strs.path, hd.target)
@@ -338,13 +343,20 @@ func (h *h1conn) serveRequest() h1next {
 			next = h1Linger
 		}
 	}
-	rec.Duration = time.Since(rec.Start)
+	if h.end.IsZero() {
+		h.end = time.Now()
+	}
+	rec.Duration = h.end.Sub(start)
 	if e.cfg.Observer != nil {
 		e.cfg.Observer.Observe(rec)
 	}
 	*st = reqState{}
-	if next != h1Abort && h.out.Flush() != nil {
-		next = h1Abort
+	if next != h1Abort {
+		h.cw.now = h.end
+		if h.out.Flush() != nil {
+			next = h1Abort
+		}
+		h.cw.now = time.Time{}
 	}
 	if h.big != nil {
 		e.buffers.Put(h.big)
@@ -497,9 +509,7 @@ func (h *h1conn) handOff() {
 	if n := h.in.buffered(); n > 0 {
 		cc.prefix = append(make([]byte, 0, n), h.in.b[h.in.r:h.in.w]...)
 	}
-	if h.in.dl {
-		h.in.clearDeadline()
-	}
+	h.in.clearDeadline()
 	h.ps.pushHTTP(newGuardConn(cc, h.ps.e.cfg.MaxHeaderBytes, h.ps.e.log))
 }
 

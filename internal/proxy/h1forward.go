@@ -31,7 +31,7 @@ func (h *h1conn) forward(rt *routed, path string) *genError {
 	if p == nil {
 		return errTargetConnect // not an HTTP1 group over HTTP; route prevents it
 	}
-	uc := p.get(e.now())
+	uc := p.get(e.at(rec.Start))
 	reused := uc != nil
 	sent := time.Now()
 	rec.RequestToTarget = sent.Sub(rec.Start)
@@ -69,8 +69,8 @@ func (h *h1conn) exchange(rt *routed, path string, uc *upConn, reused bool, sent
 	rec := &h.st.rec
 	canRetry := reused && h.body == bodyNone && idempotent(rec.Method)
 	w := h.up
-	h.uw = deadlineWriter{c: uc.c, d: uc.pool.up.idle}
-	w.Reset(&h.uw)
+	uc.w.d = uc.pool.up.idle
+	w.Reset(&uc.w)
 	h.writeRequestHead(w, rt, path)
 	if h.body == bodyLength && !h.expect && int64(h.in.buffered()) >= h.remain {
 		// A small body that has arrived goes out with the head.
@@ -80,7 +80,10 @@ func (h *h1conn) exchange(rt *routed, path string, uc *upConn, reused bool, sent
 		rec.BytesReceived = h.remain
 		h.unread = false
 	}
-	if err := w.Flush(); err != nil {
+	uc.w.now = sent
+	err := w.Flush()
+	uc.w.now = time.Time{}
+	if err != nil {
 		if canRetry {
 			return nil, true
 		}
@@ -118,8 +121,8 @@ func (h *h1conn) exchange(rt *routed, path string, uc *upConn, reused bool, sent
 	// The response head; 1xx answers are dropped (the gateway sent its own
 	// 100 Continue), at most five of them as in Go's client.
 	rht := uc.pool.up.rht
-	_ = uc.c.SetReadDeadline(time.Now().Add(rht))
-	uc.in.dl, uc.in.idle = true, uc.pool.up.idle
+	uc.in.armRead(sent, rht)
+	uc.in.idle = uc.pool.up.idle
 	rh := &h.resp
 	for n1xx := 0; ; n1xx++ {
 		rh.reset()
@@ -153,7 +156,8 @@ func (h *h1conn) exchange(rt *routed, path string, uc *upConn, reused bool, sent
 		}
 		uc.in.r += rh.size
 	}
-	rec.ResponseFromTarget = time.Since(sent)
+	got := time.Now()
+	rec.ResponseFromTarget = got.Sub(sent)
 	rec.Status = rh.status
 	if upBroken || h.unread {
 		h.keep = false
@@ -338,6 +342,7 @@ func (h *h1conn) relayResponse(uc *upConn) *genError {
 		}
 	}
 	rec.BytesSent = n
+	h.end = time.Now()
 	switch {
 	case werr != nil:
 		_ = uc.c.Close()
@@ -352,7 +357,7 @@ func (h *h1conn) relayResponse(uc *upConn) *genError {
 			// A large head grew it; idle connections keep the usual size.
 			uc.in.b, uc.in.r, uc.in.w = make([]byte, upstreamReadBuf), 0, 0
 		}
-		uc.pool.put(uc, e.now())
+		uc.pool.put(uc, e.at(h.end))
 	} else {
 		_ = uc.c.Close()
 	}

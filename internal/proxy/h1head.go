@@ -17,45 +17,11 @@ type rbuf struct {
 	c    net.Conn
 	b    []byte
 	r, w int
-	// dl says a read deadline is armed (a header timeout, or the last
-	// body read's).
-	dl bool
+	// until is the read deadline armed on c (zero: none).
+	until time.Time
 	// idle bounds each blocking read of a body: a peer silent for that
 	// long mid-body is taken as gone (a service's idle timeout). 0: none.
 	idle time.Duration
-}
-
-func (b *rbuf) clearDeadline() {
-	_ = b.c.SetReadDeadline(time.Time{})
-	b.dl = false
-}
-
-// bodyDeadline arms the read deadline of a body read about to block:
-// idle from now, or none.
-func (b *rbuf) bodyDeadline() {
-	switch {
-	case b.idle > 0:
-		_ = b.c.SetReadDeadline(time.Now().Add(b.idle))
-		b.dl = true
-	case b.dl:
-		b.clearDeadline()
-	}
-}
-
-// deadlineWriter bounds every write to a connection: a peer that stops
-// reading for d fails the write instead of holding the connection (and a
-// target connection) forever. The deadline is set only when bytes go out,
-// so a stream's pauses between writes are not limited.
-type deadlineWriter struct {
-	c net.Conn
-	d time.Duration
-}
-
-func (w *deadlineWriter) Write(p []byte) (int, error) {
-	if w.d > 0 {
-		_ = w.c.SetWriteDeadline(time.Now().Add(w.d))
-	}
-	return w.c.Write(p)
 }
 
 // errHeadTooLarge: a head (or chunk line) does not fit its limit.

@@ -35,6 +35,7 @@ type h1Pool struct {
 type upConn struct {
 	c         net.Conn
 	in        rbuf
+	w         deadlineWriter
 	pool      *h1Pool
 	idleSince int64 // Engine.now() when it went idle
 }
@@ -144,12 +145,14 @@ func (p *h1Pool) dial() (*upConn, error) {
 	}
 	uc := &upConn{c: c, pool: p}
 	uc.in = rbuf{c: c, b: make([]byte, upstreamReadBuf)}
+	uc.w = deadlineWriter{c: c}
 	return uc, nil
 }
 
 // alive probes an idle connection without blocking: a target that closed
 // it has left an EOF (or a reset) to read; a live one has nothing.
 func (uc *upConn) alive() bool {
+	uc.in.until = aLongTimeAgo
 	if err := uc.c.SetReadDeadline(aLongTimeAgo); err != nil {
 		return false
 	}

@@ -360,8 +360,11 @@ func (c *clientConn) setIdle(d time.Duration) {
 	}
 }
 
-func (c *clientConn) end() {
-	c.idleFrom.Store(c.e.now())
+func (c *clientConn) end() { c.endAt(c.e.now()) }
+
+// endAt ends a request at now (Engine.now's clock).
+func (c *clientConn) endAt(now int64) {
+	c.idleFrom.Store(now)
 	c.active.Add(-1)
 }
 
