@@ -42,4 +42,25 @@ var (
 	// errAbort: the target's response broke after its headers were sent;
 	// the client connection is aborted so that the truncation is visible.
 	errAbort = &genError{0, "TargetResponseIncomplete", ""}
+	// errBadBody answers a request whose chunked body breaks the framing
+	// rules once its head has gone to the target (the fast path; on the
+	// net/http path the guard fails the body's read).
+	errBadBody = &genError{400, "InvalidRequestBody", "invalid request body framing\n"}
+	// errHandOff is route's answer, on the fast path only, for a listener
+	// the fast path does not forward for (see listenerRoute.h1fast): the
+	// caller hands the connection to net/http, which routes the request
+	// again. It is never written.
+	errHandOff = &genError{0, "HandOff", ""}
+)
+
+// Errors of the HTTP/1 fast path's parsers.
+var (
+	// errHeadTooLarge: a head (or a chunk line) does not fit its limit.
+	errHeadTooLarge = errors.New("head too large")
+	// errBadResponse: a target's response head the fast path will not
+	// relay.
+	errBadResponse = errors.New("malformed response head")
+	// errBadTarget: a request target net/http's URL parser refuses (a '%'
+	// not followed by two hex digits in the path).
+	errBadTarget = &guardError{"bad percent-encoding in the request target"}
 )

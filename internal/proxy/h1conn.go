@@ -365,10 +365,6 @@ func (h *h1conn) serveRequest() h1next {
 	return next
 }
 
-// errBadTarget: a request target net/http's URL parser refuses (a '%'
-// not followed by two hex digits in the path).
-var errBadTarget = &guardError{"bad percent-encoding in the request target"}
-
 // validEscapes reports whether every '%' of p starts a percent-encoding.
 func validEscapes(p string) bool {
 	for i := 0; i < len(p); i++ {

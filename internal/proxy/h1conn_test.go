@@ -528,6 +528,7 @@ func TestAnswersMatchNetHTTP(t *testing.T) {
 		"GET / HTTP/1.1\r\n" + hostLine + "Connection: close\r\n\r\n",
 		"GET /x HTTP/1.1\r\n" + hostLine + "Content-Type: application/grpc\r\n\r\n",
 		"CONNECT svc-1.example.on.aws:80 HTTP/1.1\r\n" + hostLine + "\r\n",
+		"POST /x HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX\r\n0\r\n\r\n",
 	}
 	type answer struct {
 		status  int
@@ -574,6 +575,9 @@ func TestAnswersMatchNetHTTP(t *testing.T) {
 			answers[fast] = append(answers[fast], ans)
 		}
 	})
+	if len(answers[true]) != len(requests) || len(answers[false]) != len(requests) {
+		return // a path failed above
+	}
 	for i, r := range requests {
 		if f, n := answers[true][i], answers[false][i]; f != n {
 			t.Errorf("%q:\n fast    %+v\n nethttp %+v", r, f, n)

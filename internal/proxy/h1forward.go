@@ -11,11 +11,6 @@ import (
 	"time"
 )
 
-// errBadBody answers a request whose chunked body breaks the framing
-// rules once its head has gone to the target (the guard's rules on the
-// net/http path).
-var errBadBody = &genError{400, "InvalidRequestBody", "invalid request body framing\n"}
-
 // forward sends the current request to rt.tgt over a pooled connection
 // and relays the response, as forward.go does on the net/http path: the
 // same headers are removed and added, the path sent is the normalised

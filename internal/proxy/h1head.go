@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"net"
 	"time"
@@ -23,9 +22,6 @@ type rbuf struct {
 	// long mid-body is taken as gone (a service's idle timeout). 0: none.
 	idle time.Duration
 }
-
-// errHeadTooLarge: a head (or chunk line) does not fit its limit.
-var errHeadTooLarge = errors.New("head too large")
 
 func (b *rbuf) buffered() int { return b.w - b.r }
 
@@ -381,9 +377,6 @@ func (h *h1Head) parseResponse(head []byte, ends []int32) error {
 	}
 	return nil
 }
-
-// errBadResponse: a target's response head the fast path will not relay.
-var errBadResponse = errors.New("malformed response head")
 
 func trimEOL(line []byte) []byte {
 	line = line[:len(line)-1]

@@ -152,15 +152,13 @@ func (p *h1Pool) dial() (*upConn, error) {
 // alive probes an idle connection without blocking: a target that closed
 // it has left an EOF (or a reset) to read; a live one has nothing.
 func (uc *upConn) alive() bool {
-	uc.in.until = aLongTimeAgo
-	if err := uc.c.SetReadDeadline(aLongTimeAgo); err != nil {
+	// A deadline in the past: the read fails at once with a timeout
+	// unless data is waiting.
+	uc.in.until = time.Unix(1, 0)
+	if err := uc.c.SetReadDeadline(uc.in.until); err != nil {
 		return false
 	}
 	n, err := uc.c.Read(uc.in.b[:1])
 	var ne net.Error
 	return n == 0 && errors.As(err, &ne) && ne.Timeout()
 }
-
-// aLongTimeAgo is a deadline in the past: reads fail at once with a
-// timeout unless data is waiting.
-var aLongTimeAgo = time.Unix(1, 0)

@@ -47,12 +47,6 @@ type routed struct {
 	tgt *target
 }
 
-// errHandOff is route's answer, on the fast path only, for a listener the
-// fast path does not forward for (see listenerRoute.h1fast): the caller
-// hands the connection to net/http, which routes the request again. It is
-// never written.
-var errHandOff = &genError{0, "HandOff", ""}
-
 // route takes a request from its host to a target, in the one order both
 // request paths (ServeHTTP and the HTTP/1 fast path) share:
 //

@@ -133,9 +133,14 @@ func (u *upstream) prune(gen uint64) {
 }
 
 // classifyUpstreamError maps a RoundTrip failure to the generated answer:
-// the client going away is no answer at all, a timeout (connecting, the TLS
+// a request body the framing guard rejected is 400, the client going away
+// is no answer at all, a timeout (connecting, the TLS
 // handshake or waiting for response headers) is 504, anything else 502.
 func classifyUpstreamError(ctx context.Context, err error) *genError {
+	var bad *guardError
+	if errors.As(err, &bad) {
+		return errBadBody // the framing guard failed the request body's read
+	}
 	if ctx.Err() != nil {
 		return errClientGone
 	}
