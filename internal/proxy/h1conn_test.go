@@ -528,7 +528,9 @@ func TestAnswersMatchNetHTTP(t *testing.T) {
 		"GET / HTTP/1.1\r\n" + hostLine + "Connection: close\r\n\r\n",
 		"GET /x HTTP/1.1\r\n" + hostLine + "Content-Type: application/grpc\r\n\r\n",
 		"CONNECT svc-1.example.on.aws:80 HTTP/1.1\r\n" + hostLine + "\r\n",
-		"POST /x HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX\r\n0\r\n\r\n",
+		// (A body breaking the chunk framing after its head went out is
+		// answered 400 by the fast path; net/http answers it 400 or closes,
+		// depending on whether the target's answer wins the race.)
 	}
 	type answer struct {
 		status  int
