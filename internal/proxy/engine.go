@@ -41,7 +41,8 @@ type Config struct {
 	// ResponseHeaderTimeout bounds the wait for a target's response
 	// headers (answered 504). Default 0: the service's idle timeout, so an
 	// upstream that is silent for as long as Lattice tolerates idleness
-	// fails.
+	// fails. On the HTTP/1 fast path it fires up to an eighth later
+	// (deadlines are re-armed lazily, see h1deadline.go).
 	ResponseHeaderTimeout time.Duration
 	// IdleTimeout is the idle timeout of a client connection until its
 	// first request selects a service, and of services that do not set
@@ -51,8 +52,9 @@ type Config struct {
 	// TLS handshake of a new client connection. Default 10 s.
 	HandshakeTimeout time.Duration
 	// ReadHeaderTimeout bounds reading an HTTP/1 request's headers once
-	// their first byte has arrived. Default 10 s; lower it to shed
-	// slow-header clients sooner.
+	// their first byte has arrived (the first request's: from the accept).
+	// Default 10 s; lower it to shed slow-header clients sooner. On the
+	// fast path it fires up to an eighth later.
 	ReadHeaderTimeout time.Duration
 	// MaxHeaderBytes bounds an HTTP/1 request head (request line and
 	// headers); a larger head is answered 400. Default 64 KiB.
@@ -62,8 +64,9 @@ type Config struct {
 	// is older. Default 10 min (Lattice's cap).
 	MaxConnectionDuration time.Duration
 	// MaxIdleConnsPerTarget bounds the idle keep-alive connections pooled
-	// per target address. Default 64: enough to absorb bursts without
-	// holding thousands of sockets per target.
+	// per target address (by each of the two request paths). Default 64:
+	// enough to absorb bursts without holding thousands of sockets per
+	// target.
 	MaxIdleConnsPerTarget int
 	// DrainTimeout is how long a port that a new snapshot drops keeps
 	// serving the requests and connections already in flight before they
