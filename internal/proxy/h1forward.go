@@ -113,10 +113,15 @@ func (h *h1conn) exchange(rt *routed, path string, uc *upConn, reused bool, sent
 		}
 	}
 
-	// The response head; 1xx answers are dropped (the gateway sent its own
-	// 100 Continue), at most five of them as in Go's client.
+	// The response head, within ResponseHeaderTimeout of the end of the
+	// request; 1xx answers are dropped (the gateway sent its own 100
+	// Continue), at most five of them as in Go's client.
 	rht := uc.pool.up.rht
-	uc.in.armRead(sent, rht)
+	written := sent
+	if h.body != bodyNone {
+		written = time.Now() // the body may have taken long
+	}
+	uc.in.armRead(written, rht)
 	uc.in.idle = uc.pool.up.idle
 	rh := &h.resp
 	for n1xx := 0; ; n1xx++ {
