@@ -798,3 +798,19 @@ func TestFastPathTargetAnswers(t *testing.T) {
 		t.Error("truncated body read without error")
 	}
 }
+
+// TestFastPathSlowUpload: ResponseHeaderTimeout counts from the end of the
+// request, not from its start: an upload slower than it succeeds.
+func TestFastPathSlowUpload(t *testing.T) {
+	a := newBackend(t, "a")
+	_, port := oneService(t, Config{ResponseHeaderTimeout: 300 * time.Millisecond}, true, a.addr())
+	w := dialWire(t, port)
+	w.send("POST /slow HTTP/1.1\r\n" + hostLine + "Content-Length: 6\r\n\r\n")
+	for _, b := range "abcdef" {
+		time.Sleep(120 * time.Millisecond)
+		w.send(string(b))
+	}
+	if resp, body := w.read("POST"); resp.StatusCode != 200 || body != "a" || resp.Header.Get("X-Seen-Body") != "6" {
+		t.Fatalf("%d %q body %s", resp.StatusCode, body, resp.Header.Get("X-Seen-Body"))
+	}
+}
