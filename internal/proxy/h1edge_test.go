@@ -244,4 +244,3 @@ func TestFastPathTargetAnswers(t *testing.T) {
 		t.Error("truncated body read without error")
 	}
 }
-
