@@ -44,7 +44,7 @@ func freeAddr(t *testing.T) string {
 func up(t *testing.T, bin, data, api, admin string) (stop func()) {
 	t.Helper()
 	out := &syncBuffer{}
-	cmd := exec.Command(bin, "up", "--data", data, "--api-addr", api, "--admin-addr", admin)
+	cmd := exec.Command(bin, "up", "--data", data, "--api-addr", api, "--admin-addr", admin, "--dns-addr", freeAddr(t))
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
