@@ -82,7 +82,7 @@ func (a *API) registerInstance(ctx context.Context, cl iam.Caller, in *registerI
 				return "", err
 			}
 			k := key(cl.Account, "inst", svcID, *in.InstanceID)
-			inst, exists, err := load[instance](tx, k)
+			inst, exists, err := store.GetJSON[instance](tx, k)
 			if err != nil {
 				return "", err
 			}
@@ -106,10 +106,10 @@ func (a *API) registerInstance(ctx context.Context, cl iam.Caller, in *registerI
 			inst.CreatorRequestID = derefOr(in.CreatorRequestID, "")
 			inst.UpdateDate = now
 			touchRevision(tx, cl.Account, svcID)
-			if err := save(tx, k, inst); err != nil {
+			if err := store.PutJSON(tx, k, inst); err != nil {
 				return "", err
 			}
-			if err := save(tx, key(cl.Account, "svc", svcID), svc); err != nil {
+			if err := store.PutJSON(tx, key(cl.Account, "svc", svcID), svc); err != nil {
 				return "", err
 			}
 			return a.newOperation(tx, cl.Account, OpRegisterInstance,
@@ -153,7 +153,7 @@ func (a *API) deregisterInstance(ctx context.Context, cl iam.Caller, in *instanc
 		tx.Delete(key(cl.Account, "inst", svcID, *in.InstanceID))
 		svc.InstanceCount--
 		touchRevision(tx, cl.Account, svcID)
-		if err := save(tx, key(cl.Account, "svc", svcID), svc); err != nil {
+		if err := store.PutJSON(tx, key(cl.Account, "svc", svcID), svc); err != nil {
 			return err
 		}
 		opID, err = a.newOperation(tx, cl.Account, OpDeregisterInstance,
@@ -359,7 +359,7 @@ func (a *API) updateInstanceCustomHealthStatus(ctx context.Context, cl iam.Calle
 		}
 		inst.Health = *in.Status
 		inst.UpdateDate = a.timestamp()
-		return save(tx, key(cl.Account, "inst", svcID, inst.ID), inst)
+		return store.PutJSON(tx, key(cl.Account, "inst", svcID, inst.ID), inst)
 	})
 	return nil, err
 }

@@ -154,7 +154,7 @@ func (a *API) createNamespace(ctx context.Context, account string, spec namespac
 				return "", tooManyTags("", len(ns.Tags))
 			}
 			if ns.Type == NamespaceDNSPrivate {
-				vpc, ok, err := load[model.VPC](tx, lattice.VPCKey(ns.VPC))
+				vpc, ok, err := store.GetJSON[model.VPC](tx, lattice.VPCKey(ns.VPC))
 				if err != nil {
 					return "", err
 				}
@@ -194,7 +194,7 @@ func (a *API) createNamespace(ctx context.Context, account string, spec namespac
 				tx.Put(uniq, []byte(ns.ID))
 			}
 			tx.Put(key(account, "httpname", ns.HTTPName), []byte(ns.ID))
-			if err := save(tx, key(account, "ns", ns.ID), ns); err != nil {
+			if err := store.PutJSON(tx, key(account, "ns", ns.ID), ns); err != nil {
 				return "", err
 			}
 			return a.newOperation(tx, account, OpCreateNamespace, map[string]string{"NAMESPACE": ns.ID}, tokenKey)
@@ -220,7 +220,7 @@ func (a *API) nameFree(tx *store.Tx, account, k, name string) error {
 	}
 	id := string(kv.Value)
 	e := errorf(TypeNamespaceAlreadyExists, "namespace %q already exists (%s)", name, id)
-	if ns, ok, err := load[namespace](tx, key(account, "ns", id)); err != nil {
+	if ns, ok, err := store.GetJSON[namespace](tx, key(account, "ns", id)); err != nil {
 		return err
 	} else if ok {
 		with(e, "CreatorRequestId", ns.CreatorRequestID)
@@ -436,7 +436,7 @@ func (a *API) updateNamespace(ctx context.Context, account string, ident *string
 				return "", invalid("Id", "namespace %s is a %s namespace; %s updates %s namespaces", id, ns.Type, op, typ)
 			}
 			change(ns)
-			if err := save(tx, key(account, "ns", id), ns); err != nil {
+			if err := store.PutJSON(tx, key(account, "ns", id), ns); err != nil {
 				return "", err
 			}
 			return a.newOperation(tx, account, OpUpdateNamespace, map[string]string{"NAMESPACE": id}, tokenKey)

@@ -45,7 +45,7 @@ func (a *API) getOperation(ctx context.Context, cl iam.Caller, in *getOperationI
 	}
 	var out operationOut
 	err := a.update(ctx, func(tx *store.Tx) error {
-		op, ok, err := load[operation](tx, key(cl.Account, "op", *in.OperationID))
+		op, ok, err := store.GetJSON[operation](tx, key(cl.Account, "op", *in.OperationID))
 		if err != nil {
 			return err
 		}

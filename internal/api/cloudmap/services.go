@@ -163,11 +163,11 @@ func (a *API) createService(ctx context.Context, cl iam.Caller, in *createServic
 		ns.ServiceCount++
 		tx.Put(nameKey, []byte(svc.ID))
 		touchRevision(tx, cl.Account, svc.ID)
-		if err := save(tx, key(cl.Account, "ns", ns.ID), ns); err != nil {
+		if err := store.PutJSON(tx, key(cl.Account, "ns", ns.ID), ns); err != nil {
 			return err
 		}
 		out = serviceView(&svc, true)
-		return save(tx, key(cl.Account, "svc", svc.ID), svc)
+		return store.PutJSON(tx, key(cl.Account, "svc", svc.ID), svc)
 	})
 	if err != nil {
 		return nil, err
@@ -313,7 +313,7 @@ func (a *API) updateService(ctx context.Context, cl iam.Caller, in *updateServic
 			return invalid("Service.HealthCheckConfig", "Route 53 health checks cannot be configured for services in a private DNS namespace")
 		}
 		svc.HealthCheck = hc
-		if err := save(tx, key(cl.Account, "svc", id), svc); err != nil {
+		if err := store.PutJSON(tx, key(cl.Account, "svc", id), svc); err != nil {
 			return err
 		}
 		opID, err = a.newOperation(tx, cl.Account, OpUpdateService, map[string]string{"SERVICE": id}, "")
@@ -350,14 +350,14 @@ func (a *API) deleteService(ctx context.Context, cl iam.Caller, in *idIn) (any, 
 		if svc.InstanceCount > 0 {
 			return errorf(TypeResourceInUse, "service %s still has %d registered instances; deregister them first", id, svc.InstanceCount)
 		}
-		ns, ok, err := load[namespace](tx, key(cl.Account, "ns", svc.NamespaceID))
+		ns, ok, err := store.GetJSON[namespace](tx, key(cl.Account, "ns", svc.NamespaceID))
 		if err != nil {
 			return err
 		}
 		if ok {
 			ns.ServiceCount--
 			tx.Delete(serviceNameKey(cl.Account, ns, svc.Name))
-			if err := save(tx, key(cl.Account, "ns", ns.ID), ns); err != nil {
+			if err := store.PutJSON(tx, key(cl.Account, "ns", ns.ID), ns); err != nil {
 				return err
 			}
 		}
@@ -476,7 +476,7 @@ func (a *API) editServiceAttributes(ctx context.Context, account string, ident *
 		if err := edit(svc.Attributes); err != nil {
 			return err
 		}
-		return save(tx, key(account, "svc", id), svc)
+		return store.PutJSON(tx, key(account, "svc", id), svc)
 	})
 	return nil, err
 }

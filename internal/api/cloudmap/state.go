@@ -7,7 +7,6 @@ import (
 	"encoding/base32"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -34,22 +33,6 @@ func key(account string, parts ...string) string {
 	return "/cloudmap/" + account + "/" + strings.Join(parts, "/")
 }
 
-// load reads k into a new T; ok is false when k does not exist.
-func load[T any](tx *store.Tx, k string) (*T, bool, error) {
-	kv, err := tx.Get(k)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	v := new(T)
-	if err := json.Unmarshal(kv.Value, v); err != nil {
-		return nil, false, fmt.Errorf("decoding %s: %w", k, err)
-	}
-	return v, true, nil
-}
-
 // loadAll decodes every value under prefix, in key order.
 func loadAll[T any](tx *store.Tx, prefix string) ([]*T, []string, error) {
 	kvs, err := tx.List(prefix)
@@ -67,15 +50,6 @@ func loadAll[T any](tx *store.Tx, prefix string) ([]*T, []string, error) {
 	return out, keys, nil
 }
 
-func save(tx *store.Tx, k string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encoding %s: %w", k, err)
-	}
-	tx.Put(k, b)
-	return nil
-}
-
 // update runs fn in an optimistic transaction; a read-only fn gets a
 // consistent view.
 func (a *API) update(ctx context.Context, fn func(tx *store.Tx) error) error {
@@ -84,7 +58,7 @@ func (a *API) update(ctx context.Context, fn func(tx *store.Tx) error) error {
 }
 
 func (a *API) loadNamespace(tx *store.Tx, account, id string) (*namespace, error) {
-	ns, ok, err := load[namespace](tx, key(account, "ns", id))
+	ns, ok, err := store.GetJSON[namespace](tx, key(account, "ns", id))
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +69,7 @@ func (a *API) loadNamespace(tx *store.Tx, account, id string) (*namespace, error
 }
 
 func (a *API) loadService(tx *store.Tx, account, id string) (*service, error) {
-	svc, ok, err := load[service](tx, key(account, "svc", id))
+	svc, ok, err := store.GetJSON[service](tx, key(account, "svc", id))
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +80,7 @@ func (a *API) loadService(tx *store.Tx, account, id string) (*service, error) {
 }
 
 func (a *API) loadInstance(tx *store.Tx, account, serviceID, id string) (*instance, error) {
-	in, ok, err := load[instance](tx, key(account, "inst", serviceID, id))
+	in, ok, err := store.GetJSON[instance](tx, key(account, "inst", serviceID, id))
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +181,7 @@ func (a *API) newOperation(tx *store.Tx, account, typ string, targets map[string
 	op := operation{ID: newOperationID(), Type: typ, Status: StatusSuccess, CreateDate: now, UpdateDate: now,
 		Targets: targets, Token: token}
 	tx.Put(ageKey(account, now, op.ID), nil)
-	return op.ID, save(tx, key(account, "op", op.ID), op)
+	return op.ID, store.PutJSON(tx, key(account, "op", op.ID), op)
 }
 
 // tokenRecord is what a CreatorRequestId or UpdaterRequestId answered.
@@ -232,7 +206,7 @@ func idempotent(tx *store.Tx, account, op string, token *string, in any, fn func
 	}
 	sum := sha256.Sum256(raw)
 	hash := hex.EncodeToString(sum[:])
-	prev, ok, err := load[tokenRecord](tx, k)
+	prev, ok, err := store.GetJSON[tokenRecord](tx, k)
 	if err != nil {
 		return "", err
 	}
@@ -247,7 +221,7 @@ func idempotent(tx *store.Tx, account, op string, token *string, in any, fn func
 	if err != nil {
 		return "", err
 	}
-	return id, save(tx, k, tokenRecord{RequestHash: hash, OperationID: id})
+	return id, store.PutJSON(tx, k, tokenRecord{RequestHash: hash, OperationID: id})
 }
 
 // pruneBatch bounds the work one pruning pass does.
@@ -278,7 +252,7 @@ func (a *API) pruneOperations(ctx context.Context, account string) {
 	err = a.update(ctx, func(tx *store.Tx) error {
 		for _, ak := range expired {
 			id := ak[strings.LastIndexByte(ak, '/')+1:]
-			op, ok, err := load[operation](tx, key(account, "op", id))
+			op, ok, err := store.GetJSON[operation](tx, key(account, "op", id))
 			if err != nil {
 				return err
 			}

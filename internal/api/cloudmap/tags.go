@@ -56,7 +56,7 @@ func (a *API) taggable(v *string, account string) (string, error) {
 func (a *API) editTags(tx *store.Tx, k, arn string, fn func(map[string]string)) (map[string]string, error) {
 	notFound := errorf(TypeResourceNotFound, "resource %s was not found", arn)
 	if strings.Contains(k, "/ns/") {
-		ns, ok, err := load[namespace](tx, k)
+		ns, ok, err := store.GetJSON[namespace](tx, k)
 		if err != nil || !ok {
 			return nil, firstErr(err, notFound)
 		}
@@ -67,9 +67,9 @@ func (a *API) editTags(tx *store.Tx, k, arn string, fn func(map[string]string)) 
 			ns.Tags = map[string]string{}
 		}
 		fn(ns.Tags)
-		return ns.Tags, save(tx, k, ns)
+		return ns.Tags, store.PutJSON(tx, k, ns)
 	}
-	svc, ok, err := load[service](tx, k)
+	svc, ok, err := store.GetJSON[service](tx, k)
 	if err != nil || !ok {
 		return nil, firstErr(err, notFound)
 	}
@@ -80,7 +80,7 @@ func (a *API) editTags(tx *store.Tx, k, arn string, fn func(map[string]string)) 
 		svc.Tags = map[string]string{}
 	}
 	fn(svc.Tags)
-	return svc.Tags, save(tx, k, svc)
+	return svc.Tags, store.PutJSON(tx, k, svc)
 }
 
 func firstErr(err, otherwise error) error {

@@ -102,7 +102,7 @@ func (a *API) createAccessLogSubscription(ctx context.Context, r *wire.Request) 
 			}
 			s := model.AccessLogSubscription{Meta: a.newMeta(cl.Account, model.PrefixAccessLogSub, "accesslogsubscription/", in.Tags),
 				ResourceID: t.id, ResourceARN: t.arn, DestinationARN: in.DestinationARN, ServiceNetworkLogType: logType}
-			if err := save(tx, key(cl.Account, "als", s.ID), s); err != nil {
+			if err := store.PutJSON(tx, key(cl.Account, "als", s.ID), s); err != nil {
 				return 0, nil, err
 			}
 			return http.StatusCreated, alsView(&s, false), nil
@@ -208,7 +208,7 @@ func (a *API) updateAccessLogSubscription(ctx context.Context, r *wire.Request) 
 		v := alsView(s, false)
 		delete(v, "serviceNetworkLogType")
 		out = v
-		return save(tx, key(cl.Account, "als", id), s)
+		return store.PutJSON(tx, key(cl.Account, "als", id), s)
 	})
 	return http.StatusOK, out, err
 }

@@ -79,7 +79,7 @@ func (a *API) createSNSA(ctx context.Context, r *wire.Request) (int, any, error)
 					return 0, nil, wire.Conflict(rtSNSA, s.ID, "service %s is already associated with service network %s (%s)", svcID, snID, s.ID)
 				}
 				if svc.CustomDomainName != "" {
-					other, ok, err := load[model.Service](tx, key(cl.Account, "svc", s.ServiceID))
+					other, ok, err := store.GetJSON[model.Service](tx, key(cl.Account, "svc", s.ServiceID))
 					if err != nil {
 						return 0, nil, err
 					}
@@ -96,7 +96,7 @@ func (a *API) createSNSA(ctx context.Context, r *wire.Request) (int, any, error)
 				Status: model.StatusActive, CreatedBy: cl.Account, ServiceID: svcID, ServiceNetworkID: snID,
 				ServiceAccount: cl.Account, ServiceNetworkAcct: cl.Account,
 			}
-			if err := save(tx, key(cl.Account, "snsa", as.ID), as); err != nil {
+			if err := store.PutJSON(tx, key(cl.Account, "snsa", as.ID), as); err != nil {
 				return 0, nil, err
 			}
 			v := map[string]any{"id": as.ID, "arn": as.ARN, "status": as.Status, "createdBy": as.CreatedBy, "dnsEntry": svc.DNSEntry}
@@ -116,7 +116,7 @@ func (a *API) snsaView(tx *store.Tx, as *model.ServiceNetworkServiceAssociation)
 		"createdAt": wire.Timestamp(as.CreatedAt), "serviceId": as.ServiceID, "serviceNetworkId": as.ServiceNetworkID,
 		"serviceArn":        a.arn(as.ServiceAccount, "service/"+as.ServiceID),
 		"serviceNetworkArn": a.arn(as.ServiceNetworkAcct, "servicenetwork/"+as.ServiceNetworkID)}
-	if svc, ok, err := load[model.Service](tx, key(as.ServiceAccount, "svc", as.ServiceID)); err != nil {
+	if svc, ok, err := store.GetJSON[model.Service](tx, key(as.ServiceAccount, "svc", as.ServiceID)); err != nil {
 		return nil, err
 	} else if ok {
 		v["serviceName"] = svc.Name
@@ -125,7 +125,7 @@ func (a *API) snsaView(tx *store.Tx, as *model.ServiceNetworkServiceAssociation)
 			v["customDomainName"] = svc.CustomDomainName
 		}
 	}
-	if sn, ok, err := load[model.ServiceNetwork](tx, key(as.ServiceNetworkAcct, "sn", as.ServiceNetworkID)); err != nil {
+	if sn, ok, err := store.GetJSON[model.ServiceNetwork](tx, key(as.ServiceNetworkAcct, "sn", as.ServiceNetworkID)); err != nil {
 		return nil, err
 	} else if ok {
 		v["serviceNetworkName"] = sn.Name

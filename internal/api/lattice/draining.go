@@ -42,7 +42,7 @@ func (a *API) startDrain(tx *store.Tx, tg *model.TargetGroup, k string, t *model
 		return nil
 	}
 	t.Status, t.ReasonCode, t.DrainUntil = model.TargetStatusDraining, "", &deadline
-	if err := save(tx, k, t); err != nil {
+	if err := store.PutJSON(tx, k, t); err != nil {
 		return err
 	}
 	tx.Put(drainKey(deadline, k), []byte(k))
@@ -92,7 +92,7 @@ func parseDrainKey(k string) (time.Time, error) {
 func (a *API) finishDrain(ctx context.Context, indexKey, targetKey string, due time.Time) error {
 	return a.update(ctx, func(tx *store.Tx) error {
 		tx.Delete(indexKey)
-		t, ok, err := load[model.Target](tx, targetKey)
+		t, ok, err := store.GetJSON[model.Target](tx, targetKey)
 		if err != nil || !ok {
 			return err
 		}

@@ -136,10 +136,10 @@ func (a *API) createListener(ctx context.Context, r *wire.Request) (int, any, er
 			}
 			l.DefaultAction = def.Action
 			l.DefaultRuleID = def.ID
-			if err := save(tx, key(cl.Account, "rule", l.ID, def.ID), def); err != nil {
+			if err := store.PutJSON(tx, key(cl.Account, "rule", l.ID, def.ID), def); err != nil {
 				return 0, nil, err
 			}
-			if err := save(tx, key(cl.Account, "listener", svcID, l.ID), l); err != nil {
+			if err := store.PutJSON(tx, key(cl.Account, "listener", svcID, l.ID), l); err != nil {
 				return 0, nil, err
 			}
 			return http.StatusCreated, listenerView(&l, false), nil
@@ -244,11 +244,11 @@ func (a *API) updateListener(ctx context.Context, r *wire.Request) (int, any, er
 		now := a.timestamp()
 		def.Action, def.UpdatedAt = next, now
 		l.DefaultAction, l.UpdatedAt = next, now
-		if err := save(tx, key(cl.Account, "rule", l.ID, def.ID), def); err != nil {
+		if err := store.PutJSON(tx, key(cl.Account, "rule", l.ID, def.ID), def); err != nil {
 			return err
 		}
 		out = listenerView(l, false)
-		return save(tx, key(cl.Account, "listener", svc.ID, l.ID), l)
+		return store.PutJSON(tx, key(cl.Account, "listener", svc.ID, l.ID), l)
 	})
 	return http.StatusOK, out, err
 }
@@ -352,7 +352,7 @@ func (a *API) bindTargetGroups(tx *store.Tx, account string, svc *model.Service,
 			tg.RuleRefs = append(tg.RuleRefs, ruleID)
 		}
 		tg.ServiceID = svc.ID
-		if err := save(tx, key(account, "tg", tg.ID), tg); err != nil {
+		if err := store.PutJSON(tx, key(account, "tg", tg.ID), tg); err != nil {
 			return err
 		}
 	}
@@ -377,7 +377,7 @@ func (a *API) releaseTargetGroups(tx *store.Tx, account, ruleID string, act *mod
 		return nil
 	}
 	for _, wtg := range act.Forward.TargetGroups {
-		tg, ok, err := load[model.TargetGroup](tx, key(account, "tg", wtg.TargetGroupIdentifier))
+		tg, ok, err := store.GetJSON[model.TargetGroup](tx, key(account, "tg", wtg.TargetGroupIdentifier))
 		if err != nil {
 			return err
 		}
@@ -388,7 +388,7 @@ func (a *API) releaseTargetGroups(tx *store.Tx, account, ruleID string, act *mod
 		if len(tg.RuleRefs) == 0 {
 			tg.ServiceID = ""
 		}
-		if err := save(tx, key(account, "tg", tg.ID), tg); err != nil {
+		if err := store.PutJSON(tx, key(account, "tg", tg.ID), tg); err != nil {
 			return err
 		}
 	}

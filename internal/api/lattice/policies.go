@@ -108,13 +108,13 @@ func (a *API) putAuthPolicy(ctx context.Context, r *wire.Request) (int, any, err
 		k := key(cl.Account, "authpolicy", t.id)
 		now := a.timestamp()
 		p := model.Policy{ResourceARN: t.arn, Document: in.Policy, CreatedAt: now, UpdatedAt: now}
-		if prev, ok, err := load[model.Policy](tx, k); err != nil {
+		if prev, ok, err := store.GetJSON[model.Policy](tx, k); err != nil {
 			return err
 		} else if ok {
 			p.CreatedAt = prev.CreatedAt
 		}
 		out = map[string]any{"policy": p.Document, "state": policyState(t.authType)}
-		return save(tx, k, p)
+		return store.PutJSON(tx, k, p)
 	})
 	return http.StatusOK, out, err
 }
@@ -190,7 +190,7 @@ func (a *API) putResourcePolicy(ctx context.Context, r *wire.Request) (int, any,
 			return err
 		}
 		now := a.timestamp()
-		return save(tx, key(cl.Account, "respolicy", t.id), model.Policy{ResourceARN: t.arn, Document: in.Policy, CreatedAt: now, UpdatedAt: now})
+		return store.PutJSON(tx, key(cl.Account, "respolicy", t.id), model.Policy{ResourceARN: t.arn, Document: in.Policy, CreatedAt: now, UpdatedAt: now})
 	})
 	return http.StatusOK, struct{}{}, err
 }

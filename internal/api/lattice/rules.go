@@ -93,7 +93,7 @@ func (a *API) createRule(ctx context.Context, r *wire.Request) (int, any, error)
 			if err := a.bindTargetGroups(tx, cl.Account, svc, l, rl.ID, nil, &rl.Action, "action"); err != nil {
 				return 0, nil, err
 			}
-			if err := save(tx, key(cl.Account, "rule", l.ID, rl.ID), rl); err != nil {
+			if err := store.PutJSON(tx, key(cl.Account, "rule", l.ID, rl.ID), rl); err != nil {
 				return 0, nil, err
 			}
 			v := ruleView(&rl, false)
@@ -258,7 +258,7 @@ func (a *API) updateRule(ctx context.Context, r *wire.Request) (int, any, error)
 			}
 		}
 		out = ruleView(rl, false)
-		return save(tx, key(cl.Account, "rule", l.ID, rl.ID), rl)
+		return store.PutJSON(tx, key(cl.Account, "rule", l.ID, rl.ID), rl)
 	})
 	return http.StatusOK, out, err
 }
@@ -414,7 +414,7 @@ func (a *API) batchUpdateRule(ctx context.Context, r *wire.Request) (int, any, e
 		sort.Slice(ids, func(i, j int) bool { return applied[ids[i]] < applied[ids[j]] })
 		for _, id := range ids {
 			rl := byID[id]
-			if err := save(tx, key(cl.Account, "rule", l.ID, id), rl); err != nil {
+			if err := store.PutJSON(tx, key(cl.Account, "rule", l.ID, id), rl); err != nil {
 				return err
 			}
 			successful = append(successful, ruleView(rl, false))

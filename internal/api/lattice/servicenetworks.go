@@ -58,7 +58,7 @@ func (a *API) createServiceNetwork(ctx context.Context, r *wire.Request) (int, a
 			if err := a.putName(tx, cl.Account, "sn", in.Name, sn.ID); err != nil {
 				return 0, nil, err
 			}
-			if err := save(tx, key(cl.Account, "sn", sn.ID), sn); err != nil {
+			if err := store.PutJSON(tx, key(cl.Account, "sn", sn.ID), sn); err != nil {
 				return 0, nil, err
 			}
 			return http.StatusCreated, map[string]any{"id": sn.ID, "name": sn.Name, "arn": sn.ARN,
@@ -222,7 +222,7 @@ func (a *API) updateServiceNetwork(ctx context.Context, r *wire.Request) (int, a
 		sn.AuthType = *in.AuthType
 		sn.UpdatedAt = a.timestamp()
 		out = map[string]any{"id": sn.ID, "name": sn.Name, "arn": sn.ARN, "authType": sn.AuthType}
-		return save(tx, key(cl.Account, "sn", id), sn)
+		return store.PutJSON(tx, key(cl.Account, "sn", id), sn)
 	})
 	return http.StatusOK, out, err
 }

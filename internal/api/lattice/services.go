@@ -123,7 +123,7 @@ func (a *API) createService(ctx context.Context, r *wire.Request) (int, any, err
 			if err := a.putName(tx, cl.Account, "svc", in.Name, svc.ID); err != nil {
 				return 0, nil, err
 			}
-			if err := save(tx, key(cl.Account, "svc", svc.ID), svc); err != nil {
+			if err := store.PutJSON(tx, key(cl.Account, "svc", svc.ID), svc); err != nil {
 				return 0, nil, err
 			}
 			return http.StatusCreated, serviceView(&svc, false), nil
@@ -247,7 +247,7 @@ func (a *API) updateService(ctx context.Context, r *wire.Request) (int, any, err
 		delete(v, "status")
 		delete(v, "dnsEntry")
 		out = v
-		return save(tx, key(cl.Account, "svc", id), svc)
+		return store.PutJSON(tx, key(cl.Account, "svc", id), svc)
 	})
 	return http.StatusOK, out, err
 }

@@ -65,25 +65,9 @@ func caller(ctx context.Context) (iam.Caller, error) {
 	return c, nil
 }
 
-// load reads key into a new T; ok is false when the key does not exist.
-func load[T any](tx *store.Tx, key string) (*T, bool, error) {
-	kv, err := tx.Get(key)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	v := new(T)
-	if err := json.Unmarshal(kv.Value, v); err != nil {
-		return nil, false, fmt.Errorf("decoding %s: %w", key, err)
-	}
-	return v, true, nil
-}
-
 // mustLoad is load with ResourceNotFoundException when absent.
 func mustLoad[T any](tx *store.Tx, key, resType, id string) (*T, error) {
-	v, ok, err := load[T](tx, key)
+	v, ok, err := store.GetJSON[T](tx, key)
 	if err != nil {
 		return nil, err
 	}
@@ -108,15 +92,6 @@ func loadAll[T any](tx *store.Tx, prefix string) ([]*T, error) {
 		out = append(out, v)
 	}
 	return out, nil
-}
-
-func save(tx *store.Tx, key string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encoding %s: %w", key, err)
-	}
-	tx.Put(key, b)
-	return nil
 }
 
 // update runs fn in an optimistic transaction.
@@ -184,7 +159,7 @@ func idempotent(tx *store.Tx, account, op string, clientToken *string, path stri
 	// The request is its path (the parent resources) and its body.
 	sum := sha256.Sum256(append([]byte(path+"\n"), canonicalJSON(body)...))
 	hash := fmt.Sprintf("%x", sum)
-	prev, ok, err := load[token](tx, k)
+	prev, ok, err := store.GetJSON[token](tx, k)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -203,7 +178,7 @@ func idempotent(tx *store.Tx, account, op string, clientToken *string, path stri
 	if err != nil {
 		return 0, nil, err
 	}
-	return status, json.RawMessage(resp), save(tx, k, token{RequestHash: hash, Status: status, Response: resp})
+	return status, json.RawMessage(resp), store.PutJSON(tx, k, token{RequestHash: hash, Status: status, Response: resp})
 }
 
 // canonicalJSON re-encodes a JSON document with sorted keys, so two requests

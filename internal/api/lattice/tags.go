@@ -57,7 +57,7 @@ func (a *API) taggable(tx *store.Tx, arn, account string) (string, error) {
 // editTags loads the resource at k as raw JSON, lets fn change its tags,
 // and saves it with every other member untouched.
 func editTags(tx *store.Tx, k string, fn func(map[string]string) error) (map[string]string, error) {
-	raw, _, err := load[map[string]json.RawMessage](tx, k)
+	raw, _, err := store.GetJSON[map[string]json.RawMessage](tx, k)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +78,7 @@ func editTags(tx *store.Tx, k string, fn func(map[string]string) error) (map[str
 		return nil, err
 	}
 	(*raw)["tags"] = b
-	return tags, save(tx, k, raw)
+	return tags, store.PutJSON(tx, k, raw)
 }
 
 func (a *API) tagResource(ctx context.Context, r *wire.Request) (int, any, error) {

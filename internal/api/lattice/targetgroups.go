@@ -42,7 +42,7 @@ func (a *API) createTargetGroup(ctx context.Context, r *wire.Request) (int, any,
 	err = a.update(ctx, func(tx *store.Tx) error {
 		status, out, err = idempotent(tx, cl.Account, "CreateTargetGroup", in.ClientToken, r.HTTP.URL.EscapedPath(), r.Body, func() (int, any, error) {
 			if in.Config != nil && in.Config.VpcIdentifier != "" {
-				vpc, ok, err := load[model.VPC](tx, VPCKey(in.Config.VpcIdentifier))
+				vpc, ok, err := store.GetJSON[model.VPC](tx, VPCKey(in.Config.VpcIdentifier))
 				if err != nil {
 					return 0, nil, err
 				}
@@ -61,7 +61,7 @@ func (a *API) createTargetGroup(ctx context.Context, r *wire.Request) (int, any,
 			if err := a.putName(tx, cl.Account, "tg", in.Name, tg.ID); err != nil {
 				return 0, nil, err
 			}
-			if err := save(tx, key(cl.Account, "tg", tg.ID), tg); err != nil {
+			if err := store.PutJSON(tx, key(cl.Account, "tg", tg.ID), tg); err != nil {
 				return 0, nil, err
 			}
 			return http.StatusCreated, tgView(&tg), nil
@@ -207,7 +207,7 @@ func (a *API) updateTargetGroup(ctx context.Context, r *wire.Request) (int, any,
 		tg.Config.HealthCheck = in.HealthCheck
 		tg.UpdatedAt = a.timestamp()
 		out = tgView(tg)
-		return save(tx, key(cl.Account, "tg", id), tg)
+		return store.PutJSON(tx, key(cl.Account, "tg", id), tg)
 	})
 	return http.StatusOK, out, err
 }

@@ -139,7 +139,7 @@ func (a *API) registerTargets(ctx context.Context, r *wire.Request) (int, any, e
 		}
 		var vpc *model.VPC
 		if tg.Config != nil && tg.Config.VpcIdentifier != "" {
-			if vpc, _, err = load[model.VPC](tx, VPCKey(tg.Config.VpcIdentifier)); err != nil {
+			if vpc, _, err = store.GetJSON[model.VPC](tx, VPCKey(tg.Config.VpcIdentifier)); err != nil {
 				return err
 			}
 		}
@@ -162,14 +162,14 @@ func (a *API) registerTargets(ctx context.Context, r *wire.Request) (int, any, e
 				continue
 			}
 			k := TargetKey(cl.Account, id, t.ID, port)
-			if prev, found, err := load[model.Target](tx, k); err != nil {
+			if prev, found, err := store.GetJSON[model.Target](tx, k); err != nil {
 				return err
 			} else if found {
 				// Registering again is a no-op, except that it takes a
 				// draining target back: it serves again from INITIAL.
 				if prev.Status == model.TargetStatusDraining {
 					prev.Status, prev.ReasonCode, prev.DrainUntil = model.TargetStatusInitial, "", nil
-					if err := save(tx, k, prev); err != nil {
+					if err := store.PutJSON(tx, k, prev); err != nil {
 						return err
 					}
 				}
@@ -186,7 +186,7 @@ func (a *API) registerTargets(ctx context.Context, r *wire.Request) (int, any, e
 					FailureMessage: "quota exceeded: at most " + itoa(a.quotas.TargetsPerTargetGroup) + " targets per target group (L-D71303F3)"})
 				continue
 			}
-			if err := save(tx, k, model.Target{ID: t.ID, Port: port, Status: model.TargetStatusInitial, RegisteredAt: now, TargetGroupID: id}); err != nil {
+			if err := store.PutJSON(tx, k, model.Target{ID: t.ID, Port: port, Status: model.TargetStatusInitial, RegisteredAt: now, TargetGroupID: id}); err != nil {
 				return err
 			}
 			count++
@@ -222,7 +222,7 @@ func (a *API) deregisterTargets(ctx context.Context, r *wire.Request) (int, any,
 		for _, t := range targets {
 			port := targetPort(tg, t.Port)
 			k := TargetKey(cl.Account, id, t.ID, port)
-			target, found, err := load[model.Target](tx, k)
+			target, found, err := store.GetJSON[model.Target](tx, k)
 			if err != nil {
 				return err
 			}

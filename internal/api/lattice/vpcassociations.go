@@ -45,7 +45,7 @@ func (a *API) createSNVA(ctx context.Context, r *wire.Request) (int, any, error)
 			if _, err := mustLoad[model.ServiceNetwork](tx, key(cl.Account, "sn", snID), rtServiceNetwork, snID); err != nil {
 				return 0, nil, err
 			}
-			vpc, ok, err := load[model.VPC](tx, VPCKey(in.VpcIdentifier))
+			vpc, ok, err := store.GetJSON[model.VPC](tx, VPCKey(in.VpcIdentifier))
 			if err != nil {
 				return 0, nil, err
 			}
@@ -70,7 +70,7 @@ func (a *API) createSNVA(ctx context.Context, r *wire.Request) (int, any, error)
 				SecurityGroupIDs: in.SecurityGroupIDs, PrivateDNS: in.PrivateDNSEnabled, DNSOptions: in.DNSOptions,
 			}
 			tx.Put(VPCAssociationKey(vpc.ID), []byte(as.ID))
-			if err := save(tx, key(cl.Account, "snva", as.ID), as); err != nil {
+			if err := store.PutJSON(tx, key(cl.Account, "snva", as.ID), as); err != nil {
 				return 0, nil, err
 			}
 			v := map[string]any{"id": as.ID, "arn": as.ARN, "status": as.Status, "createdBy": as.CreatedBy,
@@ -106,7 +106,7 @@ func (a *API) snvaView(tx *store.Tx, as *model.ServiceNetworkVpcAssociation) (ma
 	if as.DNSOptions != nil {
 		v["dnsOptions"] = as.DNSOptions
 	}
-	sn, ok, err := load[model.ServiceNetwork](tx, key(as.Account, "sn", as.ServiceNetworkID))
+	sn, ok, err := store.GetJSON[model.ServiceNetwork](tx, key(as.Account, "sn", as.ServiceNetworkID))
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +221,7 @@ func (a *API) updateSNVA(ctx context.Context, r *wire.Request) (int, any, error)
 		as.SecurityGroupIDs = in.SecurityGroupIDs
 		as.UpdatedAt = a.timestamp()
 		out = map[string]any{"id": as.ID, "arn": as.ARN, "status": as.Status, "createdBy": as.CreatedBy, "securityGroupIds": as.SecurityGroupIDs}
-		return save(tx, key(cl.Account, "snva", id), as)
+		return store.PutJSON(tx, key(cl.Account, "snva", id), as)
 	})
 	return http.StatusOK, out, err
 }

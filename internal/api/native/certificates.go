@@ -66,12 +66,12 @@ func (a *API) importCertificate(ctx context.Context, r *wire.Request) (int, any,
 	cert.ARN = pki.CertificateARN(a.region, acct, cert.ID)
 	cert.Account, cert.Tags, cert.ImportedAt = acct, in.Tags, now
 	_, err = store.Update(ctx, a.st, func(tx *store.Tx) error {
-		if _, ok, err := load[model.Account](tx, iam.AccountKey(acct)); err != nil {
+		if _, ok, err := store.GetJSON[model.Account](tx, iam.AccountKey(acct)); err != nil {
 			return err
 		} else if !ok {
 			return wire.NotFound("ACCOUNT", acct)
 		}
-		return save(tx, pki.ImportedKey(acct, cert.ID), cert)
+		return store.PutJSON(tx, pki.ImportedKey(acct, cert.ID), cert)
 	})
 	if err != nil {
 		return 0, nil, err
@@ -202,7 +202,7 @@ func (a *API) getCertificate(ctx context.Context, r *wire.Request) (int, any, er
 	}
 	var out any
 	_, err = store.Update(ctx, a.st, func(tx *store.Tx) error {
-		cert, ok, err := load[pki.Imported](tx, pki.ImportedKey(acct, id))
+		cert, ok, err := store.GetJSON[pki.Imported](tx, pki.ImportedKey(acct, id))
 		if err != nil {
 			return err
 		}
@@ -237,7 +237,7 @@ func (a *API) deleteCertificate(ctx context.Context, r *wire.Request) (int, any,
 	}
 	_, err = store.Update(ctx, a.st, func(tx *store.Tx) error {
 		k := pki.ImportedKey(acct, id)
-		cert, ok, err := load[pki.Imported](tx, k)
+		cert, ok, err := store.GetJSON[pki.Imported](tx, k)
 		if err != nil {
 			return err
 		}

@@ -206,7 +206,7 @@ func (a *API) resolveScene(tx *store.Tx, c iam.Caller, acct string, args *explai
 }
 
 func mustLoad[T any](tx *store.Tx, key, resType, ref string) (*T, error) {
-	v, ok, err := load[T](tx, key)
+	v, ok, err := store.GetJSON[T](tx, key)
 	if err != nil {
 		return nil, err
 	}
@@ -343,7 +343,7 @@ func (s *scene) vpcReach(tx *store.Tx, vpc *model.VPC, netID string) string {
 		return fmt.Sprintf("VPC %s (%s) is not associated with a service network", vpc.Name, vpc.ID)
 	}
 	name := netID
-	if sn, ok, err := load[model.ServiceNetwork](tx, latticeKey(s.account, "sn", netID)); err == nil && ok {
+	if sn, ok, err := store.GetJSON[model.ServiceNetwork](tx, latticeKey(s.account, "sn", netID)); err == nil && ok {
 		name = sn.Name + " (" + netID + ")"
 	}
 	if s.sn != nil && s.sn.ID != netID {
@@ -372,7 +372,7 @@ func (s *scene) sourceVPC(tx *store.Tx, ref string) (vpc *model.VPC, explicit bo
 		}
 		id = string(kv.Value)
 	}
-	v, ok, err := load[model.VPC](tx, lattice.VPCKey(id))
+	v, ok, err := store.GetJSON[model.VPC](tx, lattice.VPCKey(id))
 	if err != nil {
 		return nil, false, err
 	}
@@ -400,7 +400,7 @@ func serviceNetworks(tx *store.Tx, account, svcID string) ([]*model.ServiceNetwo
 		if as.ServiceID != svcID {
 			continue
 		}
-		sn, ok, err := load[model.ServiceNetwork](tx, latticeKey(account, "sn", as.ServiceNetworkID))
+		sn, ok, err := store.GetJSON[model.ServiceNetwork](tx, latticeKey(account, "sn", as.ServiceNetworkID))
 		if err != nil {
 			return nil, err
 		}
@@ -421,7 +421,7 @@ func vpcNetwork(tx *store.Tx, account, vpcID string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	as, ok, err := load[model.ServiceNetworkVpcAssociation](tx, latticeKey(account, "snva", string(kv.Value)))
+	as, ok, err := store.GetJSON[model.ServiceNetworkVpcAssociation](tx, latticeKey(account, "snva", string(kv.Value)))
 	if err != nil || !ok {
 		return "", err
 	}
@@ -518,7 +518,7 @@ func loadAll[T any](tx *store.Tx, prefix string) ([]*T, error) {
 
 // storedPolicy is the auth policy document of a service or network, or "".
 func storedPolicy(tx *store.Tx, account, id string) (string, error) {
-	p, ok, err := load[model.Policy](tx, latticeKey(account, "authpolicy", id))
+	p, ok, err := store.GetJSON[model.Policy](tx, latticeKey(account, "authpolicy", id))
 	if err != nil || !ok {
 		return "", err
 	}

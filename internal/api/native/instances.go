@@ -63,7 +63,7 @@ func (a *API) createInstance(ctx context.Context, r *wire.Request) (int, any, er
 		inst.ID = model.NewInstanceID()
 	}
 	_, err = store.Update(ctx, a.st, func(tx *store.Tx) error {
-		vpc, ok, err := load[model.VPC](tx, lattice.VPCKey(in.VPC))
+		vpc, ok, err := store.GetJSON[model.VPC](tx, lattice.VPCKey(in.VPC))
 		if err != nil {
 			return err
 		}
@@ -78,13 +78,13 @@ func (a *API) createInstance(ctx context.Context, r *wire.Request) (int, any, er
 		if err := ck.Err(); err != nil {
 			return err
 		}
-		if _, ok, err := load[model.Instance](tx, model.InstanceKey(inst.ID)); err != nil {
+		if _, ok, err := store.GetJSON[model.Instance](tx, model.InstanceKey(inst.ID)); err != nil {
 			return err
 		} else if ok {
 			return wire.Conflict("INSTANCE", inst.ID, "instance %s already exists", inst.ID)
 		}
 		inst.Account, inst.ARN = vpc.Account, model.InstanceARN(a.region, vpc.Account, inst.ID)
-		return save(tx, model.InstanceKey(inst.ID), inst)
+		return store.PutJSON(tx, model.InstanceKey(inst.ID), inst)
 	})
 	if err != nil {
 		return 0, nil, err
@@ -136,7 +136,7 @@ func visibleInstance(ctx context.Context, tx *store.Tx, id string) (*model.Insta
 	if err != nil {
 		return nil, err
 	}
-	i, ok, err := load[model.Instance](tx, model.InstanceKey(id))
+	i, ok, err := store.GetJSON[model.Instance](tx, model.InstanceKey(id))
 	if err != nil {
 		return nil, err
 	}

@@ -128,30 +128,6 @@ func actingAccount(c iam.Caller, named string) (string, error) {
 	return named, nil
 }
 
-func load[T any](tx *store.Tx, key string) (*T, bool, error) {
-	kv, err := tx.Get(key)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	v := new(T)
-	if err := json.Unmarshal(kv.Value, v); err != nil {
-		return nil, false, fmt.Errorf("decoding %s: %w", key, err)
-	}
-	return v, true, nil
-}
-
-func save(tx *store.Tx, key string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encoding %s: %w", key, err)
-	}
-	tx.Put(key, b)
-	return nil
-}
-
 func list[T any](ctx context.Context, st store.Store, prefix string) ([]*T, error) {
 	res, err := st.List(ctx, prefix, store.ListOptions{})
 	if err != nil {
@@ -224,7 +200,7 @@ func (a *API) createAccount(ctx context.Context, r *wire.Request) (int, any, err
 				return wire.Conflict("ACCOUNT", o.ID, "account %s (%s) already exists", o.ID, o.Name)
 			}
 		}
-		return save(tx, iam.AccountKey(acct.ID), acct)
+		return store.PutJSON(tx, iam.AccountKey(acct.ID), acct)
 	})
 	if err != nil {
 		return 0, nil, err
@@ -301,17 +277,17 @@ func (a *API) createPrincipal(ctx context.Context, r *wire.Request) (int, any, e
 	p := model.Principal{Name: in.Name, Type: in.Type, Account: acct, ARN: model.PrincipalARN(acct, in.Type, in.Name),
 		Tags: in.Tags, Policy: in.Policy, CreatedAt: a.timestamp()}
 	_, err = store.Update(ctx, a.st, func(tx *store.Tx) error {
-		if _, ok, err := load[model.Account](tx, iam.AccountKey(acct)); err != nil {
+		if _, ok, err := store.GetJSON[model.Account](tx, iam.AccountKey(acct)); err != nil {
 			return err
 		} else if !ok {
 			return wire.NotFound("ACCOUNT", acct)
 		}
-		if _, ok, err := load[model.Principal](tx, iam.PrincipalKey(acct, in.Type, in.Name)); err != nil {
+		if _, ok, err := store.GetJSON[model.Principal](tx, iam.PrincipalKey(acct, in.Type, in.Name)); err != nil {
 			return err
 		} else if ok {
 			return wire.Conflict("PRINCIPAL", p.ARN, "%s already exists", p.ARN)
 		}
-		return save(tx, iam.PrincipalKey(acct, in.Type, in.Name), p)
+		return store.PutJSON(tx, iam.PrincipalKey(acct, in.Type, in.Name), p)
 	})
 	if err != nil {
 		return 0, nil, err
@@ -350,7 +326,7 @@ func (a *API) getPrincipal(ctx context.Context, r *wire.Request) (int, any, erro
 	}
 	var out any
 	_, err = store.Update(ctx, a.st, func(tx *store.Tx) error {
-		p, ok, err := load[model.Principal](tx, iam.PrincipalKey(acct, r.Params["type"], r.Params["name"]))
+		p, ok, err := store.GetJSON[model.Principal](tx, iam.PrincipalKey(acct, r.Params["type"], r.Params["name"]))
 		if err != nil {
 			return err
 		}
@@ -378,7 +354,7 @@ func (a *API) deletePrincipal(ctx context.Context, r *wire.Request) (int, any, e
 	}
 	_, err = store.Update(ctx, a.st, func(tx *store.Tx) error {
 		k := iam.PrincipalKey(acct, r.Params["type"], r.Params["name"])
-		if _, ok, err := load[model.Principal](tx, k); err != nil {
+		if _, ok, err := store.GetJSON[model.Principal](tx, k); err != nil {
 			return err
 		} else if !ok {
 			return wire.NotFound("PRINCIPAL", arn)
@@ -418,7 +394,7 @@ func findPrincipal(tx *store.Tx, acct, ref string) (*model.Principal, error) {
 	}
 	var found []*model.Principal
 	for _, t := range types {
-		p, ok, err := load[model.Principal](tx, iam.PrincipalKey(acct, t, name))
+		p, ok, err := store.GetJSON[model.Principal](tx, iam.PrincipalKey(acct, t, name))
 		if err != nil {
 			return nil, err
 		}
@@ -472,7 +448,7 @@ func (a *API) createAccessKey(ctx context.Context, r *wire.Request) (int, any, e
 		}
 		id, secret := model.NewAccessKey()
 		out = AccessKeyOut{AccessKeyID: id, SecretAccessKey: secret, Principal: p.ARN}
-		return save(tx, iam.AccessKeyKey(id), model.AccessKey{ID: id, Secret: secret, Account: p.Account, Principal: p.ARN, CreatedAt: a.timestamp()})
+		return store.PutJSON(tx, iam.AccessKeyKey(id), model.AccessKey{ID: id, Secret: secret, Account: p.Account, Principal: p.ARN, CreatedAt: a.timestamp()})
 	})
 	if err != nil {
 		return 0, nil, err
@@ -509,7 +485,7 @@ func (a *API) deleteAccessKey(ctx context.Context, r *wire.Request) (int, any, e
 	}
 	id := r.Params["id"]
 	_, err = store.Update(ctx, a.st, func(tx *store.Tx) error {
-		k, ok, err := load[model.AccessKey](tx, iam.AccessKeyKey(id))
+		k, ok, err := store.GetJSON[model.AccessKey](tx, iam.AccessKeyKey(id))
 		if err != nil {
 			return err
 		}

@@ -162,7 +162,7 @@ func (a *API) nodeVPC(ctx context.Context, c iam.Caller, id string) (*model.VPC,
 // ID that another account holds is a conflict unless the caller is admin.
 func (a *API) updateNode(ctx context.Context, c iam.Caller, id string, vpc *model.VPC, fn func(*nodeRecord)) error {
 	_, err := store.Update(ctx, a.st, func(tx *store.Tx) error {
-		rec, ok, err := load[nodeRecord](tx, nodeKey(id))
+		rec, ok, err := store.GetJSON[nodeRecord](tx, nodeKey(id))
 		if err != nil {
 			return err
 		}
@@ -177,7 +177,7 @@ func (a *API) updateNode(ctx context.Context, c iam.Caller, id string, vpc *mode
 		}
 		rec.VPC, rec.Account, rec.LastSeen = vpc.ID, vpc.Account, a.timestamp()
 		fn(rec)
-		return save(tx, nodeKey(id), rec)
+		return store.PutJSON(tx, nodeKey(id), rec)
 	})
 	return err
 }
@@ -187,12 +187,12 @@ func (a *API) updateNode(ctx context.Context, c iam.Caller, id string, vpc *mode
 // reconnected elsewhere before this stream noticed it was gone).
 func (a *API) seenUntilNow(ctx context.Context, id, vpcID string) error {
 	_, err := store.Update(ctx, a.st, func(tx *store.Tx) error {
-		rec, ok, err := load[nodeRecord](tx, nodeKey(id))
+		rec, ok, err := store.GetJSON[nodeRecord](tx, nodeKey(id))
 		if err != nil || !ok || rec.VPC != vpcID {
 			return err
 		}
 		rec.LastSeen = a.timestamp()
-		return save(tx, nodeKey(id), rec)
+		return store.PutJSON(tx, nodeKey(id), rec)
 	})
 	return err
 }
@@ -440,7 +440,7 @@ func (a *API) reportHealth(ctx context.Context, r *wire.Request) (int, any, erro
 	_, err = store.Update(ctx, a.st, func(tx *store.Tx) error {
 		for _, h := range in.Targets {
 			// A group of the VPC belongs to the VPC's account.
-			tg, ok, err := load[model.TargetGroup](tx, lattice.TargetGroupKey(vpc.Account, h.TargetGroupID))
+			tg, ok, err := store.GetJSON[model.TargetGroup](tx, lattice.TargetGroupKey(vpc.Account, h.TargetGroupID))
 			if err != nil {
 				return err
 			}
@@ -448,7 +448,7 @@ func (a *API) reportHealth(ctx context.Context, r *wire.Request) (int, any, erro
 				continue
 			}
 			k := lattice.TargetKey(vpc.Account, h.TargetGroupID, h.ID, h.Port)
-			t, ok, err := load[model.Target](tx, k)
+			t, ok, err := store.GetJSON[model.Target](tx, k)
 			if err != nil {
 				return err
 			}
@@ -456,7 +456,7 @@ func (a *API) reportHealth(ctx context.Context, r *wire.Request) (int, any, erro
 				continue
 			}
 			t.Status, t.ReasonCode = h.Status, h.Reason
-			if err := save(tx, k, t); err != nil {
+			if err := store.PutJSON(tx, k, t); err != nil {
 				return err
 			}
 		}

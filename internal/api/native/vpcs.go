@@ -32,7 +32,7 @@ func CreateVPC(ctx context.Context, st store.Store, region, account, name string
 			return err
 		}
 		tx.Put(vpcNameKey(account, name), []byte(id))
-		return save(tx, lattice.VPCKey(id), v)
+		return store.PutJSON(tx, lattice.VPCKey(id), v)
 	})
 	if err != nil {
 		return nil, err
@@ -103,7 +103,7 @@ func (a *API) getVPC(ctx context.Context, r *wire.Request) (int, any, error) {
 	}
 	var out any
 	_, err = store.Update(ctx, a.st, func(tx *store.Tx) error {
-		v, ok, err := load[model.VPC](tx, lattice.VPCKey(r.Params["id"]))
+		v, ok, err := store.GetJSON[model.VPC](tx, lattice.VPCKey(r.Params["id"]))
 		if err != nil {
 			return err
 		}
@@ -126,7 +126,7 @@ func (a *API) deleteVPC(ctx context.Context, r *wire.Request) (int, any, error) 
 	}
 	id := r.Params["id"]
 	_, err = store.Update(ctx, a.st, func(tx *store.Tx) error {
-		v, ok, err := load[model.VPC](tx, lattice.VPCKey(id))
+		v, ok, err := store.GetJSON[model.VPC](tx, lattice.VPCKey(id))
 		if err != nil {
 			return err
 		}

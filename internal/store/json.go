@@ -1,0 +1,34 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// GetJSON reads key in tx and decodes its JSON value. A missing key is
+// (nil, false, nil), not an error.
+func GetJSON[T any](tx *Tx, key string) (*T, bool, error) {
+	kv, err := tx.Get(key)
+	if errors.Is(err, ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	v := new(T)
+	if err := json.Unmarshal(kv.Value, v); err != nil {
+		return nil, false, fmt.Errorf("decoding %s: %w", key, err)
+	}
+	return v, true, nil
+}
+
+// PutJSON encodes v as JSON and writes it at key in tx.
+func PutJSON(tx *Tx, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", key, err)
+	}
+	tx.Put(key, b)
+	return nil
+}
