@@ -12,6 +12,7 @@ import (
 
 	"github.com/trellis-mesh/trellis/internal/model"
 	"github.com/trellis-mesh/trellis/internal/snapshot"
+	"github.com/trellis-mesh/trellis/internal/urlpath"
 )
 
 // latticeCipherSuites are the TLS 1.2 suites of Lattice's HTTPS listeners
@@ -328,7 +329,7 @@ func (c *compiler) rule(svc *service, sr *snapshot.Rule) (rule, error) {
 			default:
 				return r, errors.New("path match needs exactly one of exact and prefix")
 			}
-			r.path.value, r.path.fold = normalizePattern(v), fold
+			r.path.value, r.path.fold = urlpath.NormalizePattern(v), fold
 			if fold {
 				r.path.value = lowerString(r.path.value)
 			}

@@ -40,7 +40,7 @@
 // (headerReader): Host (or :authority) → listener of the port; on HTTPS
 // the Host must belong to the service the SNI chose, otherwise 421; the
 // auth step (SigV4, policies) will sit here, between the listener and its
-// rules. The path is normalised (pathnorm.go) and rules are tried in
+// rules. The path is normalised (internal/urlpath) and rules are tried in
 // order; the first match answers with its fixed status or forwards: a
 // target group is picked by smooth weighted round robin, then a routable
 // target round robin (failing open when none is routable). On the fast

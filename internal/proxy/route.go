@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/trellis-mesh/trellis/internal/model"
+	"github.com/trellis-mesh/trellis/internal/urlpath"
 )
 
 // headerReader is read access to a request's header fields by name: what
@@ -91,7 +92,7 @@ func (ps *portServer) route(st *reqState, q *request, rawPath string, cc *client
 	if q.method == http.MethodConnect {
 		return rt, errConnect // no tunnels: Lattice listeners carry requests only
 	}
-	path, err := normalizePath(rawPath)
+	path, err := urlpath.Normalize(rawPath)
 	if err != nil {
 		return rt, errBadPath
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/trellis-mesh/trellis/internal/model"
 	"github.com/trellis-mesh/trellis/internal/proxy/health"
 	"github.com/trellis-mesh/trellis/internal/snapshot"
+	"github.com/trellis-mesh/trellis/internal/urlpath"
 )
 
 // compileTest compiles snap without opening ports.
@@ -252,7 +253,7 @@ func BenchmarkRoute(b *testing.B) {
 	h.Set("Accept", "*/*")
 	b.ReportAllocs()
 	for b.Loop() {
-		path, err := normalizePath("/api/v7/users/42")
+		path, err := urlpath.Normalize("/api/v7/users/42")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -282,7 +283,7 @@ func FuzzRoute(f *testing.F) {
 		if hname != "" {
 			h[http.CanonicalHeaderKey(hname)] = []string{hvalue}
 		}
-		np, err := normalizePath(path)
+		np, err := urlpath.Normalize(path)
 		if err != nil {
 			return
 		}

@@ -1,4 +1,4 @@
-package proxy
+package urlpath
 
 import (
 	"strings"
@@ -45,12 +45,12 @@ func TestNormalizePath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := normalizePath(tt.in)
+			got, err := Normalize(tt.in)
 			if (err != nil) != tt.err {
-				t.Fatalf("normalizePath(%q) error = %v, want error %v", tt.in, err, tt.err)
+				t.Fatalf("Normalize(%q) error = %v, want error %v", tt.in, err, tt.err)
 			}
 			if got != tt.want {
-				t.Errorf("normalizePath(%q) = %q, want %q", tt.in, got, tt.want)
+				t.Errorf("Normalize(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}
@@ -58,8 +58,8 @@ func TestNormalizePath(t *testing.T) {
 
 func TestNormalizePathNoAllocWhenNormal(t *testing.T) {
 	p := "/api/v1/users/%2F/x"
-	if n := testing.AllocsPerRun(100, func() { _, _ = normalizePath(p) }); n != 0 {
-		t.Errorf("normalizePath of a normal path allocates %v times", n)
+	if n := testing.AllocsPerRun(100, func() { _, _ = Normalize(p) }); n != 0 {
+		t.Errorf("Normalize of a normal path allocates %v times", n)
 	}
 }
 
@@ -73,8 +73,8 @@ func TestNormalizePattern(t *testing.T) {
 		"/trail%2":   "/trail%2",
 		"/%E2%82%ac": "/%E2%82%AC",
 	} {
-		if got := normalizePattern(in); got != want {
-			t.Errorf("normalizePattern(%q) = %q, want %q", in, got, want)
+		if got := NormalizePattern(in); got != want {
+			t.Errorf("NormalizePattern(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -86,7 +86,7 @@ func FuzzNormalizePath(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		got, err := normalizePath(p)
+		got, err := Normalize(p)
 		if err != nil {
 			return
 		}
@@ -96,11 +96,11 @@ func FuzzNormalizePath(f *testing.F) {
 			}
 			return
 		}
-		again, err := normalizePath(got)
+		again, err := Normalize(got)
 		if err != nil || again != got {
 			t.Fatalf("not idempotent: %q → %q → %q (%v)", p, got, again, err)
 		}
-		if !isNormalPath(got) {
+		if !IsNormal(got) {
 			t.Fatalf("output %q of %q is not normal", got, p)
 		}
 		if got[0] != '/' || strings.Contains(got, "//") {

@@ -1,11 +1,14 @@
-package proxy
+// Package urlpath normalises request paths the one way Trellis matches,
+// authorises and forwards them: the gateway's rules and auth policies and
+// `trellis policy explain` all see the path the target receives.
+package urlpath
 
 import "errors"
 
-// errInvalidEscape: a '%' not followed by two hex digits.
-var errInvalidEscape = errors.New("invalid percent-encoding in path")
+// ErrInvalidEscape: a '%' not followed by two hex digits.
+var ErrInvalidEscape = errors.New("invalid percent-encoding in path")
 
-// normalizePath returns the path a target receives for the raw, still
+// Normalize returns the path a target receives for the raw, still
 // percent-encoded request path p (the query already cut off). Rules match
 // against the same string, so what a rule sees is exactly what the target
 // gets. The steps, in order:
@@ -26,14 +29,14 @@ var errInvalidEscape = errors.New("invalid percent-encoding in path")
 //
 // A path that does not start with '/' (the asterisk form "*") is returned
 // unchanged. An already-normal path is returned as is, without allocating.
-func normalizePath(p string) (string, error) {
+func Normalize(p string) (string, error) {
 	if p == "" {
 		return "/", nil
 	}
 	if p[0] != '/' {
 		return p, nil
 	}
-	if isNormalPath(p) {
+	if IsNormal(p) {
 		return p, nil
 	}
 	out := make([]byte, 0, len(p))
@@ -57,7 +60,7 @@ func normalizePath(p string) (string, error) {
 				continue
 			}
 			if i+2 >= n || !isHex(p[i+1]) || !isHex(p[i+2]) {
-				return "", errInvalidEscape
+				return "", ErrInvalidEscape
 			}
 			if v := unhex(p[i+1])<<4 | unhex(p[i+2]); isUnreserved(v) {
 				out = append(out, v)
@@ -91,9 +94,9 @@ func normalizePath(p string) (string, error) {
 	return string(out), nil
 }
 
-// isNormalPath reports whether normalizePath would return p unchanged: no
+// IsNormal reports whether Normalize would return p unchanged: no
 // empty or dot segments, no decodable or lower-case percent-encodings.
-func isNormalPath(p string) bool {
+func IsNormal(p string) bool {
 	n := len(p)
 	for i := 0; i < n; i++ {
 		switch p[i] {
@@ -121,13 +124,13 @@ func isNormalPath(p string) bool {
 	return true
 }
 
-// normalizePattern applies step 1 of normalizePath to a rule's path
+// NormalizePattern applies step 1 of Normalize to a rule's path
 // pattern, so that "/%7euser" in a rule matches the request "/~user". Dot
 // and empty segments of a pattern are left alone: a pattern is a literal
 // written by an operator, and a prefix such as "/api/" must keep its
 // trailing slash. An invalid escape is left as written (it can never
 // match, since request paths with one are rejected).
-func normalizePattern(p string) string {
+func NormalizePattern(p string) string {
 	out := make([]byte, 0, len(p))
 	for i := 0; i < len(p); i++ {
 		c := p[i]
