@@ -424,3 +424,26 @@ func parseIPValue(s string) (netip.Prefix, bool) {
 	}
 	return p.Masked(), true
 }
+
+// CompileDocument parses and compiles a stored policy document of kind,
+// with no size limit (the API enforced one when it stored the document):
+// what a node does with each policy of a snapshot.
+func CompileDocument(doc []byte, kind Kind) (*Compiled, error) {
+	p, err := Parse(doc, ParseOptions{Kind: kind})
+	if err != nil {
+		return nil, err
+	}
+	return Compile(p, kind)
+}
+
+// InvokeResource is the resource of vpc-lattice-svcs:Invoke for a request
+// to path (normalised, with its leading slash) of a service: the service
+// ARN, "/", then the path without its leading slash, so "/" gives a
+// trailing slash and a gRPC method gives <service ARN>/<pkg.Service>/<Method>
+// (lattice.md §5.3).
+func InvokeResource(serviceARN, path string) string {
+	if len(path) > 0 && path[0] == '/' {
+		path = path[1:]
+	}
+	return serviceARN + "/" + path
+}

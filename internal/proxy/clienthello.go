@@ -16,6 +16,7 @@ const (
 	maxClientHelloBytes = 64 << 10
 
 	alertHandshakeFailure = 40
+	alertAccessDenied     = 49
 )
 
 var errNotTLS = errors.New("not a TLS handshake")

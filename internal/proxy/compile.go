@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trellis-mesh/trellis/internal/authz"
 	"github.com/trellis-mesh/trellis/internal/model"
 	"github.com/trellis-mesh/trellis/internal/snapshot"
 	"github.com/trellis-mesh/trellis/internal/urlpath"
@@ -50,6 +51,8 @@ type compiler struct {
 	// gen numbers this compilation: fast-path pools it uses are marked
 	// with it, and Apply prunes the others.
 	gen uint64
+	// authority authenticates and authorizes the snapshot's requests.
+	authority *authz.Authority
 }
 
 // candidate is a compiled listener waiting to be placed on its port.
@@ -74,6 +77,11 @@ func (e *Engine) compile(snap *snapshot.Snapshot) (*table, map[upstreamKey]*upst
 	for i := range snap.TargetGroups {
 		c.tgSrc[snap.TargetGroups[i].ID] = &snap.TargetGroups[i]
 	}
+	a, err := authz.New(snap, authz.Options{Log: c.log})
+	if err != nil {
+		return nil, c.ups, fmt.Errorf("compile snapshot version %d: %w", snap.Version, err)
+	}
+	c.authority = a
 	t := newTable(snap.Version, snap.VPC.ARN)
 	t.gen = c.gen
 
@@ -207,7 +215,8 @@ func serviceNames(ss *snapshot.Service, protocol string) []string {
 }
 
 func (c *compiler) service(ss *snapshot.Service) *service {
-	svc := &service{id: ss.ID, arn: ss.ARN, name: ss.Name, idle: c.e.cfg.IdleTimeout}
+	svc := &service{id: ss.ID, arn: ss.ARN, name: ss.Name, idle: c.e.cfg.IdleTimeout, authority: c.authority}
+	svc.auth = c.authority.Service(ss, c.log)
 	if ss.IdleTimeoutSeconds > 0 {
 		svc.idle = time.Duration(ss.IdleTimeoutSeconds) * time.Second
 	}
@@ -245,6 +254,12 @@ func (c *compiler) listener(svc *service, ss *snapshot.Service, l *snapshot.List
 			if err != nil {
 				return nil, err
 			}
+			if svc.auth != nil && c.authority.HasClientCA() {
+				// mTLS: a client certificate is asked for, and one that
+				// does not chain to Trellis's CA fails the handshake.
+				cfg.ClientAuth = tls.VerifyClientCertIfGiven
+				cfg.ClientCAs = c.authority.Index().ClientCAs()
+			}
 			*svcTLS = cfg
 		}
 		lr.tlsConfig = *svcTLS
@@ -279,7 +294,7 @@ func (c *compiler) listener(svc *service, ss *snapshot.Service, l *snapshot.List
 	if len(lr.rules) == 0 {
 		return nil, errors.New("no usable rule")
 	}
-	lr.h1fast = true
+	lr.h1fast = svc.auth == nil
 	for _, r := range lr.rules {
 		if r.fwd == nil {
 			continue

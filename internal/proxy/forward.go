@@ -63,6 +63,12 @@ func (ps *portServer) forward(w http.ResponseWriter, r *http.Request, st *reqSta
 	}
 	h["X-Amzn-Lattice-Network"] = t.networkHdr
 	h["X-Amzn-Lattice-Target"] = g.targetHdr
+	if st.idHdr != nil {
+		h["X-Amzn-Lattice-Identity"] = st.idHdr
+		if st.tagsHdr != nil {
+			h["X-Amzn-Lattice-Identity-Tags"] = st.tagsHdr
+		}
+	}
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = t.emptyUA
 	}

@@ -13,6 +13,9 @@ import (
 type reqState struct {
 	rec Record
 	q   request
+	// idHdr and tagsHdr are x-amzn-lattice-identity and -identity-tags
+	// toward the target, set by authorize (nil: not sent).
+	idHdr, tagsHdr []string
 }
 
 // fillService records which service and listener served the request.
@@ -89,7 +92,7 @@ var closeHeader = []string{"close"}
 // returns the generated answer when there is one.
 func (ps *portServer) serve(w http.ResponseWriter, r *http.Request, st *reqState, cc *clientConn) *genError {
 	q := &st.q
-	q.method, q.host, q.header, q.proto = r.Method, r.Host, httpHeader(r.Header), r.ProtoMajor
+	q.r, q.method, q.host, q.header, q.proto = r, r.Method, r.Host, httpHeader(r.Header), r.ProtoMajor
 	rt, ge := ps.route(st, q, requestPath(r), cc, false)
 	if ge != nil {
 		return ge

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -166,6 +167,9 @@ func (ps *portServer) serveTLS(c net.Conn) {
 	cc.svcID = lr.svc.id
 	cc.tlsVersion = tlsVersionName(st.Version)
 	cc.tlsCipher = tls.CipherSuiteName(st.CipherSuite)
+	if len(st.PeerCertificates) > 0 {
+		cc.peerCert = st.PeerCertificates[0] // verified by the handshake (ClientCAs)
+	}
 	if st.NegotiatedProtocol == "h2" {
 		ps.handoff(cc, tc)
 		return
@@ -290,6 +294,7 @@ type clientConn struct {
 	svcID      string // the service the server name selected (HTTPS)
 	tlsVersion string
 	tlsCipher  string
+	peerCert   *x509.Certificate // the verified client certificate, nil if none
 
 	active   atomic.Int32 // requests in flight
 	idleFrom atomic.Int64 // e.now() when the last request ended

@@ -1,6 +1,9 @@
 package proxy
 
-import "strings"
+import (
+	"net/http"
+	"strings"
+)
 
 // A rule's httpMatch compiled into matchers (reference §3): the method is
 // compared exactly and case-sensitively; the path exactly or by plain string
@@ -84,6 +87,9 @@ func (m *headerMatcher) match(host string, h headerReader) bool {
 // request is what routing reads: the request's method, normalised path
 // (set by route), Host, headers and protocol major version.
 type request struct {
+	// r is the net/http request; nil on the HTTP/1 fast path, which
+	// hands authenticated services to net/http.
+	r      *http.Request
 	method string
 	path   string
 	host   string

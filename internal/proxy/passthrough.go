@@ -31,6 +31,12 @@ func (ps *portServer) passthrough(client net.Conn, hello []byte, lr *listenerRou
 		e.finish(st)
 	}()
 
+	if lr.svc.auth != nil && !ps.authorizeConnect(st, lr.svc, rec.SourceAddr) {
+		// Denied: the handshake is cut with access_denied.
+		writeAlert(client, alertAccessDenied)
+		_ = client.Close()
+		return
+	}
 	g := lr.passthrough.pick()
 	var t *target
 	if g != nil {

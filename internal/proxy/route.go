@@ -53,15 +53,17 @@ type routed struct {
 //
 //  1. host → listener of the port; on HTTPS the host must belong to the
 //     service the connection's server name chose (421 otherwise);
-//  2. (issue 4: SigV4 verification and auth policies go here, between the
-//     listener and its rules);
-//  3. CONNECT refused, path normalised (rawPath: escaped, no query), rules
-//     tried in order; a fixed response ends here (ru.fixed != 0);
-//  4. target group by weight, protocol matrix, target round robin.
+//  2. CONNECT refused, path normalised (rawPath: escaped, no query);
+//  3. for a service with AWS_IAM auth (its own or its network's): the
+//     caller authenticated and the policies applied to the normalised
+//     path (auth.go); a denial is Lattice's 403;
+//  4. rules tried in order; a fixed response ends here (ru.fixed != 0);
+//  5. target group by weight, protocol matrix, target round robin.
 //
 // It fills the service, group and target fields of st.rec and sets
 // q.path, and returns the generated answer when there is one. fast says
-// the caller is the HTTP/1 fast path. It allocates nothing.
+// the caller is the HTTP/1 fast path. It allocates nothing for services
+// without auth.
 func (ps *portServer) route(st *reqState, q *request, rawPath string, cc *clientConn, fast bool) (routed, *genError) {
 	var rt routed
 	rt.t = ps.e.table.Load()
@@ -97,6 +99,14 @@ func (ps *portServer) route(st *reqState, q *request, rawPath string, cc *client
 		return rt, errBadPath
 	}
 	q.path = path
+	if lr.svc.auth != nil {
+		if q.r == nil {
+			return rt, errHandOff
+		}
+		if ge := ps.authorize(st, q, lr.svc, cc); ge != nil {
+			return rt, ge
+		}
+	}
 	ru := lr.match(q)
 	if ru == nil {
 		return rt, errNoRule

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/trellis-mesh/trellis/internal/authz"
 	"github.com/trellis-mesh/trellis/internal/proxy/health"
 )
 
@@ -60,6 +61,11 @@ type service struct {
 	// accessLogs are the destination ARNs of the service's and its
 	// networks' subscriptions.
 	accessLogs []string
+	// auth is the service's auth configuration, nil when neither it nor
+	// its network has authType AWS_IAM; authority is the snapshot's
+	// (auth.go).
+	auth      *authz.Service
+	authority *authz.Authority
 }
 
 // listenerRoute is one listener of one service.
@@ -73,8 +79,9 @@ type listenerRoute struct {
 	// passthrough is the default rule's forward action (TLS_PASSTHROUGH).
 	passthrough *forward
 	// h1fast says the HTTP/1 fast path (h1conn.go) serves the listener's
-	// requests: no rule forwards to an HTTPS target group, whose TLS
-	// upstreams only the net/http path has.
+	// requests: the service does not authenticate callers (SigV4 is
+	// verified on the net/http path) and no rule forwards to an HTTPS
+	// target group, whose TLS upstreams only the net/http path has.
 	h1fast bool
 }
 

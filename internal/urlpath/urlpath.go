@@ -3,7 +3,10 @@
 // `trellis policy explain` all see the path the target receives.
 package urlpath
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 // ErrInvalidEscape: a '%' not followed by two hex digits.
 var ErrInvalidEscape = errors.New("invalid percent-encoding in path")
@@ -175,4 +178,23 @@ func unhex(c byte) byte {
 	default:
 		return c - 'A' + 10
 	}
+}
+
+// SlashDecoded is the path a target that decodes "%2F" (and "%5C", which
+// some servers take for a separator) before routing sees: p, a Normalize
+// result, with those escapes turned into '/' and normalised again, so
+// "/public%2F..%2Fadmin" gives "/admin". ok is false when p holds neither
+// escape (the result is then p). Auth decisions hold for both forms, so an
+// encoded slash cannot carry a request past a policy on the decoded path.
+func SlashDecoded(p string) (decoded string, ok bool) {
+	if !strings.Contains(p, "%2F") && !strings.Contains(p, "%5C") {
+		return p, false
+	}
+	r := strings.NewReplacer("%2F", "/", "%5C", "/").Replace(p)
+	d, err := Normalize(r)
+	if err != nil {
+		// Normalize accepted p, and replacing escapes adds none.
+		return r, true
+	}
+	return d, true
 }

@@ -113,3 +113,23 @@ func FuzzNormalizePath(f *testing.F) {
 		}
 	})
 }
+
+func TestSlashDecoded(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"/a/b", "/a/b", false},
+		{"/admin%2Fsecret", "/admin/secret", true},
+		{"/public%2F..%2Fadmin", "/admin", true},
+		{"/a%5Cb", "/a/b", true},
+		{"/a%2F%2Fb", "/a/b", true},
+		{"/a%252Fb", "/a%252Fb", false}, // an encoded '%' is not a slash
+	}
+	for _, tt := range tests {
+		got, ok := SlashDecoded(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("SlashDecoded(%q) = %q, %t; want %q, %t", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
