@@ -15,6 +15,7 @@ import (
 	"github.com/trellis-mesh/trellis/internal/iam"
 	"github.com/trellis-mesh/trellis/internal/model"
 	"github.com/trellis-mesh/trellis/internal/policy"
+	"github.com/trellis-mesh/trellis/internal/urlpath"
 	"github.com/trellis-mesh/trellis/internal/store"
 )
 
@@ -530,7 +531,7 @@ func (s *scene) explain(args *explainArgs) (*ExplainOut, error) {
 	in := args.in
 	req := &policy.Request{
 		Action:          policy.ActionInvoke,
-		Resource:        s.svc.ARN + "/" + strings.TrimPrefix(args.path, "/"),
+		Resource:        policy.InvokeResource(s.svc.ARN, args.path),
 		SourceIP:        args.sourceIP,
 		Time:            args.when,
 		SecureTransport: s.protocol == model.ProtocolHTTPS,
@@ -595,7 +596,7 @@ func (s *scene) explain(args *explainArgs) (*ExplainOut, error) {
 				ein.IdentityNames = append(ein.IdentityNames, "identityPolicies["+strconv.Itoa(i)+"]")
 			}
 		case p.Policy != "":
-			c, err := compileDoc(p.Policy, policy.IdentityPolicy, 0)
+			c, err := policy.CompileDocument([]byte(p.Policy), policy.IdentityPolicy)
 			if err != nil {
 				return nil, wire.Conflict("PRINCIPAL", p.ARN, "the stored identity-based policy of %s does not parse: %v", p.ARN, err)
 			}
@@ -605,7 +606,19 @@ func (s *scene) explain(args *explainArgs) (*ExplainOut, error) {
 		er.IdentityPolicies = append(er.IdentityPolicies, ein.IdentityNames...)
 	}
 
+	if args.path != in.Path && in.Path != "" {
+		s.note("the path %s is evaluated as %s, the normalised path a gateway matches, authorizes and forwards", in.Path, args.path)
+	}
 	e := policy.Explain(ein)
+	if alt, ok := urlpath.SlashDecoded(args.path); ok && e.Allowed {
+		// As the gateway does: a target may decode %2F, so the decoded
+		// path must be allowed too.
+		req.Resource, req.Path = policy.InvokeResource(s.svc.ARN, alt), alt
+		if e2 := policy.Explain(ein); !e2.Allowed {
+			s.note("the path holds an encoded slash: a gateway also requires %s, as a decoding target reads it, to be allowed, and it is not", alt)
+			e = e2
+		}
+	}
 	out := &ExplainOut{Decision: "ALLOW", DeniedBy: e.DeniedBy, Message: e.Message, Explanation: e, Text: e.String(),
 		Request: er, Notes: s.notes}
 	if !e.Allowed {
@@ -635,7 +648,7 @@ func (s *scene) layer(l *Layer, authType, authOverride, stored string, override 
 		}
 	case stored != "":
 		var err error
-		if c, err = compileDoc(stored, policy.AuthPolicy, 0); err != nil {
+		if c, err = policy.CompileDocument([]byte(stored), policy.AuthPolicy); err != nil {
 			return false, nil, "", wire.Conflict("AUTH_POLICY", l.ID, "the stored auth policy of %s does not parse: %v", l.ID, err)
 		}
 		l.Policy = "stored"

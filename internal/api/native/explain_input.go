@@ -13,6 +13,7 @@ import (
 
 	"github.com/trellis-mesh/trellis/internal/model"
 	"github.com/trellis-mesh/trellis/internal/policy"
+	"github.com/trellis-mesh/trellis/internal/urlpath"
 )
 
 // This file is the input side of the explain call: the strict body, its
@@ -152,6 +153,11 @@ func (in *explainIn) check(now time.Time) (*explainArgs, error) {
 	}
 	if msg := pathProblem(a.path); msg != "" {
 		ck.Addf("path", "%s", msg)
+	} else if np, err := urlpath.Normalize(a.path); err != nil {
+		ck.Addf("path", "has a %% not followed by two hex digits (a gateway answers such a request 400), got %q", in.Path)
+	} else {
+		// Explain what a gateway decides: it normalises the path first.
+		a.path = np
 	}
 
 	if in.SourceIP != "" {
