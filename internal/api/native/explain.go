@@ -15,8 +15,8 @@ import (
 	"github.com/trellis-mesh/trellis/internal/iam"
 	"github.com/trellis-mesh/trellis/internal/model"
 	"github.com/trellis-mesh/trellis/internal/policy"
-	"github.com/trellis-mesh/trellis/internal/urlpath"
 	"github.com/trellis-mesh/trellis/internal/store"
+	"github.com/trellis-mesh/trellis/internal/urlpath"
 )
 
 // This file is the explain call, POST /trellis/v1/policy/explain: it takes
