@@ -67,10 +67,8 @@ default to the service's only HTTP/HTTPS listener. Headers and query
 parameters are what vpc-lattice-svcs:RequestHeader/<name> and
 RequestQueryString/<key> conditions see. For gRPC, give --method POST, the
 path /package.Service/Method and --header content-type=application/grpc.
-The path is used as given (not normalized).
-
-Gateways do not enforce auth policies yet; explain shows the decision they
-will make.`,
+The path is normalized first, as gateways do ("/a/../b" is "/b"; see
+docs/auth.md), and explain shows the decision a gateway makes.`,
 		Example: `  # Allow one role GET /orders/*: try the policy before putting it.
   cat > orders-policy.json <<'EOF'
   {"Version": "2012-10-17", "Statement": [{"Sid": "WebReadsOrders", "Effect": "Allow",
