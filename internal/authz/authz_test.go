@@ -20,6 +20,7 @@ import (
 	"github.com/trellis-mesh/trellis/internal/model"
 	"github.com/trellis-mesh/trellis/internal/sigv4"
 	"github.com/trellis-mesh/trellis/internal/snapshot"
+	"github.com/trellis-mesh/trellis/internal/urlpath"
 )
 
 const (
@@ -47,7 +48,7 @@ var ordersPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Prin
 
 // testAuthority builds an Authority for a snapshot holding the two keys,
 // with its clock pinned at now.
-func testAuthority(t *testing.T, now time.Time) *Authority {
+func testAuthority(t testing.TB, now time.Time) *Authority {
 	t.Helper()
 	snap := &snapshot.Snapshot{Region: region, VPC: snapshot.VPC{ID: "vpc-0a", Account: account}}
 	mat := &snapshot.AuthMaterial{Service: snapshot.SigningService, TrustDomain: iam.DefaultTrustDomain}
@@ -71,7 +72,7 @@ func testAuthority(t *testing.T, now time.Time) *Authority {
 
 // iamService is a service with AWS_IAM and the given auth policy, in a
 // network with authType NONE.
-func iamService(t *testing.T, a *Authority, policy string) *Service {
+func iamService(t testing.TB, a *Authority, policy string) *Service {
 	t.Helper()
 	s := a.Service(&snapshot.Service{ID: "svc-0123456789abcdef0", ARN: svcARN, AuthType: model.AuthTypeAWSIAM, AuthPolicy: policy,
 		Networks: []snapshot.Network{{ID: "sn-0123456789abcdef0", ARN: snARN, AuthType: model.AuthTypeNone}}}, nil)
@@ -308,4 +309,43 @@ func TestConnect(t *testing.T) {
 	if res.Allowed || !strings.Contains(res.Body, "vpc-lattice-svcs:Connect on resource: "+svcARN+" ") {
 		t.Errorf("Connect from 10.0.1.9: %+v, want denied naming Connect", res)
 	}
+}
+
+// FuzzAuthorize sends arbitrary request targets and Authorization headers
+// to a service that denies /admin to everyone and allows the rest to
+// anyone: Authorize must never panic, and no request whose normalised
+// path is under /admin may be allowed.
+func FuzzAuthorize(f *testing.F) {
+	now := time.Now().UTC().Truncate(time.Second)
+	for _, seed := range [][2]string{
+		{"/public/x", ""},
+		{"/admin%2Fx?a=b&c", ""},
+		{"/x?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=00", ""},
+		{"/x", "AWS4-HMAC-SHA256 Credential=AKIAREADER0000000001/20260101/us-east-1/vpc-lattice-svcs/aws4_request, SignedHeaders=host, Signature=00"},
+		{"/%2e%2e/admin", "AWS4-HMAC-SHA256"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	a := testAuthority(f, now)
+	s := iamService(f, a, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"vpc-lattice-svcs:Invoke","Resource":"*"},`+
+		`{"Effect":"Deny","Principal":"*","Action":"vpc-lattice-svcs:Invoke","Resource":["`+svcARN+`/admin","`+svcARN+`/admin/*"]}]}`)
+	f.Fuzz(func(t *testing.T, target, authz string) {
+		rawPath, rawQuery, _ := strings.Cut(target, "?")
+		path, err := urlpath.Normalize(rawPath)
+		if err != nil || path == "" || path[0] != '/' {
+			return // the gateway answers 400
+		}
+		r := &http.Request{Method: "GET", Host: "orders.example", Header: http.Header{},
+			URL: &url.URL{Path: path, RawPath: rawPath, RawQuery: rawQuery}, RequestURI: target}
+		if authz != "" {
+			r.Header.Set("Authorization", authz)
+		}
+		res := authorize(a, s, r, path)
+		dec, _ := urlpath.SlashDecoded(path)
+		for _, p := range []string{path, dec} {
+			if res.Allowed && (p == "/admin" || strings.HasPrefix(p, "/admin/")) {
+				t.Fatalf("%q (Authorization %q) allowed although %s is denied", target, authz, p)
+			}
+		}
+	})
 }
