@@ -63,7 +63,10 @@ value "none" stands for "no policy" (name a file called none as ./none).
 The request comes from --vpc (default: your VPC "default" when it reaches
 the service) through --network (default: the network that VPC is
 associated with, or the service's only network). --port and --protocol
-default to the service's only HTTP/HTTPS listener. Headers and query
+default to the service's only HTTP/HTTPS listener; a TLS_PASSTHROUGH
+listener (named by --port, or --protocol TLS_PASSTHROUGH) is explained
+for vpc-lattice-svcs:Connect on the service by an anonymous caller, as a
+gateway authorizes its connections. Headers and query
 parameters are what vpc-lattice-svcs:RequestHeader/<name> and
 RequestQueryString/<key> conditions see. For gRPC, give --method POST, the
 path /package.Service/Method and --header content-type=application/grpc.
@@ -240,6 +243,9 @@ func printExplanation(w io.Writer, out object) error {
 	row("principal", field(out, "request", "principal"))
 	req := field(out, "request", "method") + " " + field(out, "request", "path") +
 		" on port " + field(out, "request", "port") + " (" + field(out, "request", "protocol") + ")"
+	if field(out, "request", "method") == "" {
+		req = "connection to port " + field(out, "request", "port") + " (" + field(out, "request", "protocol") + ", " + field(out, "request", "action") + ")"
+	}
 	row("request", req)
 	row("resource", field(out, "request", "resource"))
 	row("service", layerLine(out, "service"))

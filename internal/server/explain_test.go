@@ -264,6 +264,24 @@ func TestExplainDecisions(t *testing.T) {
 		}
 	})
 
+	t.Run("TLS passthrough is Connect by an anonymous caller", func(t *testing.T) {
+		connect := `{"Version":"2012-10-17","Statement":[{"Sid":"Inside","Effect":"Allow","Principal":"*","Action":"vpc-lattice-svcs:Connect",` +
+			`"Resource":"` + w.svcARN + `","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/16"}}}]}`
+		body := map[string]any{"service": "orders", "principal": w.web, "port": 8443, "protocol": "TLS_PASSTHROUGH",
+			"servicePolicy": connect, "networkAuthType": "NONE", "sourceIp": "10.0.3.4"}
+		out := w.call(t, body)
+		if out.Decision != "ALLOW" || out.Request.Action != "vpc-lattice-svcs:Connect" || out.Request.Resource != w.svcARN || out.Request.Principal != "anonymous" {
+			t.Errorf("connect from 10.0.3.4: %s %s %s %s\n%s", out.Decision, out.Request.Action, out.Request.Resource, out.Request.Principal, out.Text)
+		}
+		if !strings.Contains(strings.Join(out.Notes, "\n"), "sees no caller inside the tunnel") {
+			t.Errorf("notes %q do not say the principal was dropped", out.Notes)
+		}
+		body["sourceIp"] = "192.0.2.1"
+		if out := w.call(t, body); out.Decision != "DENY" || !strings.Contains(out.Message, "vpc-lattice-svcs:Connect on resource: "+w.svcARN+" ") {
+			t.Errorf("connect from 192.0.2.1: %s %q", out.Decision, out.Message)
+		}
+	})
+
 	t.Run("paths are explained as a gateway normalises them", func(t *testing.T) {
 		for _, path := range []string{"/public/../orders/1", "/public/%2e%2e/orders/1", "//public/./../orders/1", "/public/x%2F..%2F..%2Forders%2F1"} {
 			out := w.call(t, map[string]any{"service": "orders", "principal": "anonymous", "path": path})

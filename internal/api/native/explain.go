@@ -457,8 +457,6 @@ func (s *scene) resolveListener(tx *store.Tx, args *explainArgs) error {
 		}
 		l := ls[i]
 		switch {
-		case l.Protocol != model.ProtocolHTTP && l.Protocol != model.ProtocolHTTPS:
-			return wire.Invalid("port", "the listener on port %d is %s: its connections are authorized with vpc-lattice-svcs:Connect, which explain does not cover yet", l.Port, l.Protocol)
 		case args.protocol != "" && args.protocol != l.Protocol:
 			return wire.Invalid("protocol", "the listener on port %d is %s, not %s", l.Port, l.Protocol, args.protocol)
 		}
@@ -467,7 +465,9 @@ func (s *scene) resolveListener(tx *store.Tx, args *explainArgs) error {
 	}
 	var cands []*model.Listener
 	for _, l := range ls {
-		if l.Protocol == model.ProtocolHTTP || l.Protocol == model.ProtocolHTTPS {
+		// A passthrough listener is chosen only when asked for: most
+		// questions are about requests (Invoke).
+		if l.Protocol != model.ProtocolTLSPassthrough || args.protocol == model.ProtocolTLSPassthrough {
 			if args.protocol == "" || args.protocol == l.Protocol {
 				cands = append(cands, l)
 			}
@@ -495,7 +495,7 @@ func (s *scene) resolveListener(tx *store.Tx, args *explainArgs) error {
 
 // checkSecure rejects a secureTransport that contradicts the listener.
 func (s *scene) checkSecure(args *explainArgs) error {
-	if st := args.in.SecureTransport; st != nil && *st != (s.protocol == model.ProtocolHTTPS) {
+	if st := args.in.SecureTransport; st != nil && *st != (s.protocol != model.ProtocolHTTP) {
 		return wire.Invalid("secureTransport", "is %t, but the listener on port %d is %s", *st, s.port, s.protocol)
 	}
 	return nil
@@ -534,7 +534,7 @@ func (s *scene) explain(args *explainArgs) (*ExplainOut, error) {
 		Resource:        policy.InvokeResource(s.svc.ARN, args.path),
 		SourceIP:        args.sourceIP,
 		Time:            args.when,
-		SecureTransport: s.protocol == model.ProtocolHTTPS,
+		SecureTransport: s.protocol != model.ProtocolHTTP,
 		ResourceTags:    keyValues(s.svc.Tags),
 		ServiceARN:      s.svc.ARN,
 		Port:            s.port,
@@ -557,6 +557,20 @@ func (s *scene) explain(args *explainArgs) (*ExplainOut, error) {
 	}
 	for _, q := range args.query {
 		er.Query[q.Key] = append(er.Query[q.Key], q.Value)
+	}
+	connect := s.protocol == model.ProtocolTLSPassthrough
+	if connect {
+		// A passthrough connection is authorized once, for Connect on
+		// the service, as an anonymous caller: the gateway sees no
+		// request and no client certificate inside the tunnel.
+		req.Action, req.Resource = policy.ActionConnect, s.svc.ARN
+		req.Method, req.Path, req.Headers, req.Query = "", "", nil, nil
+		er.Action, er.Resource, er.Method, er.Path = req.Action, req.Resource, "", ""
+		er.Headers, er.Query = map[string]string{}, map[string][]string{}
+		if s.principal != nil {
+			s.note("a TLS_PASSTHROUGH listener sees no caller inside the tunnel: explained for an anonymous caller, not %s", s.principal.ARN)
+			s.principal = nil
+		}
 	}
 	if s.vpc != nil {
 		req.SourceVPC, req.SourceVPCOwnerAccount = s.vpc.ID, s.vpc.Account
@@ -606,11 +620,11 @@ func (s *scene) explain(args *explainArgs) (*ExplainOut, error) {
 		er.IdentityPolicies = append(er.IdentityPolicies, ein.IdentityNames...)
 	}
 
-	if args.path != in.Path && in.Path != "" {
+	if args.path != in.Path && in.Path != "" && !connect {
 		s.note("the path %s is evaluated as %s, the normalised path a gateway matches, authorizes and forwards", in.Path, args.path)
 	}
 	e := policy.Explain(ein)
-	if alt, ok := urlpath.SlashDecoded(args.path); ok && e.Allowed {
+	if alt, ok := urlpath.SlashDecoded(args.path); ok && e.Allowed && !connect {
 		// As the gateway does: a target may decode %2F, so the decoded
 		// path must be allowed too.
 		req.Resource, req.Path = policy.InvokeResource(s.svc.ARN, alt), alt

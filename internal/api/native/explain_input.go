@@ -179,12 +179,12 @@ func (in *explainIn) check(now time.Time) (*explainArgs, error) {
 		}
 	}
 	if in.Protocol != "" {
-		ck.Enum("protocol", in.Protocol, model.ProtocolHTTP, model.ProtocolHTTPS)
+		ck.Enum("protocol", in.Protocol, model.ProtocolHTTP, model.ProtocolHTTPS, model.ProtocolTLSPassthrough)
 		a.protocol = in.Protocol
 	}
-	if in.SecureTransport != nil && in.Protocol != "" && *in.SecureTransport != (in.Protocol == model.ProtocolHTTPS) {
-		ck.Addf("secureTransport", "is %t, but protocol %s means %t (aws:SecureTransport is true exactly for HTTPS)",
-			*in.SecureTransport, in.Protocol, in.Protocol == model.ProtocolHTTPS)
+	if in.SecureTransport != nil && in.Protocol != "" && *in.SecureTransport != (in.Protocol != model.ProtocolHTTP) {
+		ck.Addf("secureTransport", "is %t, but protocol %s means %t (aws:SecureTransport is true exactly for HTTPS and TLS_PASSTHROUGH)",
+			*in.SecureTransport, in.Protocol, in.Protocol != model.ProtocolHTTP)
 	}
 	a.when = now.UTC()
 	if in.Time != "" {
