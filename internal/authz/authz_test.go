@@ -82,14 +82,14 @@ func iamService(t testing.TB, a *Authority, policy string) *Service {
 	return s
 }
 
-func newRequest(t *testing.T, method, target string) *http.Request {
+func newRequest(t testing.TB, method, target string) *http.Request {
 	t.Helper()
 	r := httptest.NewRequest(method, "http://orders.example"+target, nil)
 	r.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
 	return r
 }
 
-func sign(t *testing.T, r *http.Request, k key, now time.Time) {
+func sign(t testing.TB, r *http.Request, k key, now time.Time) {
 	t.Helper()
 	err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: k.id, SecretAccessKey: k.secret},
 		r, "UNSIGNED-PAYLOAD", "vpc-lattice-svcs", region, now)
