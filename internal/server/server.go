@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -104,15 +105,16 @@ const DefaultDeregistrationDelay = 60 * time.Second
 
 // Server is a running control plane.
 type Server struct {
-	cfg     Config
-	st      store.Store
-	log     *slog.Logger
-	reg     *prometheus.Registry
-	handler http.Handler
-	lattice *lattice.API
-	broker  *snapshot.Broker
-	ca      *pki.CA
-	td      string
+	cfg      Config
+	st       store.Store
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	handler  http.Handler
+	lattice  *lattice.API
+	cloudmap *cloudmap.API
+	broker   *snapshot.Broker
+	ca       *pki.CA
+	td       string
 
 	apiLn, adminLn net.Listener
 }
@@ -166,6 +168,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		limit: newLimiter(cfg.RateLimit, cfg.Now), throttled: m.throttled}
 	cm := cloudmap.New(cloudmap.Config{Store: st, Region: cfg.Region, Logger: s.log.With("api", "cloudmap"),
 		Now: cfg.Now, Observe: m.observer("cloudmap")})
+	s.cloudmap = cm
 	s.handler = auth.wrap(route(la, na, cm, &stsAPI{}, m.observer("sts")))
 	return s, nil
 }
@@ -222,7 +225,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	drained := make(chan struct{})
 	go func() {
 		defer close(drained)
+		var wg sync.WaitGroup
+		wg.Go(func() { s.cloudmap.RunLeaseExpiry(drainCtx, time.Second) })
 		s.lattice.RunDrainer(drainCtx)
+		wg.Wait()
 	}()
 	s.log.Info("serving", "api", s.APIAddr(), "admin", s.AdminAddr(), "region", s.cfg.Region)
 	var err error

@@ -61,6 +61,7 @@ func (a *API) registerInstance(ctx context.Context, cl iam.Caller, in *registerI
 	if in.Attributes == nil {
 		c.Addf("Attributes", "is required")
 	}
+	checkLease(&c, in.Attributes)
 	if err := c.Err(); err != nil {
 		return nil, err
 	}
@@ -105,6 +106,7 @@ func (a *API) registerInstance(ctx context.Context, cl iam.Caller, in *registerI
 			inst.Attributes = in.Attributes
 			inst.CreatorRequestID = derefOr(in.CreatorRequestID, "")
 			inst.UpdateDate = now
+			a.renewLease(tx, cl.Account, inst)
 			touchRevision(tx, cl.Account, svcID)
 			if err := store.PutJSON(tx, k, inst); err != nil {
 				return "", err
@@ -147,9 +149,11 @@ func (a *API) deregisterInstance(ctx context.Context, cl iam.Caller, in *instanc
 		if err != nil {
 			return err
 		}
-		if _, err := a.loadInstance(tx, cl.Account, svcID, *in.InstanceID); err != nil {
+		inst, err := a.loadInstance(tx, cl.Account, svcID, *in.InstanceID)
+		if err != nil {
 			return err
 		}
+		dropLease(tx, inst)
 		tx.Delete(key(cl.Account, "inst", svcID, *in.InstanceID))
 		svc.InstanceCount--
 		touchRevision(tx, cl.Account, svcID)
@@ -354,11 +358,15 @@ func (a *API) updateInstanceCustomHealthStatus(ctx context.Context, cl iam.Calle
 		if svc.CustomHealth == nil {
 			return errorf(TypeCustomHealthNotFound, "service %s was not created with HealthCheckCustomConfig", svcID)
 		}
-		if inst.Health == *in.Status {
+		if inst.Health == *in.Status && inst.LeaseKey == "" {
 			return nil
 		}
-		inst.Health = *in.Status
-		inst.UpdateDate = a.timestamp()
+		if inst.Health != *in.Status {
+			inst.Health = *in.Status
+			inst.UpdateDate = a.timestamp()
+		}
+		// A report is a heartbeat: it renews the instance's lease.
+		a.renewLease(tx, cl.Account, inst)
 		return store.PutJSON(tx, key(cl.Account, "inst", svcID, inst.ID), inst)
 	})
 	return nil, err

@@ -121,6 +121,11 @@ type instance struct {
 	CreatedBy  string    `json:"createdBy"`
 	CreateDate time.Time `json:"createDate"`
 	UpdateDate time.Time `json:"updateDate"`
+	// LeaseUntil and LeaseKey are set for an instance registered with
+	// TRELLIS_LEASE_SECONDS (lease.go): when it is removed unless renewed,
+	// and its entry in the lease index.
+	LeaseUntil time.Time `json:"leaseUntil,omitzero"`
+	LeaseKey   string    `json:"leaseKey,omitempty"`
 }
 
 type operation struct {
