@@ -1,0 +1,78 @@
+// Package egress is the sidecar agent's outbound proxy: the application
+// calls every service of its namespace at a local address (a VIP in
+// 127.255.0.0/16 and the service's port), and the proxy carries each call
+// to one of the service's instances, with load balancing, retries,
+// timeouts, outlier detection and circuit breaking, as ECS Service
+// Connect's Envoy does (reference service-connect.md §2.7–2.11).
+//
+// # Lifecycle
+//
+// New builds an idle Proxy. Listen binds a service's address and serves it
+// with a Policy; SetEndpoints and SetPolicy replace a service's instances
+// and policy at any time, and requests that arrive afterwards use the new
+// ones while requests in flight finish with what they started with. Each
+// service keeps its policy, endpoint set and HTTP transport as immutable
+// values behind atomic pointers: the setters build a new value and swap the
+// pointer, the data path loads it once per request and never locks.
+// Endpoint objects carry over updates by ID, so an endpoint's load and
+// outlier state survive a SetEndpoints that keeps it. Close stops every
+// listener, lets requests and TCP streams in flight finish until its
+// context ends, and then cuts them.
+//
+// # Flow of a connection
+//
+// A listener's accept loop takes every connection (listener.go), records
+// it (KindConnOpen) and looks at the service's protocol of the moment.
+// TCP connections are spliced to an endpoint (tcp.go). The others go to
+// the listener's http.Server, which speaks HTTP/1.1 and h2c with prior
+// knowledge to the application whatever the service's protocol; the
+// protocol decides how the proxy talks to endpoints: HTTP/1.1, or HTTP/2
+// (h2c in plain text, h2 by ALPN over TLS) for HTTP2 and GRPC.
+//
+// # Flow of a request
+//
+// ServeHTTP (http.go) checks MaxRequests, sets the per-request timeout
+// and, when the idle timeout is the shorter one, an idle watchdog
+// (body.go), and rewrites the headers (headers.go): hop-by-hop headers
+// out, Host kept, x-forwarded-for appended, traceparent and x-request-id
+// added when missing. Then it tries endpoints: pick (endpoints.go) chooses
+// one, try sends the request with Go's transport (upstream.go) and waits
+// for the response headers, and shouldRetry decides, from the outcome, the
+// policy's conditions, the method, the request body and the retry budget,
+// whether to try again after a jittered backoff, on an endpoint not tried
+// yet when there is one (retry.go). Each attempt's result feeds outlier
+// detection (outlier.go); circuit breakers are in breaker.go. The final response is streamed back with its trailers; a
+// failure without response becomes the proxy's own answer (503 or 504,
+// or a gRPC status for gRPC calls). Every request ends with a Record to
+// the Observer.
+//
+// # Choices
+//
+//   - Load balancing is least request with the power of two choices, not
+//     ECS's round robin: two random endpoints, the one with fewer
+//     attempts in flight wins. It spreads like round robin when endpoints
+//     are equal and steers away from a slow or stuck one at once, without
+//     shared counters or locks. TCP compares open connections.
+//   - A retry goes to an endpoint the request has not tried when a
+//     healthy one is left; ejected endpoints are used only when all are
+//     ejected (Envoy's panic routing, flagged AllEjected).
+//   - Request bodies stream; up to MaxReplayBody of them is kept for
+//     retries (body.go). Past that, an attempt that has sent body bytes is
+//     final.
+//   - Non-idempotent methods (POST, PATCH, ...) are retried only after a
+//     connect failure or a refused stream unless RetryNonIdempotent;
+//     gRPC calls also on the gRPC statuses named in On.
+//   - The per-request timeout counts from the request's arrival and
+//     covers the response body: a stream longer than it is cut, as with
+//     ECS's default of 15 s. The per-try timeout covers an attempt until
+//     its response headers.
+//   - The idle timeout applies to client connections (http.Server's
+//     IdleTimeout, fixed when the listener starts), pooled endpoint
+//     connections (the transport's IdleConnTimeout), requests when it is
+//     shorter than the per-request timeout, and TCP streams (in windows of
+//     a quarter of it, since spliced bytes cannot be watched one by one).
+//   - Outlier ejection ends lazily: an ejected endpoint carries the time
+//     it is re-admitted, and no timer runs.
+//   - Upgrades (WebSocket) are not carried by the HTTP family: Upgrade is a
+//     hop-by-hop header. Serve such services as TCP.
+package egress

@@ -1,0 +1,153 @@
+package egress
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// listener is one bound address of a service. Its accept loop takes every
+// connection itself, records it, and looks at the service's policy of the
+// moment: TCP connections are spliced (tcp.go), the others are handed to
+// the listener's http.Server through the listener's net.Listener side
+// (Accept), which is all that http.Server sees. So a protocol change by
+// SetPolicy applies to the next connection.
+type listener struct {
+	s    *service
+	ln   *net.TCPListener
+	srv  *http.Server
+	ch   chan net.Conn // accept loop → http.Server
+	done chan struct{} // closed by Close (http.Server's Shutdown)
+	once sync.Once
+}
+
+func newListener(s *service, ln *net.TCPListener, idle time.Duration) *listener {
+	l := &listener{s: s, ln: ln, ch: make(chan net.Conn), done: make(chan struct{})}
+	protos := new(http.Protocols)
+	protos.SetHTTP1(true)
+	protos.SetUnencryptedHTTP2(true) // h2c with prior knowledge: gRPC and HTTP/2 clients
+	l.srv = &http.Server{
+		Handler:     s,
+		IdleTimeout: idle,
+		Protocols:   protos,
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	return l
+}
+
+// acceptLoop runs until the TCP listener is closed.
+func (l *listener) acceptLoop() {
+	s := l.s
+	var delay time.Duration
+	for {
+		c, err := l.ln.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off as
+			// http.Server does, rather than spin.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", "addr", l.ln.Addr().String(), "err", err, "retryIn", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		start := time.Now()
+		s.conns.Add(1)
+		s.observeConn(KindConnOpen, c.RemoteAddr().String(), start)
+		if pol := s.pol.Load(); pol.Protocol == TCP {
+			t := newTCPStream(s, c, start)
+			s.p.addTCP(t)
+			s.p.serveWG.Add(1)
+			go func() {
+				defer s.p.serveWG.Done()
+				t.serve(pol)
+			}()
+			continue
+		}
+		cc := &clientConn{TCPConn: c, s: s, start: start}
+		select {
+		case l.ch <- cc:
+		case <-l.done:
+			cc.Close()
+		}
+	}
+}
+
+// stopAccepting closes the TCP listener; the accept loop ends.
+func (l *listener) stopAccepting() { l.ln.Close() }
+
+// Accept implements net.Listener for the http.Server.
+func (l *listener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close implements net.Listener: http.Server calls it on Shutdown and
+// Close. The TCP listener is Proxy.Close's business (stopAccepting).
+func (l *listener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+// Addr implements net.Listener.
+func (l *listener) Addr() net.Addr { return l.ln.Addr() }
+
+// clientConn is an HTTP client connection: it counts its bytes and
+// records its end once.
+type clientConn struct {
+	*net.TCPConn
+	s      *service
+	start  time.Time
+	in     atomic.Int64
+	out    atomic.Int64
+	closed atomic.Bool
+}
+
+func (c *clientConn) Read(b []byte) (int, error) {
+	n, err := c.TCPConn.Read(b)
+	c.in.Add(int64(n))
+	return n, err
+}
+
+func (c *clientConn) Write(b []byte) (int, error) {
+	n, err := c.TCPConn.Write(b)
+	c.out.Add(int64(n))
+	return n, err
+}
+
+func (c *clientConn) Close() error {
+	err := c.TCPConn.Close()
+	if c.closed.CompareAndSwap(false, true) {
+		c.s.conns.Add(-1)
+		if obs := c.s.p.obs; obs != nil {
+			rec := Record{
+				Kind: KindConnClose, Service: c.s.name, Protocol: c.s.pol.Load().Protocol,
+				Client: c.RemoteAddr().String(), Start: c.start, Duration: time.Since(c.start),
+				GRPCStatus: -1, BytesIn: c.in.Load(), BytesOut: c.out.Load(),
+			}
+			obs.Observe(&rec)
+		}
+	}
+	return err
+}
+
+// observeConn records a connection event without endpoint.
+func (s *service) observeConn(kind Kind, client string, start time.Time) {
+	obs := s.p.obs
+	if obs == nil {
+		return
+	}
+	rec := Record{Kind: kind, Service: s.name, Protocol: s.pol.Load().Protocol, Client: client,
+		Start: start, GRPCStatus: -1}
+	obs.Observe(&rec)
+}

@@ -1,0 +1,377 @@
+package egress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config configures a Proxy.
+type Config struct {
+	// Logger receives the proxy's logs; nil discards them.
+	Logger *slog.Logger
+	// Observer receives a Record per request and per client connection
+	// event; nil records nothing.
+	Observer Observer
+	// DialTimeout bounds each connection to an endpoint, TLS handshake
+	// included; default 5 s (Envoy's connect_timeout). Shorter fails over
+	// to another endpoint sooner when one is unreachable; too short fails
+	// healthy endpoints across slow networks.
+	DialTimeout time.Duration
+}
+
+// DefaultDialTimeout is Config.DialTimeout's default.
+const DefaultDialTimeout = 5 * time.Second
+
+// Proxy is the agent's outbound proxy. Its methods are safe for concurrent
+// use.
+type Proxy struct {
+	log         *slog.Logger
+	obs         Observer
+	dialTimeout time.Duration
+	epoch       time.Time // the monotonic clock's origin; see now
+	bufs        sync.Pool // *[]byte of copyBufSize
+	states      sync.Pool // *reqState
+	// teTrailers and emptyUA are shared header values; capacity equals
+	// length so that an append copies.
+	teTrailers []string
+	emptyUA    []string
+
+	// ctx is cancelled when Close gives up waiting: dials in progress and
+	// TCP streams end.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	closed    bool
+	services  map[string]*service
+	listeners []*listener
+	// acceptWG counts accept loops; serveWG the http.Servers' Serve
+	// calls and TCP streams.
+	acceptWG sync.WaitGroup
+	serveWG  sync.WaitGroup
+	tcpMu    sync.Mutex
+	tcp      map[*tcpStream]struct{}
+	tcpGone  chan struct{} // closed when tcp becomes empty; nil when nobody waits
+}
+
+// copyBufSize is the size of the pooled buffers that copy bodies.
+const copyBufSize = 32 << 10
+
+// New returns a Proxy with no listeners.
+func New(cfg Config) *Proxy {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Proxy{
+		log:         log.With("component", "egress"),
+		obs:         cfg.Observer,
+		dialTimeout: cfg.DialTimeout,
+		epoch:       time.Now(),
+		teTrailers:  []string{"trailers"},
+		emptyUA:     []string{""},
+		ctx:         ctx,
+		cancel:      cancel,
+		services:    make(map[string]*service),
+		tcp:         make(map[*tcpStream]struct{}),
+	}
+	p.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
+	p.states.New = func() any { return new(reqState) }
+	return p
+}
+
+// now is the proxy's monotonic clock in nanoseconds, for ejections.
+func (p *Proxy) now() int64 { return int64(time.Since(p.epoch)) }
+
+// service is one service's state. Its policy, endpoints and transport are
+// immutable values behind atomic pointers, replaced whole by the setters
+// and read without locks by the data path.
+type service struct {
+	p    *Proxy
+	name string
+	log  *slog.Logger
+
+	pol atomic.Pointer[policy]
+	eps atomic.Pointer[endpointSet]
+	up  atomic.Pointer[upstream] // nil until the first Listen or SetPolicy
+
+	mu      sync.Mutex // serialises SetPolicy and SetEndpoints
+	ejectMu sync.Mutex // serialises ejection decisions
+
+	slots     slotGate     // HTTP/1.1 connection slots (breaker.go)
+	connCount atomic.Int64 // open connections to endpoints
+
+	active   atomic.Int64 // requests in flight
+	retrying atomic.Int64 // requests holding a retry-budget slot
+	conns    atomic.Int64 // open client connections
+
+	requests, retries, overBudget atomic.Uint64
+	overflows                     atomic.Uint64
+	ejections, ejectionsSkipped   atomic.Uint64
+
+	retired []*retiredUpstream // guarded by mu; see setPolicy
+}
+
+// retiredUpstream is a transport replaced by a policy change, whose idle
+// connections are closed once more after a grace period.
+type retiredUpstream struct {
+	up    *upstream
+	timer *time.Timer
+	done  atomic.Bool
+}
+
+// serviceLocked returns the service called name, creating it (with no
+// endpoints and an empty TCP policy) if needed. p.mu must be held.
+func (p *Proxy) serviceLocked(name string) *service {
+	if s, ok := p.services[name]; ok {
+		return s
+	}
+	s := &service{p: p, name: name, log: p.log.With("service", name)}
+	s.eps.Store(&endpointSet{})
+	s.pol.Store(compile(Policy{}))
+	p.services[name] = s
+	return s
+}
+
+// Listen binds addr (for example 127.255.0.7:8080) and serves the service
+// name there with pol, which also becomes the service's policy. A service
+// may have several listeners. It returns the bound address (useful with
+// port 0), an error wrapping ErrInvalidPolicy for an invalid policy,
+// ErrClosed after Close, or the bind error.
+func (p *Proxy) Listen(name, addr string, pol Policy) (net.Addr, error) {
+	if err := pol.Validate(); err != nil {
+		return nil, fmt.Errorf("egress: listen for %q: %w", name, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("egress: listen for %q: %w", name, err)
+	}
+	s := p.serviceLocked(name)
+	s.setPolicy(pol)
+	l := newListener(s, ln.(*net.TCPListener), pol.IdleTimeout)
+	p.listeners = append(p.listeners, l)
+	p.acceptWG.Add(1)
+	go func() {
+		defer p.acceptWG.Done()
+		l.acceptLoop()
+	}()
+	p.serveWG.Add(1)
+	go func() {
+		defer p.serveWG.Done()
+		if err := l.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped", "addr", l.Addr().String(), "err", err)
+		}
+	}()
+	s.log.Info("listening", "addr", l.Addr().String(), "protocol", pol.Protocol.String())
+	return l.Addr(), nil
+}
+
+// SetEndpoints replaces the endpoints of the service name. Requests
+// already sent continue; new requests see only eps at once. Endpoints kept
+// (same ID and address) keep their load and outlier state. A name without
+// listener is remembered for a later Listen.
+func (p *Proxy) SetEndpoints(name string, eps []Endpoint) {
+	p.mu.Lock()
+	s := p.serviceLocked(name)
+	p.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.eps.Store(buildSet(s.eps.Load(), eps))
+}
+
+// SetPolicy replaces the policy of the service name; requests that arrive
+// afterwards use it, and a listener serves its next connections by its
+// Protocol. The client-connection idle timeout of existing listeners does
+// not change. An invalid policy is refused and the old one kept.
+func (p *Proxy) SetPolicy(name string, pol Policy) error {
+	if err := pol.Validate(); err != nil {
+		return fmt.Errorf("egress: set policy of %q: %w", name, err)
+	}
+	p.mu.Lock()
+	s := p.serviceLocked(name)
+	p.mu.Unlock()
+	s.setPolicy(pol)
+	return nil
+}
+
+// setPolicy publishes pol and, when the HTTP transport it needs differs
+// from the current one, a new transport. The old transport's idle
+// connections are closed now and again after the old per-request timeout
+// (or a minute), by when its requests have normally ended; its pool is
+// bounded by its idle timeout in any case.
+func (s *service) setPolicy(pol Policy) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := compile(pol)
+	old := s.up.Load()
+	// A TCP policy keeps the transport it finds: HTTP connections accepted
+	// before a switch to TCP finish their requests over it. A first policy
+	// of TCP gets one too, so that such connections always have one.
+	if old == nil || (pol.Protocol.isHTTP() && !sameTransport(old.pol, c)) {
+		s.up.Store(newUpstream(s, c))
+		if old != nil {
+			old.tr.CloseIdleConnections()
+			grace := old.pol.PerRequestTimeout
+			if grace <= 0 {
+				grace = time.Minute
+			}
+			r := &retiredUpstream{up: old}
+			r.timer = time.AfterFunc(grace, func() {
+				old.tr.CloseIdleConnections()
+				r.done.Store(true)
+			})
+			kept := s.retired[:0]
+			for _, x := range s.retired {
+				if !x.done.Load() {
+					kept = append(kept, x)
+				}
+			}
+			s.retired = append(kept, r)
+		}
+	}
+	s.pol.Store(c)
+}
+
+// Stats returns the counters of the service name, and false for a name
+// never used.
+func (p *Proxy) Stats(name string) (Stats, bool) {
+	p.mu.Lock()
+	s, ok := p.services[name]
+	p.mu.Unlock()
+	if !ok {
+		return Stats{}, false
+	}
+	set := s.eps.Load()
+	return Stats{
+		ActiveRequests:    s.active.Load(),
+		ActiveConnections: s.conns.Load(),
+		Requests:          s.requests.Load(),
+		Retries:           s.retries.Load(),
+		RetriesOverBudget: s.overBudget.Load(),
+		Overflows:         s.overflows.Load(),
+		Ejections:         s.ejections.Load(),
+		EjectionsSkipped:  s.ejectionsSkipped.Load(),
+		Endpoints:         len(set.list),
+		Ejected:           set.ejectedCount(p.now()),
+	}, true
+}
+
+// Close stops every listener at once and lets requests and TCP streams in
+// flight finish until ctx is done; then it cuts what is left and returns
+// an error wrapping ctx's. Idle HTTP/1.1 client connections are closed at
+// once; an HTTP/2 one gets a GOAWAY and up to a second to close first
+// (net/http's graceful shutdown). Close is idempotent; later calls return
+// nil at once.
+func (p *Proxy) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	listeners := p.listeners
+	services := make([]*service, 0, len(p.services))
+	for _, s := range p.services {
+		services = append(services, s)
+	}
+	p.mu.Unlock()
+
+	for _, l := range listeners {
+		l.stopAccepting()
+	}
+	p.acceptWG.Wait() // no new connections from here on
+
+	var wg sync.WaitGroup
+	var forced atomic.Bool
+	for _, l := range listeners {
+		wg.Go(func() {
+			if err := l.srv.Shutdown(ctx); err != nil {
+				forced.Store(true)
+				l.srv.Close()
+			}
+		})
+	}
+	wg.Go(func() {
+		if !p.waitTCP(ctx) {
+			forced.Store(true)
+		}
+	})
+	wg.Wait()
+	p.cancel()
+	p.serveWG.Wait()
+
+	for _, s := range services {
+		s.mu.Lock()
+		if up := s.up.Load(); up != nil {
+			up.tr.CloseIdleConnections()
+		}
+		for _, r := range s.retired {
+			r.timer.Stop()
+			r.up.tr.CloseIdleConnections()
+		}
+		s.retired = nil
+		s.mu.Unlock()
+	}
+	if forced.Load() {
+		return fmt.Errorf("egress: close: requests cut: %w", context.Cause(ctx))
+	}
+	return nil
+}
+
+// waitTCP waits for the TCP streams to end, and closes them when ctx ends
+// first; it reports whether they ended on their own.
+func (p *Proxy) waitTCP(ctx context.Context) bool {
+	p.tcpMu.Lock()
+	if len(p.tcp) == 0 {
+		p.tcpMu.Unlock()
+		return true
+	}
+	gone := make(chan struct{})
+	p.tcpGone = gone
+	p.tcpMu.Unlock()
+	select {
+	case <-gone:
+		return true
+	case <-ctx.Done():
+		p.tcpMu.Lock()
+		for t := range p.tcp {
+			t.close()
+		}
+		p.tcpMu.Unlock()
+		return false
+	}
+}
+
+// addTCP registers a stream, which Close waits for (and cuts).
+func (p *Proxy) addTCP(t *tcpStream) {
+	p.tcpMu.Lock()
+	p.tcp[t] = struct{}{}
+	p.tcpMu.Unlock()
+}
+
+// removeTCP unregisters a finished stream.
+func (p *Proxy) removeTCP(t *tcpStream) {
+	p.tcpMu.Lock()
+	delete(p.tcp, t)
+	if len(p.tcp) == 0 && p.tcpGone != nil {
+		close(p.tcpGone)
+		p.tcpGone = nil
+	}
+	p.tcpMu.Unlock()
+}
