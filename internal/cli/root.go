@@ -7,6 +7,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -27,6 +28,10 @@ func Execute(ctx context.Context, args []string, s Streams) int {
 	root := NewRoot(s)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return ee.code // trellis run: the application's status, already reported by it
+		}
 		fmt.Fprintln(s.Err, "error:", err)
 		return 1
 	}
@@ -62,11 +67,12 @@ credentials and endpoint that 'up' wrote:
 	for _, c := range []*cobra.Command{
 		newWhoami(s, client), newCreate(s, client), newGet(s, client), newDescribe(s, client),
 		newDelete(s, client), newApply(s, client), newGateway(s, client),
-		newPolicy(s, client),
+		newPolicy(s, client), newAgentCmd(s, client), newRunCmd(s, client),
 	} {
 		client.register(c)
 		root.AddCommand(c)
 	}
+	root.AddCommand(newSandboxCmd())
 	applyEnv(root)
 	return root
 }
