@@ -1,14 +1,9 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,10 +11,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/vpclattice"
 	"github.com/spf13/cobra"
+
+	"github.com/trellis-mesh/trellis/internal/nativeclient"
 )
 
 // clientFlags are the connection flags every client verb shares.
@@ -96,63 +92,13 @@ func (f *clientFlags) connect(ctx context.Context) (*Client, error) {
 }
 
 // APIError is an error answer of the native API.
-type APIError struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *APIError) Error() string { return e.Code + ": " + e.Message }
+type APIError = nativeclient.APIError
 
 // Native calls Trellis's own API: method and path under /trellis/v1, in
 // (may be nil) as the JSON body, the JSON answer decoded into out (may be nil).
 func (c *Client) Native(ctx context.Context, method, path string, in, out any) error {
-	var body []byte
-	if in != nil {
-		var err error
-		if body, err = json.Marshal(in); err != nil {
-			return err
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.Endpoint+"/trellis/v1"+path, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	creds, err := c.aws.Credentials.Retrieve(ctx)
-	if err != nil {
-		return err
-	}
-	sum := sha256.Sum256(body)
-	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "trellis", c.Region, time.Now()); err != nil {
-		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("calling %s: %w", c.Endpoint, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Message string `json:"message"`
-		}
-		_ = json.Unmarshal(raw, &e)
-		code := resp.Header.Get("x-amzn-ErrorType")
-		if code == "" {
-			code = resp.Status
-		}
-		return &APIError{Status: resp.StatusCode, Code: code, Message: e.Message}
-	}
-	if out != nil && len(raw) > 0 {
-		return json.Unmarshal(raw, out)
-	}
-	return nil
+	nc := nativeclient.Client{Endpoint: c.Endpoint, Region: c.Region, Credentials: c.aws.Credentials, HTTP: c.http}
+	return nc.Call(ctx, method, path, in, out)
 }
 
 // isNotFound reports whether err is a ResourceNotFoundException from either API.
