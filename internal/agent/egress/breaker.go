@@ -136,6 +136,10 @@ func (s *service) dial(ctx context.Context, addr string, pol *policy, refuse, wr
 		}
 		return nil, &connectError{addr: addr, err: err}
 	}
+	if wrap && !pol.h2 {
+		// HTTP/2 transports need the *tls.Conn itself, for its ALPN.
+		return &refusalConn{Conn: tc, addr: addr}, nil
+	}
 	return tc, nil
 }
 

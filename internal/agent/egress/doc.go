@@ -8,16 +8,18 @@
 // # Lifecycle
 //
 // New builds an idle Proxy. Listen binds a service's address and serves it
-// with a Policy; SetEndpoints and SetPolicy replace a service's instances
-// and policy at any time, and requests that arrive afterwards use the new
-// ones while requests in flight finish with what they started with. Each
-// service keeps its policy, endpoint set and HTTP transport as immutable
-// values behind atomic pointers: the setters build a new value and swap the
-// pointer, the data path loads it once per request and never locks.
+// with a Policy; ListenTLS does the same as a TLS server, which is how an
+// agent's ingress requires mutual TLS from other agents. SetEndpoints and
+// SetPolicy replace a service's instances and policy at any time, and
+// requests that arrive afterwards use the new ones while requests in
+// flight finish with what they started with. Each service keeps its
+// policy, endpoint set and HTTP transport as immutable values behind
+// atomic pointers: the setters build a new value and swap the pointer, the
+// data path loads it once per request and never locks.
 // Endpoint objects carry over updates by ID, so an endpoint's load and
 // outlier state survive a SetEndpoints that keeps it. Close stops every
-// listener, lets requests and TCP streams in flight finish until its
-// context ends, and then cuts them.
+// listener, cuts TLS handshakes in progress, lets requests and TCP streams
+// in flight finish until its context ends, and then cuts them.
 //
 // # Flow of a connection
 //
@@ -28,6 +30,18 @@
 // knowledge to the application whatever the service's protocol; the
 // protocol decides how the proxy talks to endpoints: HTTP/1.1, or HTTP/2
 // (h2c in plain text, h2 by ALPN over TLS) for HTTP2 and GRPC.
+//
+// On a ListenTLS listener (tlslisten.go) the accept loop does the same,
+// but hands each connection to a goroutine of its own for the TLS
+// handshake, bounded by TLSHandshakeTimeout, so that a silent client
+// holds up nobody. Then an HTTP connection reaches the http.Server as its
+// *tls.Conn, which serves HTTP/1.1 or HTTP/2 as ALPN chose, and a TCP
+// connection is copied to an endpoint. A failed handshake (no or an
+// untrusted client certificate, a protocol error, the timeout) closes the
+// connection before any endpoint is tried; it is counted
+// (Stats.TLSHandshakeFailures), logged at Debug, and its KindConnClose
+// record has FailureTLSHandshake. The verified client certificate's first
+// URI SAN is the records' PeerURI.
 //
 // # Flow of a request
 //
@@ -75,4 +89,35 @@
 //     it is re-admitted, and no timer runs.
 //   - Upgrades (WebSocket) are not carried by the HTTP family: Upgrade is a
 //     hop-by-hop header. Serve such services as TCP.
+//
+// # Mutual TLS between agents
+//
+//   - ListenTLS clones its tls.Config once: fields changed afterwards are
+//     not seen. Certificates rotate through GetCertificate, and client CAs
+//     through GetConfigForClient, which crypto/tls calls per handshake;
+//     connections keep the certificate they started with.
+//   - ALPN offers h2 then http/1.1 unless the config names its own
+//     protocols. Inside TLS there is no h2c: HTTP/2 needs ALPN.
+//   - TCP streams over TLS are not spliced: their bytes go through pooled
+//     buffers, and a half-close toward a TLS side is a close_notify alert.
+//     A stream that is cut (idle, broken, Close) closes the TCP connection
+//     without close_notify, so that the client cannot take it for a clean
+//     end.
+//   - In TLS 1.3 a client finishes its handshake before the server has
+//     checked its certificate, and learns of a refusal by an alert on its
+//     first read. So a failed handshake half-closes the connection and
+//     discards its input for up to half a second before closing, lest a
+//     reset overtake the alert; and, as a client, the proxy takes a
+//     certificate-refusal alert (or an HTTP/2 connection that died before
+//     its first stream) for a connect failure: the endpoint never read the
+//     request, so it is retried on another endpoint whatever its method.
+//     A TCP stream refused that way has already begun: the client's
+//     connection is closed, not retried.
+//   - PeerURI is set only when crypto/tls verified the certificate
+//     (VerifyClientCertIfGiven, RequireAndVerifyClientCert); a config
+//     that verifies by itself (VerifyPeerCertificate with
+//     RequireAnyClientCert) gets no PeerURI. The identity is recorded, not
+//     passed to endpoints in a header.
+//   - Connection records of HTTP connections over TLS count bytes on the
+//     wire, TLS records included.
 package egress

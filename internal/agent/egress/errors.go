@@ -12,6 +12,9 @@ var (
 	// ErrInvalidPolicy is wrapped by Policy.Validate, Listen and SetPolicy
 	// for a policy that cannot be used.
 	ErrInvalidPolicy = errors.New("egress: invalid policy")
+	// ErrInvalidTLSConfig is wrapped by ListenTLS for a server
+	// configuration that could never complete a handshake.
+	ErrInvalidTLSConfig = errors.New("egress: invalid TLS config")
 )
 
 // Errors of the data path. They never leave the package: answer turns
@@ -76,11 +79,16 @@ const (
 	FailureIncomplete
 	// FailureBadRequest: the proxy refused the request itself (CONNECT).
 	FailureBadRequest
+	// FailureTLSHandshake: the client's TLS handshake with a ListenTLS
+	// listener failed (no or an untrusted client certificate, a protocol
+	// error, the handshake timeout, or Close); the connection was closed
+	// and no endpoint was tried. Only on KindConnClose records.
+	FailureTLSHandshake
 )
 
 var failureNames = [...]string{
 	"", "NoEndpoints", "Overflow", "ConnectFailure", "Reset", "Timeout", "IdleTimeout",
-	"ClientClosed", "ResponseIncomplete", "BadRequest",
+	"ClientClosed", "ResponseIncomplete", "BadRequest", "TLSHandshake",
 }
 
 // String is the failure's name, "" for FailureNone.

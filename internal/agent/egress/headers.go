@@ -41,7 +41,12 @@ func (s *service) rewriteRequest(r *http.Request, st *reqState) {
 	}
 	h["X-Forwarded-For"] = vals[0:1:1]
 	if _, ok := h["X-Forwarded-Proto"]; !ok {
-		vals[1] = "http" // the application spoke plain text to its proxy
+		// The application spoke plain text to its proxy; another agent
+		// speaks TLS to a ListenTLS listener.
+		vals[1] = "http"
+		if r.TLS != nil {
+			vals[1] = "https"
+		}
 		h["X-Forwarded-Proto"] = vals[1:2:2]
 	}
 	if tp := h["Traceparent"]; len(tp) != 1 || !validTraceparent(tp[0]) {

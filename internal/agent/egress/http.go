@@ -34,6 +34,9 @@ func (s *service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Method: r.Method, Path: r.URL.Path, Host: r.Host, Proto: r.Proto,
 		Start: time.Now(), GRPCStatus: -1,
 	}
+	if r.TLS != nil {
+		rec.PeerURI = requestPeerURI(r.Context())
+	}
 	st.grpc = isGRPC(r.Header)
 	s.requests.Add(1)
 	active := s.active.Add(1)

@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -15,26 +16,36 @@ import (
 // moment: TCP connections are spliced (tcp.go), the others are handed to
 // the listener's http.Server through the listener's net.Listener side
 // (Accept), which is all that http.Server sees. So a protocol change by
-// SetPolicy applies to the next connection.
+// SetPolicy applies to the next connection. A TLS listener's connections
+// first go through a handshake on their own goroutine (tlslisten.go).
 type listener struct {
 	s    *service
 	ln   *net.TCPListener
+	tls  *tls.Config // the server side's configuration; nil for plain text
 	srv  *http.Server
 	ch   chan net.Conn // accept loop → http.Server
 	done chan struct{} // closed by Close (http.Server's Shutdown)
 	once sync.Once
 }
 
-func newListener(s *service, ln *net.TCPListener, idle time.Duration) *listener {
-	l := &listener{s: s, ln: ln, ch: make(chan net.Conn), done: make(chan struct{})}
+func newListener(s *service, ln *net.TCPListener, idle time.Duration, srvTLS *tls.Config) *listener {
+	l := &listener{s: s, ln: ln, tls: srvTLS, ch: make(chan net.Conn), done: make(chan struct{})}
 	protos := new(http.Protocols)
 	protos.SetHTTP1(true)
-	protos.SetUnencryptedHTTP2(true) // h2c with prior knowledge: gRPC and HTTP/2 clients
 	l.srv = &http.Server{
 		Handler:     s,
 		IdleTimeout: idle,
 		Protocols:   protos,
 		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	if srvTLS != nil {
+		// HTTP/2 by ALPN: the server dispatches on the *tls.Conn's
+		// negotiated protocol, which is why that connection reaches it
+		// unwrapped (clientConn is underneath).
+		protos.SetHTTP2(true)
+		l.srv.ConnContext = peerContext
+	} else {
+		protos.SetUnencryptedHTTP2(true) // h2c with prior knowledge: gRPC and HTTP/2 clients
 	}
 	return l
 }
@@ -60,8 +71,13 @@ func (l *listener) acceptLoop() {
 		start := time.Now()
 		s.conns.Add(1)
 		s.observeConn(KindConnOpen, c.RemoteAddr().String(), start)
-		if pol := s.pol.Load(); pol.Protocol == TCP {
-			t := newTCPStream(s, c, start)
+		pol := s.pol.Load()
+		if l.tls != nil {
+			l.serveTLS(c, pol, start)
+			continue
+		}
+		if pol.Protocol == TCP {
+			t := newTCPStream(s, c, nil, start)
 			s.p.addTCP(t)
 			s.p.serveWG.Add(1)
 			go func() {
@@ -103,14 +119,19 @@ func (l *listener) Close() error {
 func (l *listener) Addr() net.Addr { return l.ln.Addr() }
 
 // clientConn is an HTTP client connection: it counts its bytes and
-// records its end once.
+// records its end once. On a TLS listener it is underneath the *tls.Conn,
+// so it counts bytes on the wire.
 type clientConn struct {
 	*net.TCPConn
-	s      *service
-	start  time.Time
-	in     atomic.Int64
-	out    atomic.Int64
-	closed atomic.Bool
+	s     *service
+	start time.Time
+	// peerURI and failure are set by the TLS handshake (tlslisten.go)
+	// before the connection is handed to the http.Server or closed.
+	peerURI string
+	failure Failure
+	in      atomic.Int64
+	out     atomic.Int64
+	closed  atomic.Bool
 }
 
 func (c *clientConn) Read(b []byte) (int, error) {
@@ -132,8 +153,9 @@ func (c *clientConn) Close() error {
 		if obs := c.s.p.obs; obs != nil {
 			rec := Record{
 				Kind: KindConnClose, Service: c.s.name, Protocol: c.s.pol.Load().Protocol,
-				Client: c.RemoteAddr().String(), Start: c.start, Duration: time.Since(c.start),
-				GRPCStatus: -1, BytesIn: c.in.Load(), BytesOut: c.out.Load(),
+				Client: c.RemoteAddr().String(), PeerURI: c.peerURI, Start: c.start,
+				Duration: time.Since(c.start), GRPCStatus: -1, BytesIn: c.in.Load(), BytesOut: c.out.Load(),
+				Failure: c.failure,
 			}
 			obs.Observe(&rec)
 		}

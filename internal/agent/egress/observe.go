@@ -36,6 +36,12 @@ type Record struct {
 	EndpointAddr string
 	// Client is the client's ip:port.
 	Client string
+	// PeerURI is the first URI SAN (a SPIFFE ID, say) of the certificate
+	// a client of a ListenTLS listener presented and crypto/tls verified
+	// (cfg's ClientAuth is VerifyClientCertIfGiven or
+	// RequireAndVerifyClientCert): the calling agent. "" otherwise, and on
+	// KindConnOpen records, which precede the handshake.
+	PeerURI string
 	// Request fields; "" on connection records.
 	Method, Path, Host, Proto string
 	RequestID, TraceParent    string
@@ -53,7 +59,9 @@ type Record struct {
 	// the trailers; -1 when there was none.
 	GRPCStatus int
 	// BytesIn counts bytes from the client (the request body, or a
-	// connection's bytes read); BytesOut bytes to the client.
+	// connection's bytes read); BytesOut bytes to the client. An HTTP
+	// connection of a TLS listener counts bytes on the wire, TLS records
+	// included; a TCP stream counts the bytes it carried.
 	BytesIn, BytesOut int64
 	// Retries is the number of attempts after the first.
 	Retries int
@@ -106,6 +114,10 @@ type Stats struct {
 	// MaxEjectionPercent (or the last endpoint) prevented.
 	Ejections        uint64
 	EjectionsSkipped uint64
+	// TLSHandshakeFailures counts client connections of the service's
+	// ListenTLS listeners closed because their handshake failed (handshakes
+	// cut by Close are not counted).
+	TLSHandshakeFailures uint64
 	// Endpoints is the current number of endpoints, Ejected how many of
 	// them are ejected now.
 	Endpoints int

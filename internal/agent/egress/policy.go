@@ -66,8 +66,10 @@ const (
 	// RetryReset: the connection was reset or closed before the response
 	// headers, or the per-try timeout passed.
 	RetryReset
-	// RetryConnectFailure: no connection could be made (TCP or TLS). The
-	// endpoint never saw the request, so every method is retried.
+	// RetryConnectFailure: no connection could be made (TCP or TLS, an
+	// endpoint refusing our client certificate included, which TLS 1.3
+	// reports only after the handshake). The endpoint never saw the
+	// request, so every method is retried.
 	RetryConnectFailure
 	// RetryRefusedStream: an HTTP/2 endpoint refused the stream; it never
 	// processed the request, so every method is retried.

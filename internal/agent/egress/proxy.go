@@ -2,6 +2,7 @@ package egress
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,13 +48,20 @@ type Proxy struct {
 	// TCP streams end.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// hsCtx is cancelled when Close starts: TLS handshakes in progress
+	// are cut (tlslisten.go).
+	hsCtx    context.Context
+	hsCancel context.CancelFunc
+	// hsTimeout bounds a TLS client's handshake: TLSHandshakeTimeout,
+	// shorter in tests (set before ListenTLS).
+	hsTimeout time.Duration
 
 	mu        sync.Mutex
 	closed    bool
 	services  map[string]*service
 	listeners []*listener
-	// acceptWG counts accept loops; serveWG the http.Servers' Serve
-	// calls and TCP streams.
+	// acceptWG counts accept loops and TLS handshakes of HTTP
+	// connections; serveWG the http.Servers' Serve calls and TCP streams.
 	acceptWG sync.WaitGroup
 	serveWG  sync.WaitGroup
 	tcpMu    sync.Mutex
@@ -74,6 +82,7 @@ func New(cfg Config) *Proxy {
 		cfg.DialTimeout = DefaultDialTimeout
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	hsCtx, hsCancel := context.WithCancel(context.Background())
 	p := &Proxy{
 		log:         log.With("component", "egress"),
 		obs:         cfg.Observer,
@@ -83,6 +92,9 @@ func New(cfg Config) *Proxy {
 		emptyUA:     []string{""},
 		ctx:         ctx,
 		cancel:      cancel,
+		hsCtx:       hsCtx,
+		hsCancel:    hsCancel,
+		hsTimeout:   TLSHandshakeTimeout,
 		services:    make(map[string]*service),
 		tcp:         make(map[*tcpStream]struct{}),
 	}
@@ -119,6 +131,7 @@ type service struct {
 	requests, retries, overBudget atomic.Uint64
 	overflows                     atomic.Uint64
 	ejections, ejectionsSkipped   atomic.Uint64
+	tlsFailures                   atomic.Uint64
 
 	retired []*retiredUpstream // guarded by mu; see setPolicy
 }
@@ -150,6 +163,11 @@ func (p *Proxy) serviceLocked(name string) *service {
 // port 0), an error wrapping ErrInvalidPolicy for an invalid policy,
 // ErrClosed after Close, or the bind error.
 func (p *Proxy) Listen(name, addr string, pol Policy) (net.Addr, error) {
+	return p.listen(name, addr, pol, nil)
+}
+
+// listen is Listen, with TLS when srvTLS is set (ListenTLS).
+func (p *Proxy) listen(name, addr string, pol Policy, srvTLS *tls.Config) (net.Addr, error) {
 	if err := pol.Validate(); err != nil {
 		return nil, fmt.Errorf("egress: listen for %q: %w", name, err)
 	}
@@ -164,7 +182,7 @@ func (p *Proxy) Listen(name, addr string, pol Policy) (net.Addr, error) {
 	}
 	s := p.serviceLocked(name)
 	s.setPolicy(pol)
-	l := newListener(s, ln.(*net.TCPListener), pol.IdleTimeout)
+	l := newListener(s, ln.(*net.TCPListener), pol.IdleTimeout, srvTLS)
 	p.listeners = append(p.listeners, l)
 	p.acceptWG.Add(1)
 	go func() {
@@ -178,7 +196,7 @@ func (p *Proxy) Listen(name, addr string, pol Policy) (net.Addr, error) {
 			s.log.Error("http server stopped", "addr", l.Addr().String(), "err", err)
 		}
 	}()
-	s.log.Info("listening", "addr", l.Addr().String(), "protocol", pol.Protocol.String())
+	s.log.Info("listening", "addr", l.Addr().String(), "protocol", pol.Protocol.String(), "tls", srvTLS != nil)
 	return l.Addr(), nil
 }
 
@@ -267,8 +285,10 @@ func (p *Proxy) Stats(name string) (Stats, bool) {
 		Overflows:         s.overflows.Load(),
 		Ejections:         s.ejections.Load(),
 		EjectionsSkipped:  s.ejectionsSkipped.Load(),
-		Endpoints:         len(set.list),
-		Ejected:           set.ejectedCount(p.now()),
+
+		TLSHandshakeFailures: s.tlsFailures.Load(),
+		Endpoints:            len(set.list),
+		Ejected:              set.ejectedCount(p.now()),
 	}, true
 }
 
@@ -276,8 +296,10 @@ func (p *Proxy) Stats(name string) (Stats, bool) {
 // flight finish until ctx is done; then it cuts what is left and returns
 // an error wrapping ctx's. Idle HTTP/1.1 client connections are closed at
 // once; an HTTP/2 one gets a GOAWAY and up to a second to close first
-// (net/http's graceful shutdown). Close is idempotent; later calls return
-// nil at once.
+// (net/http's graceful shutdown). TLS handshakes in progress are cut at
+// once: their clients have sent nothing yet, and an agent retries such a
+// connect failure on another endpoint. Close is idempotent; later calls
+// return nil at once.
 func (p *Proxy) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
@@ -292,6 +314,7 @@ func (p *Proxy) Close(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 
+	p.hsCancel()
 	for _, l := range listeners {
 		l.stopAccepting()
 	}

@@ -2,7 +2,9 @@ package egress
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -43,13 +45,55 @@ func classify(err error, ctx, actx context.Context) outcome {
 		return ctxOutcome(ctx)
 	case errors.Is(err, errPerTryTimeout) || (actx != ctx && context.Cause(actx) == errPerTryTimeout):
 		return outTryTimeout
-	case errors.As(err, &ce):
+	case errors.As(err, &ce) || refusedByTLS(err):
+		return outConnect
+	case strings.Contains(err.Error(), "client conn could not be established"):
+		// The bundled HTTP/2 client's errClientConnNotEstablished: the
+		// connection died before the request's stream was opened, so
+		// nothing was sent (a TLS 1.3 refusal of our certificate, whose
+		// alert this error does not carry, or an endpoint closing at once).
 		return outConnect
 	case strings.Contains(err.Error(), "REFUSED_STREAM"):
 		// The bundled HTTP/2 client's StreamError is not exported.
 		return outRefused
 	}
 	return outReset
+}
+
+// certRefusals are the TLS alerts by which a server refuses a client's
+// certificate (RFC 8446 §6.2).
+var certRefusals = [...]tls.AlertError{
+	42,  // bad_certificate
+	43,  // unsupported_certificate
+	44,  // certificate_revoked
+	45,  // certificate_expired
+	46,  // certificate_unknown
+	48,  // unknown_ca
+	49,  // access_denied
+	51,  // decrypt_error (a bad CertificateVerify)
+	116, // certificate_required
+}
+
+// refusedByTLS reports whether err is an endpoint's TLS alert refusing
+// this proxy's client certificate. In TLS 1.3 a client finishes its
+// handshake before the server has checked its certificate, so the refusal
+// comes as the first read's error, after the request was written; but the
+// server's TLS layer dropped the request unread, so this is a connect
+// failure like a refusal in TLS 1.2's handshake. crypto/tls reports a
+// received alert as a *net.OpError "remote error" around an unexported
+// type whose text is AlertError's.
+func refusedByTLS(err error) bool {
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != "remote error" || oe.Err == nil {
+		return false
+	}
+	msg := oe.Err.Error()
+	for _, a := range certRefusals {
+		if msg == a.Error() {
+			return true
+		}
+	}
+	return false
 }
 
 // ctxOutcome is the outcome for the request context's end.

@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -14,7 +15,10 @@ import (
 // endpoint (when On allows, up to NumRetries), after which the client's
 // connection is closed. Then bytes are copied both ways with io.Copy
 // between the two *net.TCPConn, which the kernel splices, and each
-// direction's end is passed on as a half-close.
+// direction's end is passed on as a half-close. When either side is TLS
+// (a ListenTLS listener, or Policy.TLS toward endpoints) nothing can be
+// spliced: the bytes go through pooled buffers, and a half-close toward a
+// TLS side is its close_notify alert (tls.Conn.CloseWrite).
 //
 // The idle timeout cannot count bytes inside splice, so it works by
 // windows: each direction's read deadline is a quarter of the timeout
@@ -31,7 +35,9 @@ const idleWindows = 4
 // tcpStream is one proxied TCP connection.
 type tcpStream struct {
 	s      *service
-	client *net.TCPConn
+	raw    *net.TCPConn // the client's connection
+	client net.Conn     // what the client's bytes are copied with: raw, or tls
+	tls    *tls.Conn    // the TLS server side of raw on a ListenTLS listener; else nil
 	up     net.Conn
 	start  time.Time
 	once   sync.Once
@@ -52,17 +58,23 @@ type meeting struct {
 	idle bool
 }
 
-func newTCPStream(s *service, c *net.TCPConn, start time.Time) *tcpStream {
-	return &tcpStream{s: s, client: c, start: start, meet: &meeting{ch: make(chan struct{})}}
+// newTCPStream makes the stream of the client connection c; tc is c's TLS
+// server side on a TLS listener, nil otherwise.
+func newTCPStream(s *service, c *net.TCPConn, tc *tls.Conn, start time.Time) *tcpStream {
+	t := &tcpStream{s: s, raw: c, client: c, start: start, meet: &meeting{ch: make(chan struct{})}}
+	if tc != nil {
+		t.client, t.tls = tc, tc
+	}
+	return t
 }
 
-// serve connects to an endpoint and copies until both directions end.
+// serve completes the TLS handshake if any, connects to an endpoint and
+// copies until both directions end.
 func (t *tcpStream) serve(pol *policy) {
 	s := t.s
 	p := s.p
-	rec := Record{Kind: KindConnClose, Service: s.name, Protocol: TCP, Client: t.client.RemoteAddr().String(),
+	rec := Record{Kind: KindConnClose, Service: s.name, Protocol: TCP, Client: t.raw.RemoteAddr().String(),
 		Start: t.start, GRPCStatus: -1}
-	s.requests.Add(1)
 	defer func() {
 		t.close()
 		p.removeTCP(t)
@@ -72,6 +84,15 @@ func (t *tcpStream) serve(pol *policy) {
 			p.obs.Observe(&rec)
 		}
 	}()
+	if t.tls != nil {
+		peer, ok := s.handshake(t.tls, t.raw)
+		if !ok {
+			rec.Failure = FailureTLSHandshake
+			return
+		}
+		rec.PeerURI = peer
+	}
+	s.requests.Add(1)
 
 	var tried triedSet
 	for n := 0; ; n++ {
@@ -147,7 +168,7 @@ func (t *tcpStream) serve(pol *policy) {
 // and whether the stream ended idle.
 func (t *tcpStream) copy(i int, dst, src net.Conn) (total int64, idle bool) {
 	for {
-		n, err := io.Copy(dst, src)
+		n, err := t.copyOnce(dst, src)
 		total += n
 		if err == nil { // EOF: pass the half-close on
 			if cw, ok := dst.(interface{ CloseWrite() error }); ok {
@@ -166,6 +187,29 @@ func (t *tcpStream) copy(i int, dst, src net.Conn) (total int64, idle bool) {
 		src.SetReadDeadline(time.Now().Add(t.window))
 	}
 }
+
+// copyOnce copies src to dst until src ends, fails or passes its read
+// deadline. Between two *net.TCPConn io.Copy splices in the kernel; with
+// TLS on either side it copies through a pooled buffer, where io.Copy
+// would allocate one per call (through the TCP side's ReadFrom or WriteTo).
+func (t *tcpStream) copyOnce(dst, src net.Conn) (int64, error) {
+	_, dstTCP := dst.(*net.TCPConn)
+	_, srcTCP := src.(*net.TCPConn)
+	if dstTCP && srcTCP {
+		return io.Copy(dst, src)
+	}
+	bufs := &t.s.p.bufs
+	bp := bufs.Get().(*[]byte)
+	defer bufs.Put(bp)
+	return io.CopyBuffer(writerOnly{dst}, readerOnly{src}, *bp)
+}
+
+// writerOnly and readerOnly hide ReadFrom and WriteTo from io.CopyBuffer,
+// which would otherwise ignore its buffer.
+type (
+	writerOnly struct{ io.Writer }
+	readerOnly struct{ io.Reader }
+)
 
 // windowEnd records direction i at the end of a window and reports the
 // stream idle: neither direction moved a byte for idleWindows windows.
@@ -222,13 +266,15 @@ func (t *tcpStream) decideLocked() bool {
 }
 
 // close closes both connections; safe to call more than once and from
-// Proxy.Close.
+// Proxy.Close. The client's TCP connection is closed under its TLS: a
+// close_notify now would tell the client that a cut stream ended cleanly
+// (a clean end has sent one already, as the half-close).
 func (t *tcpStream) close() {
 	t.mu.Lock()
 	t.closed = true
 	up := t.up
 	t.mu.Unlock()
-	t.once.Do(func() { t.client.Close() })
+	t.once.Do(func() { t.raw.Close() })
 	if up != nil {
 		up.Close()
 	}

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -47,8 +48,9 @@ func newTestCA(t testing.TB) *testCA {
 	return &testCA{cert: cert, key: key, pool: pool}
 }
 
-// issue makes a leaf certificate for name (and 127.0.0.1).
-func (ca *testCA) issue(t testing.TB, name string) tls.Certificate {
+// issue makes a leaf certificate for name (and 127.0.0.1), with uris as
+// URI SANs.
+func (ca *testCA) issue(t testing.TB, name string, uris ...string) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -60,6 +62,13 @@ func (ca *testCA) issue(t testing.TB, name string) tls.Certificate {
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	for _, u := range uris {
+		parsed, err := url.Parse(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.URIs = append(tmpl.URIs, parsed)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {

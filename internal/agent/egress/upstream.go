@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"sync/atomic"
 )
 
 // upstream is the HTTP transport toward a service's endpoints: one pool
@@ -57,4 +58,38 @@ func newUpstream(s *service, pol *policy) *upstream {
 		tr.Protocols.SetHTTP1(true)
 	}
 	return &upstream{tr: tr, pol: pol}
+}
+
+// refusalConn is an HTTP/1.1 connection to a TLS endpoint. In TLS 1.3 an
+// endpoint that refuses this proxy's client certificate says so with an
+// alert after the handshake, which the transport's reader meets while its
+// writer may still be sending the request; the writer then fails on the
+// connection the reader closed, and the transport reports the writer's
+// error, losing the refusal. refusalConn keeps the refusal and returns it,
+// as a connect error, from the read that meets it and from any write that
+// fails after it, so that the attempt is a connect failure (refusedByTLS).
+type refusalConn struct {
+	net.Conn // *tls.Conn
+	addr     string
+	refused  atomic.Pointer[connectError]
+}
+
+func (c *refusalConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err != nil && refusedByTLS(err) {
+		ce := &connectError{addr: c.addr, err: err}
+		c.refused.Store(ce)
+		return n, ce
+	}
+	return n, err
+}
+
+func (c *refusalConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err != nil {
+		if ce := c.refused.Load(); ce != nil {
+			return n, ce
+		}
+	}
+	return n, err
 }
