@@ -17,10 +17,13 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -29,9 +32,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trellis-mesh/trellis/internal/agent/config"
 	"github.com/trellis-mesh/trellis/internal/agent/egress"
+	"github.com/trellis-mesh/trellis/internal/nativeclient"
 )
 
 // Defaults of Options.
@@ -63,6 +68,12 @@ type Options struct {
 	// LeaseSeconds is the lease of registered instances, renewed every
 	// third of it; DefaultLeaseSeconds when zero.
 	LeaseSeconds int
+	// AdminAddr overrides where /metrics and /ready are served ("-": no
+	// admin listener); see adminAddr for the default.
+	AdminAddr string
+	// AccessLog receives access-log lines when the document asks for
+	// them (accessLogConfiguration); os.Stdout when nil.
+	AccessLog io.Writer
 }
 
 // Agent is one running sidecar.
@@ -76,8 +87,15 @@ type Agent struct {
 
 	egress  *egress.Proxy
 	ingress *egress.Proxy
-	hosts   *hostsFile
-	vips    *vips
+	// id is the agent's certificate for TLS between agents; serverTLS
+	// and clientTLS read it at each handshake.
+	id                   *identity
+	serverTLS, clientTLS *tls.Config
+
+	admin       *http.Server
+	adminListen string
+	hosts       *hostsFile
+	vips        *vips
 
 	// own are the task's registered instances; ingressPorts the port
 	// each service's ingress listens on.
@@ -179,14 +197,26 @@ func (a *Agent) Start(ctx context.Context) error {
 		return fmt.Errorf("agent: %w", err)
 	}
 	a.hosts = h
-	a.egress = egress.New(egress.Config{Logger: a.log.With("side", "egress")})
-	a.ingress = egress.New(egress.Config{Logger: a.log.With("side", "ingress")})
+	reg := prometheus.NewRegistry()
+	out := a.opts.AccessLog
+	if out == nil {
+		out = os.Stdout
+	}
+	t := newTelemetry(reg, newAccessLog(out, a.cfg.AccessLog))
+	a.egress = egress.New(egress.Config{Logger: a.log.With("side", "egress"), Observer: t.outbound})
+	a.ingress = egress.New(egress.Config{Logger: a.log.With("side", "ingress"), Observer: t.inbound})
+	if err := a.startAdmin(reg); err != nil {
+		return err
+	}
 	if !a.cfg.Enabled {
 		a.log.Info("service connect is not enabled: no listeners, no registration")
 		close(a.ready)
 		return nil
 	}
 	if a.nsID, err = a.resolveNamespace(ctx); err != nil {
+		return err
+	}
+	if err := a.startIdentity(ctx); err != nil {
 		return err
 	}
 	if err := a.startIngress(); err != nil {
@@ -197,6 +227,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
+	a.loops.Go(func() { a.id.run(lctx) })
 	a.loops.Go(func() { a.discoverLoop(lctx) })
 	a.loops.Go(func() { a.heartbeatLoop(lctx) })
 	select {
@@ -205,6 +236,27 @@ func (a *Agent) Start(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// startIdentity gets the agent's certificate. Without it no TLS service
+// can be served or called: a task that serves one fails to start; a task
+// that does not goes on, and the renewal loop keeps trying (until then,
+// calls to TLS services fail).
+func (a *Agent) startIdentity(ctx context.Context) error {
+	a.id = &identity{log: a.log.With("component", "identity"),
+		api: &nativeclient.Client{Endpoint: a.opts.Endpoint, Region: a.opts.AWS.Region, Credentials: a.opts.AWS.Credentials}}
+	a.serverTLS, a.clientTLS = a.id.serverConfig(), a.id.clientConfig()
+	err := a.id.fetch(ctx)
+	if err == nil {
+		return nil
+	}
+	for i := range a.cfg.Services {
+		if a.cfg.Services[i].TLS != nil {
+			return fmt.Errorf("agent: service %s uses TLS: %w", a.cfg.Services[i].DiscoveryName, err)
+		}
+	}
+	a.log.Warn("no certificate yet: calls to TLS services fail until one arrives", "err", err)
+	return nil
 }
 
 func (a *Agent) resolveNamespace(ctx context.Context) (string, error) {
@@ -229,7 +281,13 @@ func (a *Agent) startIngress() error {
 			port = 0 // the application's own port: take a free one
 		}
 		addr := net.JoinHostPort(a.opts.Address.String(), strconv.Itoa(int(port)))
-		bound, err := a.ingress.Listen(s.DiscoveryName, addr, ingressPolicy(s))
+		var bound net.Addr
+		var err error
+		if s.TLS != nil {
+			bound, err = a.ingress.ListenTLS(s.DiscoveryName, addr, ingressPolicy(s), a.serverTLS)
+		} else {
+			bound, err = a.ingress.Listen(s.DiscoveryName, addr, ingressPolicy(s))
+		}
 		if err != nil {
 			return fmt.Errorf("agent: ingress for %s on %s: %w", s.DiscoveryName, addr, err)
 		}
@@ -237,7 +295,7 @@ func (a *Agent) startIngress() error {
 		addr = bound.String()
 		app := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(s.ContainerPort)))
 		a.ingress.SetEndpoints(s.DiscoveryName, []egress.Endpoint{{ID: "app", Addr: app}})
-		a.log.Info("ingress", "service", s.DiscoveryName, "listen", addr, "app", app, "protocol", s.Protocol)
+		a.log.Info("ingress", "service", s.DiscoveryName, "listen", addr, "app", app, "protocol", s.Protocol, "mtls", s.TLS != nil)
 	}
 	return nil
 }
@@ -325,8 +383,10 @@ func (a *Agent) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Close stops egress. Call it after Stop, once the application is gone.
+// Close stops egress and the admin listener. Call it after Stop, once
+// the application is gone.
 func (a *Agent) Close(ctx context.Context) error {
+	a.stopAdmin(ctx)
 	if a.egress == nil {
 		return nil
 	}

@@ -123,6 +123,9 @@ func (a *Agent) refreshPolicy(ctx context.Context, name string, rs *remoteServic
 		return false, nil // not registered by an agent: no aliases to serve
 	}
 	pol := pub.egressPolicy()
+	if pub.TLS {
+		pol.TLS = a.clientTLS // one config for all: transports are kept across policy reads
+	}
 	if rs.listened {
 		if !rs.pub.equal(pub) {
 			if err := a.egress.SetPolicy(name, pol); err != nil {

@@ -28,6 +28,7 @@ type agentFlags struct {
 	poll         time.Duration
 	lease        int
 	drain        time.Duration
+	adminAddr    string
 }
 
 func (f *agentFlags) register(cmd *cobra.Command) {
@@ -39,6 +40,7 @@ func (f *agentFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.DurationVar(&f.poll, "poll-interval", agent.DefaultPollInterval, "how often the registry is read for new and gone instances")
 	fl.IntVar(&f.lease, "lease-seconds", agent.DefaultLeaseSeconds, "lease of the registered instances (5-3600): a killed agent's instances leave the registry this long after its last heartbeat")
+	fl.StringVar(&f.adminAddr, "admin-addr", "", `address of /metrics (ECS Service Connect's metrics), /ready and /healthz (default: the document's trellis.adminAddr, else ADDRESS:9901; "-": none)`)
 	fl.DurationVar(&f.drain, "drain", 0, "drain time on stop (default: the document's trellis.drainSeconds, else 20s)")
 }
 
@@ -82,7 +84,8 @@ func (f *agentFlags) start(ctx context.Context, s Streams, client *clientFlags) 
 		cleanup = func() { _ = os.RemoveAll(dir) }
 	}
 	a, err = agent.New(agent.Options{Config: cfg, Address: addr, AWS: c.aws, Endpoint: c.Endpoint, StateDir: dir,
-		Logger: slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: lvl})), PollInterval: f.poll, LeaseSeconds: f.lease})
+		Logger: slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: lvl})), PollInterval: f.poll, LeaseSeconds: f.lease,
+		AdminAddr: f.adminAddr, AccessLog: s.Out})
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -151,6 +154,9 @@ resolution: point the application at the hosts file it prints, or use
 			}
 			defer cleanup()
 			fmt.Fprintf(s.Err, "agent for namespace %s: hosts file %s\n", a.Namespace(), a.HostsPath())
+			if ad := a.AdminAddr(); ad != "" {
+				fmt.Fprintf(s.Err, "  admin: http://%s (/metrics /ready /healthz)\n", ad)
+			}
 			<-ctx.Done()
 			stopAgent(a, s)
 			return nil

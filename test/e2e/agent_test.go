@@ -3,12 +3,21 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +35,8 @@ import (
 // client-only task).
 func taskDoc(t *testing.T, discovery, alias string, aliasPort int, containerPort string) string {
 	t.Helper()
-	doc := map[string]any{"serviceConnectConfiguration": map[string]any{"enabled": true, "namespace": "shop"}}
+	doc := map[string]any{"serviceConnectConfiguration": map[string]any{"enabled": true, "namespace": "shop",
+		"logConfiguration": map[string]any{"logDriver": "awslogs"}, "accessLogConfiguration": map[string]any{"format": "JSON"}}}
 	if discovery != "" {
 		doc["serviceConnectConfiguration"].(map[string]any)["services"] = []any{map[string]any{
 			"portName": "api", "discoveryName": discovery,
@@ -182,6 +192,32 @@ func TestAgentNamespace(t *testing.T) {
 		}
 	})
 
+	t.Run("ECS metrics and access logs", func(t *testing.T) {
+		web := httpGet(t, "http://127.0.0.34:9901/metrics")
+		for _, want := range []string{
+			`ecs_service_connect_target_request_count_total{target_discovery_name="payments"}`,
+			`ecs_service_connect_httpcode_target_count_total{code_class="2XX",target_discovery_name="payments"}`,
+			`ecs_service_connect_target_response_time_seconds_count{target_discovery_name="payments"}`,
+		} {
+			if !strings.Contains(web, want) {
+				t.Errorf("web agent's /metrics lacks %s", want)
+			}
+		}
+		pay := httpGet(t, "http://127.0.0.32:9901/metrics")
+		for _, want := range []string{
+			`ecs_service_connect_request_count_total{discovery_name="payments"}`,
+			`ecs_service_connect_new_connection_count_total{discovery_name="payments"}`,
+			`ecs_service_connect_processed_bytes_total{discovery_name="payments"}`,
+		} {
+			if !strings.Contains(pay, want) {
+				t.Errorf("payments agent's /metrics lacks %s", want)
+			}
+		}
+		if !strings.Contains(p1.out.String(), `"direction":"inbound","service":"payments","method":"GET","path":"/charge"`) {
+			t.Errorf("payments agent wrote no JSON access-log line:\n%s", p1.out.String())
+		}
+	})
+
 	t.Run("a killed instance costs no request and leaves the registry", func(t *testing.T) {
 		_ = p2.cmd.Process.Kill() // no deregistration: the lease must do it
 		_ = p2.cmd.Wait()
@@ -241,4 +277,94 @@ func TestAgentNamespace(t *testing.T) {
 			t.Errorf("no payments instance: %d, want 503", code)
 		}
 	})
+}
+
+// TestAgentMutualTLS: with tls set, payments' ingress speaks only TLS 1.3
+// with a client certificate of the installation's CA; web's agent calls it
+// that way, a plain client and one with a foreign certificate are refused.
+func TestAgentMutualTLS(t *testing.T) {
+	e := startUp(t)
+	pay := newBackend(t, "payments-tls")
+	doc := map[string]any{
+		"serviceConnectConfiguration": map[string]any{"enabled": true, "namespace": "shop", "services": []any{map[string]any{
+			"portName": "api", "discoveryName": "payments", "clientAliases": []any{map[string]any{"dnsName": "payments", "port": 8080}},
+			"tls": map[string]any{"issuerCertificateAuthority": map[string]any{}}}}},
+		"portMappings": []any{map[string]any{"name": "api", "containerPort": mustAtoi(t, pay.port()), "appProtocol": "http"}},
+	}
+	b, _ := json.Marshal(doc)
+	payDoc := filepath.Join(t.TempDir(), "payments.json")
+	if err := os.WriteFile(payDoc, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, e, payDoc, "127.0.0.41")
+	_, webDir := startAgent(t, e, taskDoc(t, "", "", 0, ""), "127.0.0.42")
+	var payVIP string
+	eventually(t, 10*time.Second, func() (err error) {
+		payVIP, err = vip(t, webDir, "payments")
+		return err
+	})
+	client := &http.Client{Timeout: 10 * time.Second}
+	eventually(t, 10*time.Second, func() error {
+		got, code, err := call(client, "GET", "http://"+payVIP+":8080/charge", "", nil)
+		if err != nil || code != 200 || got != "payments-tls" {
+			return fmt.Errorf("web → payments over mTLS: %q %d %v", got, code, err)
+		}
+		return nil
+	})
+
+	// Straight at payments' ingress: plain HTTP, TLS without a client
+	// certificate, and a certificate of another CA are all refused, and
+	// none reaches the application.
+	sdc := discoveryClient(t, e.data)
+	out, err := sdc.DiscoverInstances(context.Background(), &sd.DiscoverInstancesInput{NamespaceName: aws.String("shop"), ServiceName: aws.String("payments")})
+	if err != nil || len(out.Instances) != 1 {
+		t.Fatalf("payments instances: %v %v", out, err)
+	}
+	ingress := "127.0.0.41:" + out.Instances[0].Attributes["AWS_INSTANCE_PORT"]
+	hits := pay.hits.Load()
+	if _, code, err := call(client, "GET", "http://"+ingress+"/charge", "", nil); err == nil && code < 500 {
+		t.Errorf("plain HTTP to the mTLS ingress: %d", code)
+	}
+	noCert := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	if resp, err := noCert.Get("https://" + ingress + "/charge"); err == nil {
+		resp.Body.Close()
+		t.Errorf("TLS without a client certificate: %d, want a refused handshake", resp.StatusCode)
+	}
+	foreign := selfSignedClient(t)
+	withForeign := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{foreign}}}}
+	if resp, err := withForeign.Get("https://" + ingress + "/charge"); err == nil {
+		resp.Body.Close()
+		t.Errorf("TLS with a foreign certificate: %d, want a refused handshake", resp.StatusCode)
+	}
+	if n := pay.hits.Load(); n != hits {
+		t.Errorf("%d refused requests reached the application", n-hits)
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// selfSignedClient is a client certificate no Trellis CA issued, with a
+// SPIFFE ID that would otherwise be accepted.
+func selfSignedClient(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse("spiffe://trellis.local/account/111122223333/role/web")
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "intruder"}, URIs: []*url.URL{u},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
