@@ -153,6 +153,8 @@ type backend struct {
 	name string
 	addr string
 	hits atomic.Int64
+	// status, when not 0, is what the backend answers (after counting).
+	status atomic.Int32
 	// delay, when set, slows every request (for draining tests).
 	delay atomic.Int64
 	mu    sync.Mutex
@@ -187,6 +189,10 @@ func (b *backend) serve(ln net.Listener) {
 		b.mu.Unlock()
 		if d := b.delay.Load(); d > 0 {
 			time.Sleep(time.Duration(d))
+		}
+		if s := b.status.Load(); s != 0 {
+			w.WriteHeader(int(s))
+			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]string{"backend": b.name, "path": r.URL.Path, "method": r.Method})

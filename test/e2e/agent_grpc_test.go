@@ -1,0 +1,120 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// serviceDoc writes an agent document with one service.
+func serviceDoc(t *testing.T, discovery string, aliasPort, containerPort int, proto string, extra map[string]any) string {
+	t.Helper()
+	svc := map[string]any{"portName": "api", "discoveryName": discovery,
+		"clientAliases": []any{map[string]any{"dnsName": discovery, "port": aliasPort}}}
+	for k, v := range extra {
+		svc[k] = v
+	}
+	doc := map[string]any{
+		"serviceConnectConfiguration": map[string]any{"enabled": true, "namespace": "shop", "services": []any{svc}},
+		"portMappings":                []any{map[string]any{"name": "api", "containerPort": containerPort, "appProtocol": proto}},
+	}
+	b, _ := json.Marshal(doc)
+	f := filepath.Join(t.TempDir(), discovery+".json")
+	if err := os.WriteFile(f, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestAgentGRPCRetriesTimeouts: gRPC through two agents (over mutual TLS)
+// with grpc-go's client; a 503 from one instance retried on the other; a
+// per-request timeout answered 504.
+func TestAgentGRPCRetriesTimeouts(t *testing.T) {
+	e := startUp(t)
+	_, grpcPort := splitPort(grpcBackend(t))
+	startAgent(t, e, serviceDoc(t, "ledger", 50051, mustAtoi(t, grpcPort), "grpc",
+		map[string]any{"tls": map[string]any{"issuerCertificateAuthority": map[string]any{}}}), "127.0.0.61")
+	good, bad := newBackend(t, "flaky-good"), newBackend(t, "flaky-bad")
+	bad.status.Store(503)
+	startAgent(t, e, serviceDoc(t, "flaky", 8080, mustAtoi(t, good.port()), "http", nil), "127.0.0.62")
+	startAgent(t, e, serviceDoc(t, "flaky", 8080, mustAtoi(t, bad.port()), "http", nil), "127.0.0.63")
+	slow := newBackend(t, "slow")
+	slow.delay.Store(int64(3 * time.Second))
+	startAgent(t, e, serviceDoc(t, "slow", 8080, mustAtoi(t, slow.port()), "http",
+		map[string]any{"timeout": map[string]any{"perRequestTimeoutSeconds": 1}}), "127.0.0.64")
+	_, webDir := startAgent(t, e, taskDoc(t, "", "", 0, ""), "127.0.0.65")
+	vips := map[string]string{}
+	eventually(t, 10*time.Second, func() error {
+		for _, n := range []string{"ledger", "flaky", "slow"} {
+			v, err := vip(t, webDir, n)
+			if err != nil {
+				return err
+			}
+			vips[n] = v
+		}
+		return nil
+	})
+
+	t.Run("gRPC through two agents", func(t *testing.T) {
+		cc, err := grpc.NewClient(vips["ledger"]+":50051", grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cc.Close()
+		hc := healthpb.NewHealthClient(cc)
+		eventually(t, 10*time.Second, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: "orders"})
+			if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
+				return fmt.Errorf("Check: %v %v", resp, err)
+			}
+			return nil
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		w, err := hc.Watch(ctx, &healthpb.HealthCheckRequest{Service: "orders"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := w.Recv(); err != nil || m.Status != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("Watch: %v %v", m, err)
+		}
+	})
+
+	t.Run("a 503 is retried on the other instance", func(t *testing.T) {
+		client := &http.Client{Timeout: 10 * time.Second}
+		eventually(t, 10*time.Second, func() error {
+			if good.hits.Load() == 0 || bad.hits.Load() == 0 {
+				_, _, _ = call(client, "GET", "http://"+vips["flaky"]+":8080/x", "", nil)
+				return fmt.Errorf("both instances not tried yet: good %d bad %d", good.hits.Load(), bad.hits.Load())
+			}
+			return nil
+		})
+		for i := range 30 {
+			got, code, err := call(client, "GET", "http://"+vips["flaky"]+":8080/x", "", nil)
+			if err != nil || code != 200 || got != "flaky-good" {
+				t.Fatalf("request %d: %q %d %v, want 200 from flaky-good", i, got, code, err)
+			}
+		}
+	})
+
+	t.Run("per-request timeout", func(t *testing.T) {
+		client := &http.Client{Timeout: 10 * time.Second}
+		// The backend answers after 3 s; the service's 1 s timeout makes
+		// the client agent answer 504 instead.
+		_, code, err := call(client, "GET", "http://"+vips["slow"]+":8080/x", "", nil)
+		if err != nil || code != 504 {
+			t.Errorf("slow service: %d %v, want 504", code, err)
+		}
+	})
+}
