@@ -36,6 +36,7 @@ import (
 
 	"github.com/trellis-mesh/trellis/internal/agent/config"
 	"github.com/trellis-mesh/trellis/internal/agent/egress"
+	"github.com/trellis-mesh/trellis/internal/dns"
 	"github.com/trellis-mesh/trellis/internal/nativeclient"
 )
 
@@ -74,6 +75,9 @@ type Options struct {
 	// AccessLog receives access-log lines when the document asks for
 	// them (accessLogConfiguration); os.Stdout when nil.
 	AccessLog io.Writer
+	// DNSAddr, when set, is where the agent answers DNS queries for the
+	// client aliases (A records of their VIPs; REFUSED for other names).
+	DNSAddr string
 }
 
 // Agent is one running sidecar.
@@ -94,6 +98,9 @@ type Agent struct {
 
 	admin       *http.Server
 	adminListen string
+	dns         *dns.Server
+	dnsStop     context.CancelFunc
+	dnsDone     chan struct{}
 	hosts       *hostsFile
 	vips        *vips
 
@@ -206,6 +213,9 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.egress = egress.New(egress.Config{Logger: a.log.With("side", "egress"), Observer: t.outbound})
 	a.ingress = egress.New(egress.Config{Logger: a.log.With("side", "ingress"), Observer: t.inbound})
 	if err := a.startAdmin(reg); err != nil {
+		return err
+	}
+	if err := a.startDNS(); err != nil {
 		return err
 	}
 	if !a.cfg.Enabled {
@@ -387,6 +397,10 @@ func (a *Agent) Stop(ctx context.Context) error {
 // the application is gone.
 func (a *Agent) Close(ctx context.Context) error {
 	a.stopAdmin(ctx)
+	if a.dnsStop != nil {
+		a.dnsStop()
+		<-a.dnsDone
+	}
 	if a.egress == nil {
 		return nil
 	}
@@ -399,3 +413,32 @@ func (a *Agent) Ready() <-chan struct{} { return a.ready }
 // IngressPort is the port the ingress of service discoveryName listens
 // on (0 before Start).
 func (a *Agent) IngressPort(discoveryName string) uint16 { return a.ingressPorts[discoveryName] }
+
+// startDNS starts the agent's DNS responder when Options.DNSAddr is set.
+func (a *Agent) startDNS() error {
+	if a.opts.DNSAddr == "" {
+		return nil
+	}
+	a.dns = dns.New(dns.Config{Addr: a.opts.DNSAddr, Logger: a.log.With("component", "dns")})
+	if err := a.dns.Listen(); err != nil {
+		return fmt.Errorf("agent: DNS on %s: %w", a.opts.DNSAddr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.dnsStop, a.dnsDone = cancel, make(chan struct{})
+	go func() {
+		defer close(a.dnsDone)
+		if err := a.dns.Serve(ctx); err != nil {
+			a.log.Warn("DNS responder stopped", "err", err)
+		}
+	}()
+	a.log.Info("dns", "listen", a.dns.Addr())
+	return nil
+}
+
+// DNSAddr is the DNS responder's address, "" when there is none.
+func (a *Agent) DNSAddr() string {
+	if a.dns == nil {
+		return ""
+	}
+	return a.dns.Addr()
+}

@@ -103,6 +103,13 @@ func (a *Agent) discoverOnce(ctx context.Context) error {
 		if err := a.hosts.write(a.vips.byName); err != nil && firstErr == nil {
 			firstErr = err
 		}
+		if a.dns != nil {
+			recs := make(map[string][]netip.Addr, len(a.vips.byName))
+			for n, v := range a.vips.byName {
+				recs[n] = []netip.Addr{v}
+			}
+			a.dns.SetRecords(recs)
+		}
 	}
 	return firstErr
 }

@@ -29,6 +29,7 @@ type agentFlags struct {
 	lease        int
 	drain        time.Duration
 	adminAddr    string
+	dnsAddr      string
 }
 
 func (f *agentFlags) register(cmd *cobra.Command) {
@@ -41,6 +42,7 @@ func (f *agentFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.poll, "poll-interval", agent.DefaultPollInterval, "how often the registry is read for new and gone instances")
 	fl.IntVar(&f.lease, "lease-seconds", agent.DefaultLeaseSeconds, "lease of the registered instances (5-3600): a killed agent's instances leave the registry this long after its last heartbeat")
 	fl.StringVar(&f.adminAddr, "admin-addr", "", `address of /metrics (ECS Service Connect's metrics), /ready and /healthz (default: the document's trellis.adminAddr, else ADDRESS:9901; "-": none)`)
+	fl.StringVar(&f.dnsAddr, "dns-addr", "", "address where the agent answers DNS queries for the client aliases, e.g. 127.0.0.1:5353 (default: none; names resolve through the hosts file)")
 	fl.DurationVar(&f.drain, "drain", 0, "drain time on stop (default: the document's trellis.drainSeconds, else 20s)")
 }
 
@@ -85,7 +87,7 @@ func (f *agentFlags) start(ctx context.Context, s Streams, client *clientFlags) 
 	}
 	a, err = agent.New(agent.Options{Config: cfg, Address: addr, AWS: c.aws, Endpoint: c.Endpoint, StateDir: dir,
 		Logger: slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: lvl})), PollInterval: f.poll, LeaseSeconds: f.lease,
-		AdminAddr: f.adminAddr, AccessLog: s.Out})
+		AdminAddr: f.adminAddr, AccessLog: s.Out, DNSAddr: f.dnsAddr})
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -156,6 +158,9 @@ resolution: point the application at the hosts file it prints, or use
 			fmt.Fprintf(s.Err, "agent for namespace %s: hosts file %s\n", a.Namespace(), a.HostsPath())
 			if ad := a.AdminAddr(); ad != "" {
 				fmt.Fprintf(s.Err, "  admin: http://%s (/metrics /ready /healthz)\n", ad)
+			}
+			if d := a.DNSAddr(); d != "" {
+				fmt.Fprintf(s.Err, "  DNS:   %s (the client aliases)\n", d)
 			}
 			<-ctx.Done()
 			stopAgent(a, s)

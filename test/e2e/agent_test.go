@@ -54,11 +54,11 @@ func taskDoc(t *testing.T, discovery, alias string, aliasPort int, containerPort
 }
 
 // startAgent runs `trellis agent` and returns it with its state dir.
-func startAgent(t *testing.T, e *upEnv, doc, address string) (*proc, string) {
+func startAgent(t *testing.T, e *upEnv, doc, address string, extra ...string) (*proc, string) {
 	t.Helper()
 	dir := t.TempDir()
-	p := start(t, e.bin, "agent", "--data", e.data, "--config", doc, "--address", address, "--state-dir", dir,
-		"--poll-interval", "200ms", "--lease-seconds", "5", "--drain", "3s")
+	p := start(t, e.bin, append([]string{"agent", "--data", e.data, "--config", doc, "--address", address, "--state-dir", dir,
+		"--poll-interval", "200ms", "--lease-seconds", "5", "--drain", "3s"}, extra...)...)
 	eventually(t, 20*time.Second, func() error {
 		if !strings.Contains(p.out.String(), "hosts file") {
 			return fmt.Errorf("agent not started yet:\n%s", p.out.String())
@@ -165,7 +165,7 @@ func TestAgentNamespace(t *testing.T) {
 	})
 
 	// A long-running client: web's agent, called at its VIPs.
-	_, webDir := startAgent(t, e, webDoc, "127.0.0.34")
+	_, webDir := startAgent(t, e, webDoc, "127.0.0.34", "--dns-addr", "127.0.0.34:5353")
 	var payVIP, ordersVIP string
 	eventually(t, 10*time.Second, func() (err error) {
 		if payVIP, err = vip(t, webDir, "payments"); err != nil {
@@ -173,6 +173,17 @@ func TestAgentNamespace(t *testing.T) {
 		}
 		ordersVIP, err = vip(t, webDir, "orders")
 		return err
+	})
+	t.Run("the agent's DNS answer", func(t *testing.T) {
+		if _, err := exec.LookPath("dig"); err != nil {
+			t.Skip("dig not installed")
+		}
+		if got := strings.TrimSpace(run(t, nil, "dig", "@127.0.0.34", "-p", "5353", "+short", "payments")); got != payVIP {
+			t.Errorf("dig payments = %q, want %s", got, payVIP)
+		}
+		if got := run(t, nil, "dig", "@127.0.0.34", "-p", "5353", "example.com"); !strings.Contains(got, "REFUSED") {
+			t.Errorf("dig example.com:\n%s\nwant REFUSED", got)
+		}
 	})
 	client := &http.Client{Timeout: 20 * time.Second}
 	get := func(url string) (string, int, error) { return call(client, "GET", url, "", nil) }
