@@ -7,6 +7,10 @@
 //     (bench/loadgen), p50/p99/p99.9 and what each proxy adds over direct;
 //   - the resident memory of each proxy after the load (VmRSS).
 //
+// A last column runs a pair of Trellis's namespace-mode agents (client
+// agent → server agent → backend) in a namespace of 100 services, and
+// also reports each agent's memory idle and under load (agent.go).
+//
 // Run it from the repository root: bash bench/run.sh installs the tools
 // and runs it; go run ./bench runs it alone. Settings come from BENCH_*
 // variables (see config and bench/README.md). The Markdown report goes to
@@ -41,7 +45,10 @@ const (
 	portTrellisAPI
 	portTrellisAdmin
 	portTrellisDNS
-	portNginxH2 = 11
+	portAgentsAPI   // the agent pair's own 'trellis up'
+	portAgentsAdmin // and its admin listener
+	portAgentAdmin  // each agent's admin listener, on the agent's address
+	portNginxH2     = 11
 )
 
 type config struct {
@@ -56,8 +63,12 @@ type config struct {
 	results          string // directory of the reports
 	trellisHost      string // where the Trellis gateway serves listeners
 	trellisWait      time.Duration
+	agentServices    int // services in the agent pair's namespace, payments included
 	work             string
 	backend          *proc
+	// trellisBin is the built binary; trellisBuild why it did not build.
+	trellisBin   string
+	trellisBuild error
 }
 
 func (c *config) port(offset int) int    { return c.basePort + offset }
@@ -98,12 +109,14 @@ func loadConfig() *config {
 		h2Streams:   envInt("BENCH_H2_STREAMS", 10),
 		rate:        float64(envInt("BENCH_RATE", 1000)),
 		rateConns:   envInt("BENCH_RATE_CONNECTIONS", 16),
-		targets:     strings.Split(envString("BENCH_TARGETS", "direct,nginx,haproxy,caddy,trellis"), ","),
+		targets:     strings.Split(envString("BENCH_TARGETS", "direct,nginx,haproxy,caddy,trellis,agents"), ","),
 		basePort:    envInt("BENCH_BASE_PORT", 18080),
 		cores:       cores,
 		results:     envString("BENCH_RESULTS", filepath.Join("bench", "results")),
 		trellisHost: envString("BENCH_TRELLIS_ADDR", "127.0.0.1"),
 		trellisWait: envDuration("BENCH_TRELLIS_WAIT", 30*time.Second),
+		// 100: the scenario of issue 5.
+		agentServices: envInt("BENCH_AGENT_SERVICES", 100),
 	}
 }
 
@@ -126,6 +139,8 @@ type row struct {
 	lat     *loadgen.Result
 	latSkip string
 	rssKB   int
+	// mem is the memory of each of t.parts (the agent pair).
+	mem []memUse
 }
 
 func run(ctx context.Context, cfg *config, log *slog.Logger) error {
@@ -137,7 +152,8 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 			return fmt.Errorf("%s is not installed; bash bench/run.sh installs it (apt-get install wrk nghttp2-client)", tool)
 		}
 	}
-	for _, off := range []int{portBackend, portNginx, portHAProxy, portCaddy, portTrellisListener, portTrellisAPI, portTrellisAdmin, portNginxH2} {
+	for _, off := range []int{portBackend, portNginx, portHAProxy, portCaddy, portTrellisListener, portTrellisAPI, portTrellisAdmin,
+		portAgentsAPI, portAgentsAdmin, portNginxH2} {
 		if !portFree(cfg.addr(off)) {
 			return fmt.Errorf("port %s is in use; set BENCH_BASE_PORT to move the bench's ports", cfg.addr(off))
 		}
@@ -166,6 +182,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 
 	starters := map[string]func(context.Context, *config) (*target, error){
 		"direct": startDirect, "nginx": startNginx, "haproxy": startHAProxy, "caddy": startCaddy, "trellis": startTrellis,
+		"agents": startAgents,
 	}
 	began := time.Now()
 	var rows []*row
@@ -173,7 +190,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		name = strings.TrimSpace(name)
 		startFn, ok := starters[name]
 		if !ok {
-			return fmt.Errorf("BENCH_TARGETS: unknown target %q (want direct, nginx, haproxy, caddy, trellis)", name)
+			return fmt.Errorf("BENCH_TARGETS: unknown target %q (want direct, nginx, haproxy, caddy, trellis, agents)", name)
 		}
 		log.Info("starting", "target", name)
 		t, err := startFn(ctx, cfg)
@@ -193,8 +210,8 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		default:
 			measure(ctx, cfg, r, log)
 		}
-		if t != nil && t.proc != nil && t.proc != cfg.backend {
-			t.proc.stop()
+		if t != nil {
+			t.stop(cfg)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -214,9 +231,16 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 }
 
 // measure runs the three measurements of one started target, then reads
-// its RSS.
+// its RSS. A target with parts (the agent pair) first stays idle for a
+// while, and the memory of each part is sampled during the load.
 func measure(ctx context.Context, cfg *config, r *row, log *slog.Logger) {
 	t := r.t
+	if len(t.parts) > 0 {
+		log.Info("idle", "target", t.name, "seconds", int(idleWindow/time.Second))
+		r.mem = idleUse(ctx, t.parts, idleWindow)
+		w := watchRSS(t.parts, 100*time.Millisecond)
+		defer func() { w.finish(r.mem) }()
+	}
 	secs, warm := int(cfg.duration/time.Second), int(cfg.warmup/time.Second)
 	log.Info("HTTP/1.1 throughput", "target", t.name, "tool", "wrk", "seconds", secs)
 	if warm > 0 {

@@ -130,18 +130,169 @@ func rssKB(pid int) (int, error) {
 }
 
 func vmRSS(pid int) (int, error) {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	st, err := procStatus(pid)
 	if err != nil {
 		return 0, err
 	}
+	kb, ok := st["VmRSS"]
+	if !ok {
+		return 0, errors.New("no VmRSS")
+	}
+	return kb, nil
+}
+
+// procStatus reads the kB fields of /proc/<pid>/status (VmRSS, VmHWM,
+// RssAnon, RssFile, ...).
+func procStatus(pid int) (map[string]int, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return nil, err
+	}
 	defer f.Close()
+	out := map[string]int{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			return strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		v, kb := strings.CutSuffix(strings.TrimSpace(v), " kB")
+		if !ok || !kb {
+			continue
+		}
+		if n, err := strconv.Atoi(v); err == nil {
+			out[k] = n
 		}
 	}
-	return 0, errors.New("no VmRSS")
+	return out, sc.Err()
+}
+
+// userHZ is the unit of the CPU times in /proc/<pid>/stat: USER_HZ, 100
+// on every Linux architecture Go supports.
+const userHZ = 100
+
+// cpuTicks is the user plus system CPU time pid has used, in 1/userHZ s.
+func cpuTicks(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("malformed /proc/<pid>/stat")
+	}
+	// After ")": state is field 3 of proc(5), utime 14, stime 15.
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("short /proc/<pid>/stat")
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return u + s, nil
+}
+
+// memUse is the memory (and idle CPU) of one part of a target.
+type memUse struct {
+	name  string
+	aside bool
+	// At the end of the idle window: VmRSS and its anonymous and
+	// file-backed shares (RssAnon, RssFile; file pages are the binary's
+	// code and data, shared with other processes running it).
+	idleKB, anonKB, fileKB int
+	// idleCPU is the CPU used during the idle window, in cores.
+	idleCPU float64
+	// peakKB is the highest VmRSS sampled during the load, afterKB VmRSS
+	// after it, hwmKB VmHWM then (the peak over the process's life,
+	// setup included).
+	peakKB, afterKB, hwmKB int
+	err                    string
+}
+
+// idleWindow is how long a target with parts is left alone after setup
+// before its idle memory is read.
+const idleWindow = 5 * time.Second
+
+// idleUse leaves parts alone for window, then reads their memory and the
+// CPU they used meanwhile.
+func idleUse(ctx context.Context, parts []part, window time.Duration) []memUse {
+	mem := make([]memUse, len(parts))
+	before := make([]int64, len(parts))
+	for i, pt := range parts {
+		mem[i] = memUse{name: pt.name, aside: pt.aside}
+		before[i], _ = cpuTicks(pt.p.cmd.Process.Pid)
+	}
+	began := time.Now()
+	select {
+	case <-ctx.Done():
+	case <-time.After(window):
+	}
+	elapsed := time.Since(began).Seconds()
+	for i, pt := range parts {
+		pid := pt.p.cmd.Process.Pid
+		st, err := procStatus(pid)
+		if err != nil || pt.p.exited() {
+			mem[i].err = fmt.Sprintf("%s is gone: %s", pt.name, pt.p.lastLog())
+			continue
+		}
+		mem[i].idleKB, mem[i].anonKB, mem[i].fileKB = st["VmRSS"], st["RssAnon"], st["RssFile"]
+		if after, err := cpuTicks(pid); err == nil && elapsed > 0 {
+			mem[i].idleCPU = float64(after-before[i]) / userHZ / elapsed
+		}
+	}
+	return mem
+}
+
+// rssWatch samples the VmRSS of some processes until finish.
+type rssWatch struct {
+	parts []part
+	peak  []int
+	done  chan struct{}
+	ended chan struct{}
+}
+
+// watchRSS starts sampling the VmRSS of parts every interval.
+func watchRSS(parts []part, every time.Duration) *rssWatch {
+	w := &rssWatch{parts: parts, peak: make([]int, len(parts)), done: make(chan struct{}), ended: make(chan struct{})}
+	go func() {
+		defer close(w.ended)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			w.sample()
+			select {
+			case <-w.done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return w
+}
+
+func (w *rssWatch) sample() {
+	for i, pt := range w.parts {
+		if kb, err := vmRSS(pt.p.cmd.Process.Pid); err == nil {
+			w.peak[i] = max(w.peak[i], kb)
+		}
+	}
+}
+
+// finish stops sampling and records the peaks, VmRSS and VmHWM in mem
+// (one entry per part, in order).
+func (w *rssWatch) finish(mem []memUse) {
+	close(w.done)
+	<-w.ended
+	for i, pt := range w.parts {
+		if i >= len(mem) {
+			break
+		}
+		mem[i].peakKB = w.peak[i]
+		if st, err := procStatus(pt.p.cmd.Process.Pid); err == nil && !pt.p.exited() {
+			mem[i].afterKB, mem[i].hwmKB = st["VmRSS"], st["VmHWM"]
+		} else if mem[i].err == "" {
+			mem[i].err = fmt.Sprintf("%s is gone: %s", pt.name, pt.p.lastLog())
+		}
+	}
 }
 
 // portFree reports whether addr can be bound now.

@@ -23,8 +23,37 @@ type target struct {
 	host string
 	// proc is what RSS is read from (nil for none).
 	proc *proc
+	// parts are processes whose memory is reported one by one, idle and
+	// under load (the agent pair: client agent, server agent, and the
+	// registry they poll).
+	parts []part
+	// others are further processes the target started, stopped after
+	// proc in this order.
+	others []*proc
 	// notes are printed under the table.
 	notes []string
+}
+
+// part is one process of a target whose memory the report shows.
+type part struct {
+	name string
+	p    *proc
+	// aside marks a process that is not part of what the target's
+	// targets (issue goals) are about: shown, not judged.
+	aside bool
+}
+
+// stop ends every process t started (the backend excepted: it serves
+// every target).
+func (t *target) stop(cfg *config) {
+	if t.proc != nil && t.proc != cfg.backend {
+		t.proc.stop()
+	}
+	for _, p := range t.others {
+		if p != nil && p != cfg.backend {
+			p.stop()
+		}
+	}
 }
 
 // Every proxy gets the same settings, as far as each can express them:

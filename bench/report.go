@@ -63,6 +63,9 @@ func render(cfg *config, rows []*row, began time.Time) string {
 		if r.rssKB > 0 {
 			cells[10] = fmt.Sprintf("%.1f MB", float64(r.rssKB)/1024)
 		}
+		if s := partsRSS(r.mem); s != "" {
+			cells[10] = s
+		}
 		for _, t := range []*throughput{r.h1, r.h2} {
 			if t != nil && t.errors > 0 {
 				notes = append(notes, fmt.Sprintf("%s: %d errors or non-2xx answers among %d requests in a throughput run", r.t.name, t.errors, t.requests))
@@ -71,6 +74,11 @@ func render(cfg *config, rows []*row, began time.Time) string {
 		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
 		notes = append(notes, r.t.notes...)
 	}
+	for _, r := range rows {
+		if r.skip == "" && len(r.mem) > 0 {
+			renderAgents(&b, cfg, r, direct)
+		}
+	}
 	if len(notes) > 0 {
 		b.WriteString("\nNotes:\n\n")
 		for _, n := range notes {
@@ -78,6 +86,80 @@ func render(cfg *config, rows []*row, began time.Time) string {
 		}
 	}
 	return b.String()
+}
+
+// partsRSS is the RSS cell of a target with parts: each judged part's
+// VmRSS after the load, "client + server".
+func partsRSS(mem []memUse) string {
+	var kb []string
+	for _, m := range mem {
+		if !m.aside && m.afterKB > 0 {
+			kb = append(kb, fmt.Sprintf("%.1f", float64(m.afterKB)/1024))
+		}
+	}
+	if len(kb) == 0 {
+		return ""
+	}
+	return strings.Join(kb, " + ") + " MB"
+}
+
+// renderAgents is the agent pair's own section: each agent's memory idle
+// and under load, and the pair against the targets of issue 5.
+func renderAgents(b *strings.Builder, cfg *config, r *row, direct *row) {
+	fmt.Fprintf(b, "\n## Agent pair (namespace mode), %d services in the namespace\n\n", cfg.agentServices)
+	b.WriteString("Client agent → server agent → backend, each agent with a VIP listener for every service of the namespace.\n" +
+		"Idle: after setup, " + idleWindow.String() + " without traffic (CPU: cores used meanwhile, by the registry polls).\n" +
+		"Load: highest VmRSS sampled every 100 ms during the wrk, h2load and latency runs. VmHWM: the peak\n" +
+		"over the process's life. RssFile is the binary's pages, shared by every agent of a machine.\n\n")
+	b.WriteString("| process | RSS idle | RssAnon / RssFile idle | CPU idle | RSS under load (peak) | RSS after | VmHWM |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|\n")
+	mb := func(kb int) string {
+		if kb <= 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f MB", float64(kb)/1024)
+	}
+	for _, m := range r.mem {
+		if m.err != "" && m.idleKB == 0 {
+			fmt.Fprintf(b, "| %s | %s | | | | | |\n", m.name, m.err)
+			continue
+		}
+		fmt.Fprintf(b, "| %s | %s | %s / %s | %.1f %% | %s | %s | %s |\n", m.name, mb(m.idleKB), mb(m.anonKB), mb(m.fileKB),
+			100*m.idleCPU, mb(m.peakKB), mb(m.afterKB), mb(m.hwmKB))
+	}
+	if cfg.agentServices != 100 {
+		fmt.Fprintf(b, "\nIssue 5's targets are stated for 100 services; this run has %d (BENCH_AGENT_SERVICES).\n", cfg.agentServices)
+	}
+	b.WriteString("\n| target (issue 5) | measured | met |\n|---|--:|---|\n")
+	if r.lat != nil && direct != nil {
+		for _, g := range []struct {
+			q    float64
+			name string
+			max  time.Duration
+		}{{0.5, "p50", agentTargetP50}, {0.99, "p99", agentTargetP99}} {
+			d := r.lat.Percentile(g.q) - direct.lat.Percentile(g.q)
+			fmt.Fprintf(b, "| added %s of the pair ≤ %s | %s | %s |\n", g.name, ms(g.max), signedMS(d), yesNo(d <= g.max))
+		}
+	} else {
+		b.WriteString("| added p50 / p99 of the pair ≤ 0.2 / 0.4 ms | no latency run (or no direct row) | - |\n")
+	}
+	for _, m := range r.mem {
+		if m.aside {
+			continue
+		}
+		if m.idleKB == 0 {
+			fmt.Fprintf(b, "| %s RSS idle ≤ %s | - | - |\n", m.name, mb(agentTargetIdleKB))
+			continue
+		}
+		fmt.Fprintf(b, "| %s RSS idle ≤ %s | %s | %s |\n", m.name, mb(agentTargetIdleKB), mb(m.idleKB), yesNo(m.idleKB <= agentTargetIdleKB))
+	}
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
 }
 
 func rps(t *throughput) string {

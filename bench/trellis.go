@@ -26,18 +26,13 @@ import (
 // the listener with the backend's response within BENCH_TRELLIS_WAIT, the
 // column is skipped with the reason.
 func startTrellis(ctx context.Context, cfg *config) (*target, error) {
-	bin := os.Getenv("BENCH_TRELLIS_BIN")
-	if bin == "" {
-		bin = filepath.Join(cfg.work, "trellis")
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/trellis").CombinedOutput()
-		if err != nil {
-			return nil, errSkip("trellis does not build from this tree (go build ./cmd/trellis: %s)", firstLine(out))
-		}
+	bin, err := trellisBinary(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
 	data := filepath.Join(cfg.work, "trellis-data")
 	args := []string{"up", "--data", data, "--api-addr", cfg.addr(portTrellisAPI), "--admin-addr", cfg.addr(portTrellisAdmin)}
-	help, _ := exec.CommandContext(ctx, bin, "up", "--help").CombinedOutput()
-	if strings.Contains(string(help), "--dns-addr") {
+	if upHasDNS(ctx, bin) {
 		args = append(args, "--dns-addr", cfg.addr(portTrellisDNS))
 	}
 	cmd := exec.Command(bin, args...)
@@ -91,6 +86,30 @@ func startTrellis(ctx context.Context, cfg *config) (*target, error) {
 		return t, errSkip("trellis up runs and the service is applied, but the gateway does not serve the listener yet: %v", err)
 	}
 	return t, nil
+}
+
+// trellisBinary is BENCH_TRELLIS_BIN, or trellis built from this tree
+// into the work directory once per run (the gateway and the agent pair
+// share it).
+func trellisBinary(ctx context.Context, cfg *config) (string, error) {
+	if bin := os.Getenv("BENCH_TRELLIS_BIN"); bin != "" {
+		return bin, nil
+	}
+	if cfg.trellisBin == "" && cfg.trellisBuild == nil {
+		bin := filepath.Join(cfg.work, "trellis")
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/trellis").CombinedOutput(); err != nil {
+			cfg.trellisBuild = errSkip("trellis does not build from this tree (go build ./cmd/trellis: %s)", firstLine(out))
+		} else {
+			cfg.trellisBin = bin
+		}
+	}
+	return cfg.trellisBin, cfg.trellisBuild
+}
+
+// upHasDNS reports whether this trellis's 'up' has --dns-addr.
+func upHasDNS(ctx context.Context, bin string) bool {
+	help, _ := exec.CommandContext(ctx, bin, "up", "--help").CombinedOutput()
+	return strings.Contains(string(help), "--dns-addr")
 }
 
 // waitReady polls url until it answers 200.
