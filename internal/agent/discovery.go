@@ -75,7 +75,9 @@ func (a *Agent) discoverOnce(ctx context.Context) error {
 			}
 			continue
 		}
-		if rev == rs.rev {
+		// Health reports do not move InstancesRevision (as in Cloud Map),
+		// so the instances are read again every attrEvery polls anyway.
+		if rev == rs.rev && rs.checked != 1 {
 			continue
 		}
 		eps, rev, err := a.reg.discover(ctx, a.nsName, name)
@@ -205,6 +207,12 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 				a.mu.Unlock()
 				if err := a.reg.health(ctx, in.svcID, in.id, true); err != nil {
 					a.log.Warn("reporting ready", "instance", in.id, "err", err)
+				}
+				// A health report leaves InstancesRevision alone (as in
+				// Cloud Map); registering again moves it, so clients
+				// pick the instance up at their next poll.
+				if err := a.reg.register(ctx, in.svcID, in.id, in.attrs); err != nil {
+					a.log.Warn("re-registering when ready", "instance", in.id, "err", err)
 				}
 				a.log.Info("ready: registered HEALTHY", "service", in.svc.DiscoveryName, "instance", in.id)
 			}

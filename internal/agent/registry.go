@@ -180,12 +180,14 @@ type endpoint struct {
 	id, addr string
 }
 
-// discover returns the healthy instances of a service (all of them when
-// none is healthy, as Cloud Map's HEALTHY_OR_ELSE_ALL does) with their
-// address and port.
+// discover returns the healthy instances of a service with their
+// address and port. An instance that is not ready (readiness gating) is
+// UNHEALTHY and gets no traffic, even when it is the only one: callers
+// then get the agent's 503 rather than an application that is still
+// starting.
 func (r *registry) discover(ctx context.Context, ns, svc string) ([]endpoint, int64, error) {
 	out, err := r.c.DiscoverInstances(ctx, &sd.DiscoverInstancesInput{NamespaceName: aws.String(ns), ServiceName: aws.String(svc),
-		HealthStatus: sdtypes.HealthStatusFilterHealthyOrElseAll, MaxResults: aws.Int32(1000)})
+		HealthStatus: sdtypes.HealthStatusFilterHealthy, MaxResults: aws.Int32(1000)})
 	if err != nil {
 		return nil, 0, err
 	}

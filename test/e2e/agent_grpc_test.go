@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	sd "github.com/aws/aws-sdk-go-v2/service/servicediscovery"
+	sdtypes "github.com/aws/aws-sdk-go-v2/service/servicediscovery/types"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -116,5 +119,78 @@ func TestAgentGRPCRetriesTimeouts(t *testing.T) {
 		if err != nil || code != 504 {
 			t.Errorf("slow service: %d %v, want 504", code, err)
 		}
+	})
+}
+
+// TestAgentReadinessGating: with a readiness block the instance is
+// registered UNHEALTHY, is not discovered as healthy while its app fails
+// the check, and turns HEALTHY once the app answers.
+func TestAgentReadinessGating(t *testing.T) {
+	e := startUp(t)
+	inv := newBackend(t, "inventory")
+	inv.unready.Store(true)
+	doc := map[string]any{
+		"serviceConnectConfiguration": map[string]any{"enabled": true, "namespace": "shop", "services": []any{map[string]any{
+			"portName": "api", "discoveryName": "inventory", "clientAliases": []any{map[string]any{"dnsName": "inventory", "port": 8080}}}}},
+		"portMappings": []any{map[string]any{"name": "api", "containerPort": mustAtoi(t, inv.port()), "appProtocol": "http"}},
+		"trellis": map[string]any{"services": []any{map[string]any{"discoveryName": "inventory",
+			"readiness": map[string]any{"path": "/healthz", "intervalSeconds": 1}}}},
+	}
+	b, _ := json.Marshal(doc)
+	f := filepath.Join(t.TempDir(), "inventory.json")
+	if err := os.WriteFile(f, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, e, f, "127.0.0.71")
+	_, webDir := startAgent(t, e, taskDoc(t, "", "", 0, ""), "127.0.0.72")
+	sdc := discoveryClient(t, e.data)
+	healthy := func() (healthy, all int) {
+		for _, filter := range []sdtypes.HealthStatusFilter{sdtypes.HealthStatusFilterHealthy, sdtypes.HealthStatusFilterAll} {
+			out, err := sdc.DiscoverInstances(context.Background(), &sd.DiscoverInstancesInput{NamespaceName: aws.String("shop"),
+				ServiceName: aws.String("inventory"), HealthStatus: filter})
+			if err != nil {
+				t.Fatalf("DiscoverInstances: %v", err)
+			}
+			if filter == sdtypes.HealthStatusFilterHealthy {
+				healthy = len(out.Instances)
+			} else {
+				all = len(out.Instances)
+			}
+		}
+		return healthy, all
+	}
+	eventually(t, 10*time.Second, func() error {
+		if _, all := healthy(); all != 1 {
+			return fmt.Errorf("inventory instances: %d", all)
+		}
+		return nil
+	})
+	// Three checks fail (interval 1 s): still not healthy.
+	time.Sleep(3 * time.Second)
+	if h, all := healthy(); h != 0 || all != 1 {
+		t.Fatalf("while the app fails its check: %d healthy of %d, want 0 of 1", h, all)
+	}
+	// A client gets the agent's 503, and the app no request.
+	var invVIP string
+	eventually(t, 10*time.Second, func() (err error) {
+		invVIP, err = vip(t, webDir, "inventory")
+		return err
+	})
+	client := &http.Client{Timeout: 10 * time.Second}
+	if _, code, err := call(client, "GET", "http://"+invVIP+":8080/stock", "", nil); err != nil || code != 503 || inv.hits.Load() != 0 {
+		t.Errorf("calling an instance that is not ready: %d %v, %d requests reached it", code, err, inv.hits.Load())
+	}
+	inv.unready.Store(false)
+	eventually(t, 10*time.Second, func() error {
+		if h, _ := healthy(); h != 1 {
+			return fmt.Errorf("healthy inventory instances: %d", h)
+		}
+		return nil
+	})
+	eventually(t, 10*time.Second, func() error {
+		if got, code, err := call(client, "GET", "http://"+invVIP+":8080/stock", "", nil); err != nil || code != 200 || got != "inventory" {
+			return fmt.Errorf("once ready: %q %d %v", got, code, err)
+		}
+		return nil
 	})
 }

@@ -155,6 +155,8 @@ type backend struct {
 	hits atomic.Int64
 	// status, when not 0, is what the backend answers (after counting).
 	status atomic.Int32
+	// unready makes /healthz answer 503.
+	unready atomic.Bool
 	// delay, when set, slows every request (for draining tests).
 	delay atomic.Int64
 	mu    sync.Mutex
@@ -180,6 +182,10 @@ func (b *backend) port() string { _, p, _ := net.SplitHostPort(b.addr); return p
 func (b *backend) serve(ln net.Listener) {
 	b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
+			if b.unready.Load() {
+				http.Error(w, "not ready", http.StatusServiceUnavailable)
+				return
+			}
 			_, _ = io.WriteString(w, "ok")
 			return
 		}

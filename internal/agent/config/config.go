@@ -32,8 +32,11 @@ type Config struct {
 	// reach them, at the risk of colliding with real addresses.
 	VIPCIDR netip.Prefix
 	// AdminAddr is the admin listener's host:port; default
-	// 127.0.0.1:9901. The admin listener controls the agent, so keep it
-	// on loopback unless something outside the task must reach it.
+	// 127.0.0.1:9901 here, which the agent replaces with its instance
+	// address and port 9901 when the document sets no
+	// trellis.adminAddr (so that agents of one machine do not collide).
+	// The admin listener controls the agent, so keep it on loopback
+	// unless something outside the task must reach it.
 	AdminAddr string
 	// Source is the document as decoded, before any default, for printing
 	// back. The resolved fields above never point into it.
