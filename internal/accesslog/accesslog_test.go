@@ -1,6 +1,8 @@
 package accesslog
 
 import (
+	"github.com/trellis-mesh/trellis/internal/identity"
+
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -76,7 +78,9 @@ func fullRecord() *proxy.Record {
 		FailureReason:      "ClientAccessDenied",
 		AuthDeniedReason:   "Service",
 		CallerPrincipal:    "arn:aws:sts::111122223333:assumed-role/Frontend/session",
-		AccessLogs:         []string{logGroupARN, s3ARN, firehoseARN, stdoutARN},
+		CallerX509: &identity.X509{SANURI: "spiffe://trellis.local/account/111122223333/role/Frontend",
+			SubjectCN: "Frontend", IssuerOU: "Trellis"},
+		AccessLogs: []string{logGroupARN, s3ARN, firehoseARN, stdoutARN},
 	}
 }
 
@@ -112,11 +116,11 @@ var wantFull = map[string]any{
 	"failureReason":              "ClientAccessDenied",
 	"callerPrincipal":            "arn:aws:sts::111122223333:assumed-role/Frontend/session",
 	"callerPrincipalOrgID":       "-",
-	"callerX509IssuerOU":         "-",
-	"callerX509SubjectCN":        "-",
+	"callerX509IssuerOU":         "Trellis",
+	"callerX509SubjectCN":        "Frontend",
 	"callerX509SANNameCN":        "-",
 	"callerX509SANDNS":           "-",
-	"callerX509SANURI":           "-",
+	"callerX509SANURI":           "spiffe://trellis.local/account/111122223333/role/Frontend",
 }
 
 func newWriter(t *testing.T, cfg Config) *Writer {

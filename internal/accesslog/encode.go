@@ -1,6 +1,8 @@
 package accesslog
 
 import (
+	"github.com/trellis-mesh/trellis/internal/identity"
+
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -55,9 +57,19 @@ func (w *Writer) appendRecord(b []byte, rec *proxy.Record) []byte {
 	b = field(b, "authDeniedReason", rec.AuthDeniedReason)
 	b = field(b, "failureReason", rec.FailureReason)
 	b = field(b, "callerPrincipal", rec.CallerPrincipal)
-	// The proxy's Record carries no organisation or X.509 identity (no
-	// Roles Anywhere), so these are always "-".
-	b = append(b, `,"callerPrincipalOrgID":"-","callerX509IssuerOU":"-","callerX509SubjectCN":"-","callerX509SANNameCN":"-","callerX509SANDNS":"-","callerX509SANURI":"-"}`...)
+	// Trellis has no organisations. The X.509 fields are those of an
+	// mTLS caller's certificate (Lattice fills them for Roles Anywhere).
+	b = append(b, `,"callerPrincipalOrgID":"-"`...)
+	var x identity.X509
+	if rec.CallerX509 != nil {
+		x = *rec.CallerX509
+	}
+	b = field(b, "callerX509IssuerOU", x.IssuerOU)
+	b = field(b, "callerX509SubjectCN", x.SubjectCN)
+	b = field(b, "callerX509SANNameCN", "")
+	b = field(b, "callerX509SANDNS", x.SANDNS)
+	b = field(b, "callerX509SANURI", x.SANURI)
+	b = append(b, '}')
 	return append(b, '\n')
 }
 

@@ -56,6 +56,9 @@ type Result struct {
 	// Principal is the caller's ARN, "" for an anonymous caller (and for
 	// a caller whose credentials did not verify).
 	Principal string
+	// X509 is the client certificate of a caller authenticated by one
+	// (nil otherwise), for the access log.
+	X509 *identity.X509
 	// IdentityHeader and TagsHeader are the values of
 	// x-amzn-lattice-identity and x-amzn-lattice-identity-tags toward the
 	// target; TagsHeader is nil for an anonymous caller. They may be
@@ -140,7 +143,7 @@ func (a *Authority) Authorize(ctx context.Context, svc *Service, r *Request) Res
 		d = policy.Decide(in)
 	}
 	if !d.Allowed {
-		res := Result{DeniedReason: d.Reason(), Body: d.Message() + "\n"}
+		res := Result{DeniedReason: d.Reason(), Body: d.Message() + "\n", X509: x509ID}
 		if caller != nil {
 			res.Principal = caller.ARN
 		}
@@ -150,6 +153,7 @@ func (a *Authority) Authorize(ctx context.Context, svc *Service, r *Request) Res
 	if caller != nil {
 		res.Principal = caller.ARN
 		res.IdentityHeader, res.TagsHeader = caller.idHdr, caller.tagsHdr
+		res.X509 = x509ID
 		if x509ID != nil {
 			who := caller.who
 			who.X509 = x509ID

@@ -21,7 +21,7 @@ func (ps *portServer) authorize(st *reqState, q *request, svc *service, cc *clie
 		ar.SourceIP = ap.Addr().Unmap()
 	}
 	res := svc.authority.Authorize(q.r.Context(), svc.auth, &ar)
-	st.rec.CallerPrincipal = res.Principal
+	st.rec.CallerPrincipal, st.rec.CallerX509 = res.Principal, res.X509
 	if !res.Allowed {
 		st.rec.AuthDeniedReason = res.DeniedReason
 		return &genError{status: 403, reason: reasonAccessDenied, body: res.Body}

@@ -295,7 +295,8 @@ func TestAuthClientCertificate(t *testing.T) {
 	svc := testService("svc-iam", "iam.example.on.aws", listener("l-iam", model.ProtocolHTTPS, port, defaultRule(fwd(wtg{"tg-b", 1}))))
 	svc.AuthType, svc.AuthPolicy = model.AuthTypeAWSIAM, ordersAuthPolicy("svc-iam")
 	svc.Certificate = ca.issue(t, "iam.example.on.aws")
-	e := newEngine(t, Config{})
+	rec := &recorder{}
+	e := newEngine(t, Config{Observer: rec})
 	snap := testSnapshot(1, []snapshot.Service{svc}, testTG("tg-b", model.ProtocolHTTP, "", b.addr()))
 	snap.Auth = testAuth(t, ca)
 	mustApply(t, e, snap)
@@ -311,6 +312,15 @@ func TestAuthClientCertificate(t *testing.T) {
 	resp, body := get(t, client(ca.issueClient(t, readerURI)), "https://iam.example.on.aws/orders/1")
 	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
 		t.Fatalf("reader certificate: %d %s %q, want 200 over HTTP/2", resp.StatusCode, resp.Proto, body)
+	}
+	var logged bool
+	for _, r := range rec.all() {
+		if r.CallerX509 != nil && r.CallerX509.SANURI == readerURI && r.CallerPrincipal == readerKey.arn() {
+			logged = true
+		}
+	}
+	if !logged {
+		t.Errorf("no access-log record names the reader's certificate: %+v", rec.all())
 	}
 	id := b.last().Header.Get("X-Amzn-Lattice-Identity")
 	if !strings.HasPrefix(id, "Principal="+readerKey.arn()+";") || !strings.Contains(id, "X509SAN/URI="+readerURI) {

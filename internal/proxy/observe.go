@@ -1,6 +1,10 @@
 package proxy
 
-import "time"
+import (
+	"time"
+
+	"github.com/trellis-mesh/trellis/internal/identity"
+)
 
 // Record describes one finished request or connection. The proxy fills one
 // per request from a pool, hands it to the Observer, and reuses it once
@@ -46,7 +50,10 @@ type Record struct {
 	// AuthDeniedReason is Network, Service or Identity when auth denied.
 	AuthDeniedReason string
 	CallerPrincipal  string
-	TimedOut         bool
+	// CallerX509 is the client certificate of a caller authenticated by
+	// one (nil otherwise).
+	CallerX509 *identity.X509
+	TimedOut   bool
 
 	// AccessLogs says where the record must be logged: the subscriptions
 	// of the service and of the network, resolved at compile time.
