@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/trellis-mesh/trellis/internal/api/wire"
@@ -90,6 +91,8 @@ type API struct {
 	now       func() time.Time
 	observe   wire.Observer
 	ops       map[string]handler
+	// leaseStart is when lease expiry began (lease.go).
+	leaseStart atomic.Pointer[time.Time]
 }
 
 // New returns the API for cfg.

@@ -84,18 +84,26 @@ func (a *API) ExpireLeases(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("cloudmap: listing leases: %w", err)
 	}
-	now := a.now().UnixNano()
+	now := a.now()
 	removed := 0
+	var firstErr error
 	for _, kv := range res.Items {
-		parts := strings.Split(strings.TrimPrefix(kv.Key, leasePrefix), "/")
-		if len(parts) != 4 {
+		// Account and service IDs hold no '/'; instance IDs may.
+		parts := strings.SplitN(strings.TrimPrefix(kv.Key, leasePrefix), "/", 4)
+		ts, perr := int64(0), error(nil)
+		if len(parts) == 4 {
+			ts, perr = strconv.ParseInt(parts[0], 10, 64)
+		}
+		if len(parts) != 4 || perr != nil {
+			// Never written by renewLease: drop it, or it would hold up
+			// every entry behind it.
+			a.log.Warn("dropping a malformed lease entry", "key", kv.Key)
+			if err := a.update(ctx, func(tx *store.Tx) error { tx.Delete(kv.Key); return nil }); err != nil && firstErr == nil {
+				firstErr = err
+			}
 			continue
 		}
-		ts, err := strconv.ParseInt(parts[0], 10, 64)
-		if err != nil {
-			continue
-		}
-		if ts > now {
+		if ts > now.UnixNano() {
 			break // sorted: the rest expire later
 		}
 		account, svcID, instID := parts[1], parts[2], parts[3]
@@ -107,10 +115,14 @@ func (a *API) ExpireLeases(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
-			tx.Delete(kv.Key)
 			if !ok || inst.LeaseKey != kv.Key {
+				tx.Delete(kv.Key)
 				return nil // renewed or deregistered meanwhile: a stale entry
 			}
+			if !a.leaseGrace(inst, now) {
+				return nil // the server was down: give the owner a lease to renew
+			}
+			tx.Delete(kv.Key)
 			svc, err := a.loadService(tx, account, svcID)
 			if err != nil {
 				return err
@@ -122,18 +134,37 @@ func (a *API) ExpireLeases(ctx context.Context) (int, error) {
 			return store.PutJSON(tx, key(account, "svc", svcID), svc)
 		})
 		if err != nil {
-			return removed, fmt.Errorf("cloudmap: expiring %s: %w", kv.Key, err)
+			// One entry failing must not hold up the others.
+			if firstErr == nil {
+				firstErr = fmt.Errorf("cloudmap: expiring %s: %w", kv.Key, err)
+			}
+			continue
 		}
 		if gone {
 			removed++
 			a.log.Info("instance lease expired: deregistered", "account", account, "service", svcID, "instance", instID)
 		}
 	}
-	return removed, nil
+	return removed, firstErr
 }
 
-// RunLeaseExpiry calls ExpireLeases every interval until ctx ends.
+// leaseGrace reports whether inst may expire now: only once the server
+// has been expiring leases for a whole lease of inst, so that instances
+// whose leases ran out while the server was down get a lease's time to
+// renew after it comes back.
+func (a *API) leaseGrace(inst *instance, now time.Time) bool {
+	n, err := strconv.Atoi(inst.Attributes[AttrLeaseSeconds])
+	if err != nil {
+		return true
+	}
+	started := a.leaseStart.Load()
+	return started != nil && now.Sub(*started) >= time.Duration(n)*time.Second
+}
+
+// RunLeaseExpiry calls ExpireLeases every interval until ctx ends. A
+// lease expires only once this has run for a whole lease (leaseGrace).
 func (a *API) RunLeaseExpiry(ctx context.Context, interval time.Duration) {
+	a.StartLeaseClock()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -146,4 +177,11 @@ func (a *API) RunLeaseExpiry(ctx context.Context, interval time.Duration) {
 			}
 		}
 	}
+}
+
+// StartLeaseClock marks the moment lease expiry begins (RunLeaseExpiry
+// calls it; tests that call ExpireLeases directly call it themselves).
+func (a *API) StartLeaseClock() {
+	t := a.now()
+	a.leaseStart.CompareAndSwap(nil, &t)
 }

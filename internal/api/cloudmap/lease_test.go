@@ -2,6 +2,7 @@ package cloudmap_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,7 @@ func TestLeases(t *testing.T) {
 		}
 		return n
 	}
+	fx.api.StartLeaseClock()
 	reg("leased", `,"TRELLIS_LEASE_SECONDS":"10"`)
 	reg("renewed", `,"TRELLIS_LEASE_SECONDS":"10"`)
 	reg("heartbeat", `,"TRELLIS_LEASE_SECONDS":"10"`)
@@ -78,5 +80,55 @@ func TestLeases(t *testing.T) {
 	}
 	if logs := fx.logs.take(); logs != "" && !strings.Contains(logs, "lease expired") {
 		t.Errorf("logged: %s", logs)
+	}
+}
+
+// TestLeaseEntriesDoNotBlock: instance IDs with '/' expire like others, so
+// a hundred of them cannot hold up expiry for everyone behind them.
+func TestLeaseEntriesDoNotBlock(t *testing.T) {
+	fx := newFixture(t, cloudmap.Quotas{})
+	fx.api.StartLeaseClock()
+	ns := fx.created(t, "CreateHttpNamespace", `{"Name":"shop"}`)
+	svc := fx.must(t, "CreateService", `{"Name":"s","NamespaceId":"`+ns+`"}`)["Service"].(map[string]any)["Id"].(string)
+	for i := range 120 {
+		id := "i/" + strconv.Itoa(i)
+		fx.must(t, "RegisterInstance", `{"ServiceId":"`+svc+`","InstanceId":"`+id+`","Attributes":{"k":"v","TRELLIS_LEASE_SECONDS":"5"}}`)
+	}
+	fx.must(t, "RegisterInstance", `{"ServiceId":"`+svc+`","InstanceId":"normal","Attributes":{"k":"v","TRELLIS_LEASE_SECONDS":"5"}}`)
+	fx.clock.advance(time.Minute)
+	total := 0
+	for range 3 {
+		n, err := fx.api.ExpireLeases(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += n
+	}
+	if total != 121 {
+		t.Errorf("expired %d of 121", total)
+	}
+}
+
+// TestLeaseGraceAfterStart: leases that ran out while the server was down
+// are not expired until the server has run for a lease.
+func TestLeaseGraceAfterStart(t *testing.T) {
+	fx := newFixture(t, cloudmap.Quotas{})
+	ns := fx.created(t, "CreateHttpNamespace", `{"Name":"shop"}`)
+	svc := fx.must(t, "CreateService", `{"Name":"s","NamespaceId":"`+ns+`","HealthCheckCustomConfig":{}}`)["Service"].(map[string]any)["Id"].(string)
+	fx.must(t, "RegisterInstance", `{"ServiceId":"`+svc+`","InstanceId":"a","Attributes":{"k":"v","TRELLIS_LEASE_SECONDS":"10"}}`)
+	fx.clock.advance(time.Minute) // "down" for a minute
+	fx.api.StartLeaseClock()      // back up
+	if n, _ := fx.api.ExpireLeases(context.Background()); n != 0 {
+		t.Fatalf("expired %d at start, want 0", n)
+	}
+	fx.clock.advance(5 * time.Second)
+	fx.must(t, "UpdateInstanceCustomHealthStatus", `{"ServiceId":"`+svc+`","InstanceId":"a","Status":"HEALTHY"}`) // the owner renews
+	fx.clock.advance(9 * time.Second)
+	if n, _ := fx.api.ExpireLeases(context.Background()); n != 0 {
+		t.Fatalf("expired %d after a renewal, want 0", n)
+	}
+	fx.clock.advance(2 * time.Second)
+	if n, _ := fx.api.ExpireLeases(context.Background()); n != 1 {
+		t.Fatalf("expired %d once the renewed lease ran out, want 1", n)
 	}
 }
