@@ -165,18 +165,14 @@ func New(opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	ns := opts.Config.Namespace.Name
-	if ns == "" && opts.Config.Namespace.ARN != "" {
-		ns = namespaceFromARN(opts.Config.Namespace.ARN)
-	}
-	if ns == "" {
+	if ns == "" && opts.Config.Namespace.ARN == "" {
 		ns = DefaultNamespace
 	}
 	return &Agent{opts: opts, cfg: opts.Config, log: log, reg: newRegistry(opts.AWS, opts.Endpoint), nsName: ns, vips: v,
 		remote: map[string]*remoteService{}, ready: make(chan struct{}), stopped: make(chan struct{})}, nil
 }
 
-// namespaceFromARN is the ID in arn:aws:servicediscovery:R:A:namespace/ns-…;
-// the agent resolves names, so an ARN's namespace is looked up by ID.
+// namespaceFromARN is the ID in arn:aws:servicediscovery:R:A:namespace/ns-….
 func namespaceFromARN(arn string) string {
 	for i := len(arn) - 1; i >= 0; i-- {
 		if arn[i] == '/' {
@@ -196,7 +192,20 @@ func (a *Agent) Namespace() string { return a.nsName }
 // discovery until Stop; it returns once the first discovery pass has set
 // up egress, so that an application started next finds its names.
 func (a *Agent) Start(ctx context.Context) error {
-	if err := os.MkdirAll(a.opts.StateDir, 0o755); err != nil {
+	err := a.start(ctx)
+	if err != nil {
+		// Leave nothing behind: registered instances, listeners, loops.
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		a.cfg.Drain = 0
+		_ = a.Stop(cctx)
+		_ = a.Close(cctx)
+	}
+	return err
+}
+
+func (a *Agent) start(ctx context.Context) error {
+	if err := os.MkdirAll(a.opts.StateDir, 0o700); err != nil {
 		return fmt.Errorf("agent: state directory: %w", err)
 	}
 	h, err := newHostsFile(a.HostsPath(), "/etc/hosts")
@@ -270,6 +279,16 @@ func (a *Agent) startIdentity(ctx context.Context) error {
 }
 
 func (a *Agent) resolveNamespace(ctx context.Context) (string, error) {
+	if arn := a.cfg.Namespace.ARN; arn != "" && a.cfg.Namespace.Name == "" {
+		// An ARN names an existing namespace: look it up, never create.
+		id := namespaceFromARN(arn)
+		name, err := a.reg.namespaceName(ctx, id)
+		if err != nil {
+			return "", fmt.Errorf("agent: namespace %s: %w", arn, err)
+		}
+		a.nsName = name
+		return id, nil
+	}
 	id, err := a.reg.namespace(ctx, a.nsName)
 	if err != nil {
 		return "", fmt.Errorf("agent: namespace %s: %w", a.nsName, err)
@@ -363,14 +382,16 @@ func healthWord(h bool) string {
 // call out.
 func (a *Agent) Stop(ctx context.Context) error {
 	var errs []error
+	// The loops first: a heartbeat or readiness report after the
+	// deregistration would register the instance again.
+	if a.cancel != nil {
+		a.cancel()
+		a.loops.Wait()
+	}
 	for _, in := range a.own {
 		if err := a.reg.deregister(ctx, in.svcID, in.id); err != nil {
 			errs = append(errs, err)
 		}
-	}
-	if a.cancel != nil {
-		a.cancel()
-		a.loops.Wait()
 	}
 	drain := a.cfg.Drain
 	if len(a.own) > 0 && drain > 0 {

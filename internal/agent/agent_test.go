@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +137,20 @@ func TestHostsFile(t *testing.T) {
 	got := string(b)
 	if !strings.HasPrefix(got, "127.0.0.1 localhost\n") || !strings.Contains(got, "127.255.0.9\torders.shop\n") || strings.Contains(got, "payments") {
 		t.Errorf("hosts file after shrinking:\n%s", got)
+	}
+}
+
+// TestPublishedAliasIsAHostName: an alias read from the registry goes into
+// hosts files, so anything but a host name is refused.
+func TestPublishedAliasIsAHostName(t *testing.T) {
+	for name, ok := range map[string]bool{
+		"payments": true, "payments.shop": true, "a-b.c1": true,
+		"": false, "x\n6.6.6.6 api.stripe.com": false, "a b": false, "-a": false, "a-": false, "a..b": false, ".a": false,
+		strings.Repeat("a", 64): false, strings.Repeat("a.", 127) + "a": false,
+	} {
+		attrs := map[string]string{attrConnect: `{"v":1,"aliases":[{"dnsName":` + strconv.Quote(name) + `,"port":80}]}`}
+		if _, err := parsePublished(attrs); (err == nil) != ok {
+			t.Errorf("alias %q: err %v, want ok=%t", name, err, ok)
+		}
 	}
 }

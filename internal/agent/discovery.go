@@ -52,15 +52,20 @@ func (a *Agent) discoverOnce(ctx context.Context) error {
 	var firstErr error
 	for name, id := range svcs {
 		rs := a.remote[name]
-		if rs == nil || rs.id != id {
+		if rs == nil {
 			rs = &remoteService{id: id, checked: attrEvery}
 			a.remote[name] = rs
+		} else if rs.id != id {
+			// Deleted and created again: same name, same listener.
+			rs.id, rs.rev, rs.checked = id, 0, attrEvery
 		}
 		if rs.checked >= attrEvery {
-			rs.checked = 0
 			changed, err := a.refreshPolicy(ctx, name, rs)
 			if err != nil && firstErr == nil {
 				firstErr = err
+			}
+			if err == nil && rs.pub != nil {
+				rs.checked = 0 // else read again at the next poll
 			}
 			hostsChanged = hostsChanged || changed
 		}
@@ -185,7 +190,16 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 			return
 		case <-beat.C:
 			for _, in := range a.own {
-				if err := a.reg.health(ctx, in.svcID, in.id, a.isHealthy(in)); err != nil && ctx.Err() == nil {
+				err := a.reg.health(ctx, in.svcID, in.id, a.isHealthy(in))
+				if isInstanceNotFound(err) {
+					// The lease ran out (the server was unreachable for
+					// longer): register again.
+					a.log.Warn("instance was gone from the registry: registering again", "instance", in.id)
+					if err = a.reg.register(ctx, in.svcID, in.id, in.attrs); err == nil {
+						err = a.reg.health(ctx, in.svcID, in.id, a.isHealthy(in))
+					}
+				}
+				if err != nil && ctx.Err() == nil {
 					a.log.Warn("heartbeat", "instance", in.id, "err", err)
 				}
 			}

@@ -20,6 +20,11 @@ type hostsFile struct {
 }
 
 func newHostsFile(path, basePath string) (*hostsFile, error) {
+	if fi, err := os.Stat(path); err == nil {
+		if bi, err := os.Stat(basePath); err == nil && os.SameFile(fi, bi) {
+			return nil, fmt.Errorf("hosts file %s is the machine's %s: give the agent its own state directory", path, basePath)
+		}
+	}
 	base, err := os.ReadFile(basePath)
 	if err != nil && !os.IsNotExist(err) {
 		return nil, fmt.Errorf("reading %s: %w", basePath, err)
@@ -44,7 +49,8 @@ func (h *hostsFile) write(names map[string]netip.Addr) error {
 	for _, n := range keys {
 		fmt.Fprintf(&b, "%s\t%s\n", names[n], strings.TrimSuffix(n, "."))
 	}
-	f, err := os.OpenFile(h.path, os.O_WRONLY|os.O_CREATE, 0o644)
+	// O_NOFOLLOW: a symlink planted at the path is not followed.
+	f, err := os.OpenFile(h.path, os.O_WRONLY|os.O_CREATE|noFollow, 0o644)
 	if err != nil {
 		return fmt.Errorf("hosts file: %w", err)
 	}

@@ -40,6 +40,9 @@ type issued struct {
 	roots       *x509.CertPool
 	spiffeID    string
 	trustDomain string
+	// peers is the SPIFFE ID prefix peers must carry: this agent's trust
+	// domain and account ("spiffe://TD/account/ACCOUNT/").
+	peers string
 	// server is ingress's TLS config for this certificate and CA.
 	server *tls.Config
 }
@@ -92,7 +95,11 @@ func (id *identity) fetch(ctx context.Context) error {
 	if !ok {
 		return fmt.Errorf("agent identity: %q is not a SPIFFE ID", out.SPIFFEID)
 	}
-	is := &issued{cert: cert, leaf: leaf, roots: roots, spiffeID: out.SPIFFEID, trustDomain: td}
+	peers := "spiffe://" + td + "/account/" + who.Account + "/"
+	if !strings.HasPrefix(out.SPIFFEID, peers) {
+		return fmt.Errorf("agent identity: %q is not of account %s", out.SPIFFEID, who.Account)
+	}
+	is := &issued{cert: cert, leaf: leaf, roots: roots, spiffeID: out.SPIFFEID, trustDomain: td, peers: peers}
 	is.server = &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{cert},
@@ -101,7 +108,7 @@ func (id *identity) fetch(ctx context.Context) error {
 		ClientAuth: tls.RequireAndVerifyClientCert,
 		ClientCAs:  roots,
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			return checkTrustDomain(cs, td)
+			return checkPeerID(cs, peers)
 		},
 	}
 	id.cur.Store(is)
@@ -204,12 +211,13 @@ func (id *identity) verifyPeer(cs tls.ConnectionState, usage x509.ExtKeyUsage) e
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: c.roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
 		return fmt.Errorf("agent TLS: peer certificate: %w", err)
 	}
-	return checkTrustDomain(cs, c.trustDomain)
+	return checkPeerID(cs, c.peers)
 }
 
-// checkTrustDomain accepts a peer whose leaf carries exactly one SPIFFE ID
-// of trust domain td.
-func checkTrustDomain(cs tls.ConnectionState, td string) error {
+// checkPeerID accepts a peer whose leaf carries exactly one SPIFFE ID
+// under prefix: a principal of this agent's trust domain and account
+// (the namespace's; Trellis does not share namespaces across accounts).
+func checkPeerID(cs tls.ConnectionState, prefix string) error {
 	if len(cs.PeerCertificates) == 0 {
 		return errors.New("agent TLS: the peer sent no certificate")
 	}
@@ -217,8 +225,8 @@ func checkTrustDomain(cs tls.ConnectionState, td string) error {
 	if len(leaf.URIs) != 1 {
 		return errors.New("agent TLS: the peer certificate carries no single SPIFFE ID")
 	}
-	if got, ok := trustDomainOf(leaf.URIs[0].String()); !ok || got != td {
-		return fmt.Errorf("agent TLS: peer %s is not of trust domain %s", leaf.URIs[0], td)
+	if id := leaf.URIs[0].String(); !strings.HasPrefix(id, prefix) {
+		return fmt.Errorf("agent TLS: peer %s is not under %s", id, prefix)
 	}
 	return nil
 }

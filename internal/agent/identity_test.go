@@ -48,7 +48,7 @@ func TestVerifyPeer(t *testing.T) {
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
 	id := &identity{}
-	id.cur.Store(&issued{roots: roots, trustDomain: "trellis.local"})
+	id.cur.Store(&issued{roots: roots, trustDomain: "trellis.local", peers: "spiffe://trellis.local/account/111122223333/"})
 	state := func(c *x509.Certificate) tls.ConnectionState {
 		return tls.ConnectionState{PeerCertificates: []*x509.Certificate{c}}
 	}
@@ -60,6 +60,10 @@ func TestVerifyPeer(t *testing.T) {
 	for name, c := range map[string]*x509.Certificate{
 		"other trust domain": func() *x509.Certificate {
 			c, _ := testCert(t, ca, caKey, "spiffe://evil.example/account/111122223333/role/web", false)
+			return c
+		}(),
+		"other account": func() *x509.Certificate {
+			c, _ := testCert(t, ca, caKey, "spiffe://trellis.local/account/444455556666/role/web", false)
 			return c
 		}(),
 		"no SPIFFE ID": func() *x509.Certificate { c, _ := testCert(t, ca, caKey, "", false); return c }(),

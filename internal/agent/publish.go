@@ -22,15 +22,15 @@ const publishedVersion = 1
 // and the timeouts, retries, outlier detection and circuit breaking its
 // owner configured for calls to it. Durations are in milliseconds.
 type published struct {
-	V           int            `json:"v"`
-	Protocol    string         `json:"protocol"`
-	Aliases     []publishAlias `json:"aliases"`
-	IdleMS      int64          `json:"idleMs,omitempty"`
-	PerRequesMS int64          `json:"perRequestMs,omitempty"`
-	Retry       publishRetry   `json:"retry"`
-	Outlier     publishOutlier `json:"outlier"`
-	Breaker     publishBreaker `json:"breaker"`
-	TLS         bool           `json:"tls,omitempty"`
+	V            int            `json:"v"`
+	Protocol     string         `json:"protocol"`
+	Aliases      []publishAlias `json:"aliases"`
+	IdleMS       int64          `json:"idleMs,omitempty"`
+	PerRequestMS int64          `json:"perRequestMs,omitempty"`
+	Retry        publishRetry   `json:"retry"`
+	Outlier      publishOutlier `json:"outlier"`
+	Breaker      publishBreaker `json:"breaker"`
+	TLS          bool           `json:"tls,omitempty"`
 }
 
 type publishAlias struct {
@@ -67,7 +67,7 @@ func fromMS(n int64) time.Duration { return time.Duration(n) * time.Millisecond 
 // publishAttributes are the service attributes a server agent writes.
 func publishAttributes(s *config.Service) (map[string]string, error) {
 	p := published{V: publishedVersion, Protocol: s.Protocol.String(),
-		IdleMS: ms(s.IdleTimeout), PerRequesMS: ms(s.PerRequestTimeout), TLS: s.TLS != nil,
+		IdleMS: ms(s.IdleTimeout), PerRequestMS: ms(s.PerRequestTimeout), TLS: s.TLS != nil,
 		Retry: publishRetry{Num: s.Retry.NumRetries, On: uint16(s.Retry.RetryOn), PerTryMS: ms(s.Retry.PerTryTimeout),
 			BudgetPercent: s.Retry.BudgetPercent, NonIdempotent: s.Retry.RetryNonIdempotent},
 		Outlier: publishOutlier{Consecutive5xx: s.Outlier.Consecutive5xx, ConsecutiveGateway: s.Outlier.ConsecutiveGatewayFailure,
@@ -106,8 +106,10 @@ func parsePublished(attrs map[string]string) (*published, error) {
 		return nil, fmt.Errorf("attribute %s: no client alias", attrConnect)
 	}
 	for _, a := range p.Aliases {
-		if a.DNSName == "" || a.Port == 0 {
-			return nil, fmt.Errorf("attribute %s: alias %q port %d", attrConnect, a.DNSName, a.Port)
+		// The name goes into hosts files: anything but a host name is
+		// refused, whoever wrote the attribute.
+		if !isHostName(a.DNSName) || a.Port == 0 {
+			return nil, fmt.Errorf("attribute %s: alias %q port %d: want a host name and a port", attrConnect, a.DNSName, a.Port)
 		}
 	}
 	return p, nil
@@ -124,7 +126,7 @@ func (p *published) egressPolicy() egress.Policy {
 	return egress.Policy{
 		Protocol:          protocolOf(p.Protocol),
 		IdleTimeout:       fromMS(p.IdleMS),
-		PerRequestTimeout: fromMS(p.PerRequesMS),
+		PerRequestTimeout: fromMS(p.PerRequestMS),
 		// config.RetryOn and egress.RetryOn share their bit values
 		// (TestRetryOnBits).
 		Retry: egress.RetryPolicy{NumRetries: p.Retry.Num, On: egress.RetryOn(p.Retry.On), PerTryTimeout: fromMS(p.Retry.PerTryMS),
@@ -152,4 +154,37 @@ func protocolOf(name string) egress.Protocol {
 		return egress.GRPC
 	}
 	return egress.TCP
+}
+
+// isHostName reports whether s is a DNS host name (RFC 1123): labels of
+// letters, digits and inner hyphens, at most 63 characters each, 253 in
+// all.
+func isHostName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	label := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.':
+			if label == 0 || s[i-1] == '-' {
+				return false
+			}
+			label = 0
+			continue
+		case c == '-':
+			if label == 0 {
+				return false
+			}
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		default:
+			return false
+		}
+		label++
+		if label > 63 {
+			return false
+		}
+	}
+	return label > 0 && s[len(s)-1] != '-'
 }

@@ -69,6 +69,15 @@ func (r *registry) namespace(ctx context.Context, name string) (id string, err e
 	return id, err
 }
 
+// namespaceName is the name of the namespace with ID id.
+func (r *registry) namespaceName(ctx context.Context, id string) (string, error) {
+	out, err := r.c.GetNamespace(ctx, &sd.GetNamespaceInput{Id: aws.String(id)})
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.Namespace.Name), nil
+}
+
 // service finds service name in namespace nsID, creating it (with a
 // custom health check, so that readiness and heartbeats can report
 // health) when there is none.
@@ -137,6 +146,13 @@ func (r *registry) register(ctx context.Context, svcID, instID string, attrs map
 		return fmt.Errorf("registering %s: %w", instID, err)
 	}
 	return nil
+}
+
+// isInstanceNotFound reports whether err says the instance is gone (its
+// lease expired while the agent could not reach the server).
+func isInstanceNotFound(err error) bool {
+	var nf *sdtypes.InstanceNotFound
+	return errors.As(err, &nf)
 }
 
 // health reports an instance's health, which also renews its lease.

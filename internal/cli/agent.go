@@ -101,14 +101,47 @@ func (f *agentFlags) start(ctx context.Context, s Streams, client *clientFlags) 
 
 // stopAgent deregisters and drains, then closes egress.
 func stopAgent(a *agent.Agent, s Streams) {
+	drainAgent(a, s)
+	closeAgent(a, s)
+}
+
+// drainAgent deregisters and drains ingress.
+func drainAgent(a *agent.Agent, s Streams) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := a.Stop(ctx); err != nil {
 		fmt.Fprintf(s.Err, "agent: stop: %v\n", err)
 	}
+}
+
+// closeAgent closes egress and the admin listener.
+func closeAgent(a *agent.Agent, s Streams) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	if err := a.Close(ctx); err != nil {
 		fmt.Fprintf(s.Err, "agent: close: %v\n", err)
 	}
+}
+
+// appStopTimeout is how long COMMAND has to exit after SIGTERM before it
+// is killed (ECS's default stopTimeout).
+const appStopTimeout = 30 * time.Second
+
+// waitApp waits for COMMAND after its SIGTERM: SIGKILL after
+// appStopTimeout, or at once on another SIGTERM or SIGINT.
+func waitApp(app *exec.Cmd, exited <-chan error, s Streams) error {
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, syscall.SIGTERM, os.Interrupt)
+	defer signal.Stop(again)
+	select {
+	case err := <-exited:
+		return err
+	case <-again:
+	case <-time.After(appStopTimeout):
+		fmt.Fprintf(s.Err, "agent: %s did not exit %v after SIGTERM: killing it\n", app.Path, appStopTimeout)
+	}
+	_ = app.Process.Kill()
+	return <-exited
 }
 
 const agentLong = `The agent is Trellis's sidecar for namespace mode, the counterpart of ECS
@@ -224,20 +257,24 @@ exits, the agent deregisters and drains; COMMAND then gets SIGTERM, and
 			var werr error
 			select {
 			case werr = <-exited:
-				stopAgent(a, s)
+				drainAgent(a, s)
 			case <-ctx.Done():
-				stopAgent(a, s)
+				stop() // a second signal now ends trellis run (and kills COMMAND) at once
+				drainAgent(a, s)
 				_ = app.Process.Signal(syscall.SIGTERM)
-				werr = <-exited
+				werr = waitApp(app, exited, s)
 			}
+			// Egress stays up until COMMAND is gone: its own shutdown
+			// may still call out.
+			closeAgent(a, s)
 			var ee *exec.ExitError
 			switch {
 			case werr == nil:
 				return nil
 			case errors.As(werr, &ee):
 				code := ee.ExitCode()
-				if code < 0 {
-					code = 128 + int(syscall.SIGTERM)
+				if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+					code = 128 + int(ws.Signal())
 				}
 				return &exitError{code: code}
 			}

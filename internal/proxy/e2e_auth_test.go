@@ -128,7 +128,8 @@ func testAuthSigV4(t *testing.T, fast bool) {
 	// The reader role, signed: through, with its identity, whatever
 	// identity the client claimed.
 	resp, body := signedGet(t, c, "http://iam.example.on.aws/orders/1", &readerKey,
-		"X-Amzn-Lattice-Identity", "Principal=arn:aws:iam::999999999999:role/admin", "X-Amzn-Lattice-Identity-Tags", "team=admins")
+		"X-Amzn-Lattice-Identity", "Principal=arn:aws:iam::999999999999:role/admin", "X-Amzn-Lattice-Identity-Tags", "team=admins",
+		"X_amzn_lattice_identity", "Principal=forged")
 	if resp.StatusCode != 200 || body != "b" {
 		t.Fatalf("signed reader: %d %q, want 200 from the target", resp.StatusCode, body)
 	}
@@ -136,6 +137,9 @@ func testAuthSigV4(t *testing.T, fast bool) {
 	wantID := "Principal=" + readerKey.arn() + "; PrincipalOrgID=; PrincipalOrgPaths=; SessionName=; Type=AWS_IAM"
 	if v := got.Header.Values("X-Amzn-Lattice-Identity"); len(v) != 1 || v[0] != wantID {
 		t.Errorf("target saw x-amzn-lattice-identity %q, want only %q", v, wantID)
+	}
+	if v := got.Header.Values("X_amzn_lattice_identity"); len(v) != 0 {
+		t.Errorf("the target saw an underscore twin of the identity header: %q", v)
 	}
 	if v := got.Header.Values("X-Amzn-Lattice-Identity-Tags"); len(v) != 1 || !strings.Contains(v[0], "team=orders-reader") || strings.Contains(v[0], "admins") {
 		t.Errorf("target saw x-amzn-lattice-identity-tags %q, want the reader's tags only", v)
@@ -242,6 +246,7 @@ func testAuthPathTricks(t *testing.T, fast bool) {
 		"/public/..%2Fadmin",
 		"/admin%5Cx",
 		"/public/x/../../admin/x",
+		`/public\..\admin\x`,
 		"/public/x?/../../admin/x",
 	} {
 		code, body := rawTarget(t, s.port, "iam.example.on.aws", target)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -47,6 +48,7 @@ func (ps *portServer) forward(w http.ResponseWriter, r *http.Request, st *reqSta
 	for _, k := range latticeHeaders {
 		delete(h, k)
 	}
+	deleteUnderscoreTwins(h)
 	if keepTE {
 		h["Te"] = t.teTrailers // gRPC servers require it
 	}
@@ -282,4 +284,23 @@ func clientIP(remote string) string {
 		remote = remote[1 : len(remote)-1]
 	}
 	return remote
+}
+
+// deleteUnderscoreTwins removes headers that spell a gateway-owned header
+// with '_' for '-' (X_amzn_lattice_identity): servers that map header
+// names to CGI-style variables read them as the real one. Names without
+// '_' cost one scan.
+func deleteUnderscoreTwins(h http.Header) {
+	for k := range h {
+		if strings.IndexByte(k, '_') < 0 {
+			continue
+		}
+		d := strings.ReplaceAll(k, "_", "-")
+		for _, l := range latticeHeaders {
+			if strings.EqualFold(d, l) {
+				delete(h, k)
+				break
+			}
+		}
+	}
 }

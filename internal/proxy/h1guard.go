@@ -581,6 +581,22 @@ func equalFoldBytes(b []byte, p string) bool {
 	return true
 }
 
+// equalFoldDash is equalFoldBytes that also takes '_' in b for '-' in p:
+// for the headers the gateway owns, since servers that map header names
+// to CGI-style variables (HTTP_X_AMZN_LATTICE_IDENTITY) read both
+// spellings as one.
+func equalFoldDash(b []byte, p string) bool {
+	if len(b) != len(p) {
+		return false
+	}
+	for i := range b {
+		if c := lowerASCII(b[i]); c != p[i] && !(c == '_' && p[i] == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }

@@ -153,21 +153,21 @@ func classifyField(name []byte) fieldKind {
 			return fContentLength
 		}
 	case 15:
-		if equalFoldBytes(name, "x-forwarded-for") {
+		if equalFoldDash(name, "x-forwarded-for") {
 			return fLattice
 		}
 	case 16:
 		switch {
 		case equalFoldBytes(name, "proxy-connection"):
 			return fHop
-		case equalFoldBytes(name, "x-forwarded-port"):
+		case equalFoldDash(name, "x-forwarded-port"):
 			return fLattice
 		}
 	case 17:
 		switch {
 		case equalFoldBytes(name, "transfer-encoding"):
 			return fTransferEncoding
-		case equalFoldBytes(name, "x-forwarded-proto"):
+		case equalFoldDash(name, "x-forwarded-proto"):
 			return fLattice
 		}
 	case 18:
@@ -179,19 +179,19 @@ func classifyField(name []byte) fieldKind {
 			return fHop
 		}
 	case 21:
-		if equalFoldBytes(name, "x-amzn-lattice-target") {
+		if equalFoldDash(name, "x-amzn-lattice-target") {
 			return fLattice
 		}
 	case 22:
-		if equalFoldBytes(name, "x-amzn-lattice-network") {
+		if equalFoldDash(name, "x-amzn-lattice-network") {
 			return fLattice
 		}
 	case 23:
-		if equalFoldBytes(name, "x-amzn-lattice-identity") {
+		if equalFoldDash(name, "x-amzn-lattice-identity") {
 			return fLattice
 		}
 	case 28:
-		if equalFoldBytes(name, "x-amzn-lattice-identity-tags") {
+		if equalFoldDash(name, "x-amzn-lattice-identity-tags") {
 			return fLattice
 		}
 	}

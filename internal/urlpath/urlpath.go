@@ -180,17 +180,18 @@ func unhex(c byte) byte {
 	}
 }
 
-// SlashDecoded is the path a target that decodes "%2F" (and "%5C", which
-// some servers take for a separator) before routing sees: p, a Normalize
-// result, with those escapes turned into '/' and normalised again, so
-// "/public%2F..%2Fadmin" gives "/admin". ok is false when p holds neither
-// escape (the result is then p). Auth decisions hold for both forms, so an
-// encoded slash cannot carry a request past a policy on the decoded path.
+// SlashDecoded is the path a target that decodes "%2F" before routing
+// sees, or one that takes a backslash (raw or "%5C") for a separator: p,
+// a Normalize result, with those turned into '/' and normalised again, so
+// "/public%2F..%2Fadmin" and "/public\..\admin" give "/admin". ok is
+// false when p holds none of them (the result is then p). Auth decisions
+// hold for both forms, so no such spelling can carry a request past a
+// policy on the decoded path.
 func SlashDecoded(p string) (decoded string, ok bool) {
-	if !strings.Contains(p, "%2F") && !strings.Contains(p, "%5C") {
+	if !strings.Contains(p, "%2F") && !strings.Contains(p, "%5C") && !strings.Contains(p, "\\") {
 		return p, false
 	}
-	r := strings.NewReplacer("%2F", "/", "%5C", "/").Replace(p)
+	r := strings.NewReplacer("%2F", "/", "%5C", "/", "\\", "/").Replace(p)
 	d, err := Normalize(r)
 	if err != nil {
 		// Normalize accepted p, and replacing escapes adds none.

@@ -123,6 +123,7 @@ func TestSlashDecoded(t *testing.T) {
 		{"/admin%2Fsecret", "/admin/secret", true},
 		{"/public%2F..%2Fadmin", "/admin", true},
 		{"/a%5Cb", "/a/b", true},
+		{`/public\..\admin`, "/admin", true},
 		{"/a%2F%2Fb", "/a/b", true},
 		{"/a%252Fb", "/a%252Fb", false}, // an encoded '%' is not a slash
 	}
