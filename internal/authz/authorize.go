@@ -194,26 +194,42 @@ func headerValues(h http.Header) []policy.KeyValue {
 // vpc-lattice-svcs:RequestQueryString/<key> sees them, one entry per
 // occurrence. A key or value that does not decode is kept as sent, so
 // that a malformed escape can never hide a parameter from a Deny
-// condition by making it vanish.
+// condition by making it vanish. A parameter holding ';' is also read
+// split there, as some servers split queries on ';' too: "a=1;admin=true"
+// gives a="1;admin=true", a="1" and admin="true", so a condition sees
+// every parameter any target may read.
 func queryValues(u *url.URL) []policy.KeyValue {
 	if u == nil || u.RawQuery == "" {
 		return nil
 	}
 	var out []policy.KeyValue
 	for q := u.RawQuery; q != ""; {
-		var kv string
-		kv, q, _ = strings.Cut(q, "&")
-		if kv == "" {
+		var part string
+		part, q, _ = strings.Cut(q, "&")
+		if part == "" {
 			continue
 		}
-		k, v, _ := strings.Cut(kv, "=")
-		if dk, err := url.QueryUnescape(k); err == nil {
-			k = dk
+		out = appendParam(out, part)
+		if strings.IndexByte(part, ';') >= 0 {
+			for rest := part; rest != ""; {
+				var p string
+				p, rest, _ = strings.Cut(rest, ";")
+				if p != "" {
+					out = appendParam(out, p)
+				}
+			}
 		}
-		if dv, err := url.QueryUnescape(v); err == nil {
-			v = dv
-		}
-		out = append(out, policy.KeyValue{Key: k, Value: v})
 	}
 	return out
+}
+
+func appendParam(out []policy.KeyValue, kv string) []policy.KeyValue {
+	k, v, _ := strings.Cut(kv, "=")
+	if dk, err := url.QueryUnescape(k); err == nil {
+		k = dk
+	}
+	if dv, err := url.QueryUnescape(v); err == nil {
+		v = dv
+	}
+	return append(out, policy.KeyValue{Key: k, Value: v})
 }
