@@ -132,7 +132,8 @@ type remoteService struct {
 	pub      *published
 	rev      int64
 	aliases  []string // DNS names with a VIP
-	checked  int      // polls since the attributes were read
+	checked  int      // polls since the instances were read
+	raw      string   // the attrConnect value pub was read from
 	listened bool
 }
 

@@ -14,9 +14,9 @@ import (
 	"github.com/trellis-mesh/trellis/internal/agent/egress"
 )
 
-// attrEvery is how many polls pass between reads of a service's published
-// client policy (its aliases and timeouts change rarely; its instances
-// often).
+// attrEvery is how many polls pass between reads of a service's instances
+// when its InstancesRevision does not move (health changes do not move
+// it).
 const attrEvery = 10
 
 // discoverLoop reads the namespace every poll interval and keeps egress
@@ -43,48 +43,48 @@ func (a *Agent) discoverLoop(ctx context.Context) {
 	}
 }
 
+// discoverOnce is one poll: one call for every service of the namespace
+// with its InstancesRevision and published policy, then DiscoverInstances
+// for the services whose revision moved.
 func (a *Agent) discoverOnce(ctx context.Context) error {
-	svcs, err := a.reg.services(ctx, a.nsID)
+	states, err := a.reg.namespaceServices(ctx, a.nsID)
 	if err != nil {
 		return err
 	}
+	svcs := make(map[string]bool, len(states))
 	hostsChanged := false
 	var firstErr error
-	for name, id := range svcs {
+	for _, st := range states {
+		name := st.Name
+		svcs[name] = true
 		rs := a.remote[name]
 		if rs == nil {
-			rs = &remoteService{id: id, checked: attrEvery}
+			rs = &remoteService{id: st.ID}
 			a.remote[name] = rs
-		} else if rs.id != id {
+		} else if rs.id != st.ID {
 			// Deleted and created again: same name, same listener.
-			rs.id, rs.rev, rs.checked = id, 0, attrEvery
+			rs.id, rs.rev = st.ID, 0
 		}
-		if rs.checked >= attrEvery {
-			changed, err := a.refreshPolicy(ctx, name, rs)
+		if raw := st.Attributes[attrConnect]; raw != rs.raw || rs.pub == nil {
+			changed, err := a.refreshPolicy(name, rs, st.Attributes)
 			if err != nil && firstErr == nil {
 				firstErr = err
 			}
-			if err == nil && rs.pub != nil {
-				rs.checked = 0 // else read again at the next poll
+			if err == nil {
+				rs.raw = raw
 			}
 			hostsChanged = hostsChanged || changed
 		}
-		rs.checked++
 		if !rs.listened {
-			continue
-		}
-		rev, err := a.reg.revision(ctx, a.nsName, name)
-		if err != nil {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("revision of %s: %w", name, err)
-			}
 			continue
 		}
 		// Health reports do not move InstancesRevision (as in Cloud Map),
 		// so the instances are read again every attrEvery polls anyway.
-		if rev == rs.rev && rs.checked != 1 {
+		rs.checked++
+		if st.InstancesRevision == rs.rev && rs.checked < attrEvery {
 			continue
 		}
+		rs.checked = 0
 		eps, rev, err := a.reg.discover(ctx, a.nsName, name)
 		if err != nil {
 			if firstErr == nil {
@@ -101,7 +101,7 @@ func (a *Agent) discoverOnce(ctx context.Context) error {
 		a.log.Debug("endpoints", "service", name, "count", len(out), "revision", rev)
 	}
 	for name, rs := range a.remote {
-		if _, ok := svcs[name]; !ok && rs.listened {
+		if !svcs[name] && rs.listened {
 			a.egress.SetEndpoints(name, nil) // deleted: 503 until it comes back
 			rs.rev = 0
 		}
@@ -124,11 +124,7 @@ func (a *Agent) discoverOnce(ctx context.Context) error {
 // refreshPolicy reads what a service publishes for its clients and sets
 // up (or updates) its egress listener. It reports whether the hosts file
 // needs rewriting.
-func (a *Agent) refreshPolicy(ctx context.Context, name string, rs *remoteService) (bool, error) {
-	attrs, err := a.reg.attributes(ctx, rs.id)
-	if err != nil {
-		return false, err
-	}
+func (a *Agent) refreshPolicy(name string, rs *remoteService, attrs map[string]string) (bool, error) {
 	pub, err := parsePublished(attrs)
 	if err != nil {
 		return false, fmt.Errorf("service %s: %w", name, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -11,27 +12,54 @@ import (
 	sdtypes "github.com/aws/aws-sdk-go-v2/service/servicediscovery/types"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/trellis-mesh/trellis/internal/nativeclient"
 )
 
 // registry is the agent's view of the Cloud Map–compatible registry: it
-// speaks only the Cloud Map API, through the AWS SDK, as any other
-// client would.
+// speaks the Cloud Map API, through the AWS SDK, as any other client
+// would, plus one Trellis extension (namespaceServices) that reads a whole
+// namespace per poll.
 type registry struct {
-	c *sd.Client
+	c      *sd.Client
+	native *nativeclient.Client
 }
 
 func newRegistry(cfg aws.Config, endpoint string) *registry {
-	return &registry{c: sd.NewFromConfig(cfg, func(o *sd.Options) {
-		o.BaseEndpoint = aws.String(endpoint)
-		// DiscoverInstances goes to "data-" + host in AWS; Trellis serves
-		// every operation on one endpoint (docs/cloudmap.md).
-		o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
-			return s.Initialize.Add(middleware.InitializeMiddlewareFunc("TrellisNoHostPrefix",
-				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-					return next.HandleInitialize(smithyhttp.DisableEndpointHostPrefix(ctx, true), in)
-				}), middleware.Before)
-		})
-	})}
+	return &registry{native: &nativeclient.Client{Endpoint: endpoint, Region: cfg.Region, Credentials: cfg.Credentials},
+		c: sd.NewFromConfig(cfg, func(o *sd.Options) {
+			o.BaseEndpoint = aws.String(endpoint)
+			// DiscoverInstances goes to "data-" + host in AWS; Trellis serves
+			// every operation on one endpoint (docs/cloudmap.md).
+			o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
+				return s.Initialize.Add(middleware.InitializeMiddlewareFunc("TrellisNoHostPrefix",
+					func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+						return next.HandleInitialize(smithyhttp.DisableEndpointHostPrefix(ctx, true), in)
+					}), middleware.Before)
+			})
+		})}
+}
+
+// serviceState is one service of a namespace poll.
+type serviceState struct {
+	ID                string            `json:"id"`
+	Name              string            `json:"name"`
+	InstancesRevision int64             `json:"instancesRevision"`
+	Attributes        map[string]string `json:"attributes"`
+}
+
+// namespaceServices reads every service of namespace nsID with its
+// InstancesRevision and attributes in one call (GET
+// /trellis/v1/servicediscovery/namespaces/{id}/services): a poll costs one
+// request whatever the namespace's size.
+func (r *registry) namespaceServices(ctx context.Context, nsID string) ([]serviceState, error) {
+	var out struct {
+		Services []serviceState `json:"services"`
+	}
+	if err := r.native.Call(ctx, "GET", "/servicediscovery/namespaces/"+url.PathEscape(nsID)+"/services", nil, &out); err != nil {
+		return nil, fmt.Errorf("reading namespace %s: %w", nsID, err)
+	}
+	return out.Services, nil
 }
 
 // namespace finds the HTTP (or DNS) namespace called name, creating an
@@ -118,18 +146,6 @@ func (r *registry) services(ctx context.Context, nsID string) (map[string]string
 	return out, nil
 }
 
-// attributes reads a service's attributes.
-func (r *registry) attributes(ctx context.Context, svcID string) (map[string]string, error) {
-	out, err := r.c.GetServiceAttributes(ctx, &sd.GetServiceAttributesInput{ServiceId: aws.String(svcID)})
-	if err != nil {
-		return nil, fmt.Errorf("reading attributes of %s: %w", svcID, err)
-	}
-	if out.ServiceAttributes == nil {
-		return nil, nil
-	}
-	return out.ServiceAttributes.Attributes, nil
-}
-
 // publish writes a service's attributes.
 func (r *registry) publish(ctx context.Context, svcID string, attrs map[string]string) error {
 	_, err := r.c.UpdateServiceAttributes(ctx, &sd.UpdateServiceAttributesInput{ServiceId: aws.String(svcID), Attributes: attrs})
@@ -180,15 +196,6 @@ func (r *registry) deregister(ctx context.Context, svcID, instID string) error {
 		return fmt.Errorf("deregistering %s: %w", instID, err)
 	}
 	return nil
-}
-
-// revision is a service's InstancesRevision.
-func (r *registry) revision(ctx context.Context, ns, svc string) (int64, error) {
-	out, err := r.c.DiscoverInstancesRevision(ctx, &sd.DiscoverInstancesRevisionInput{NamespaceName: aws.String(ns), ServiceName: aws.String(svc)})
-	if err != nil {
-		return 0, err
-	}
-	return aws.ToInt64(out.InstancesRevision), nil
 }
 
 // endpoint is a discovered instance.

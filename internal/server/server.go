@@ -161,14 +161,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Certs: cfg.CertSource, Logger: s.log.With("component", "snapshots"), Metrics: s.reg,
 		Auth: snapshot.AuthOptions{ClientCAPEM: string(s.ca.CertPEM()), TrustDomain: s.td, Now: cfg.Now}})
 	s.lattice = la
-	na := native.New(st, cfg.Region, s.log.With("api", "native"), m.observer("native"),
-		native.WithNodes(native.NodeOptions{Broker: s.broker, Heartbeat: cfg.NodeHeartbeat}),
-		native.WithClientCertificates(native.ClientCertOptions{CA: s.ca, TrustDomain: s.td}))
-	auth := &authenticator{st: st, region: cfg.Region, now: cfg.Now, log: s.log, denied: m.authFailures,
-		limit: newLimiter(cfg.RateLimit, cfg.Now), throttled: m.throttled}
 	cm := cloudmap.New(cloudmap.Config{Store: st, Region: cfg.Region, Logger: s.log.With("api", "cloudmap"),
 		Now: cfg.Now, Observe: m.observer("cloudmap")})
 	s.cloudmap = cm
+	na := native.New(st, cfg.Region, s.log.With("api", "native"), m.observer("native"),
+		native.WithNodes(native.NodeOptions{Broker: s.broker, Heartbeat: cfg.NodeHeartbeat}),
+		native.WithClientCertificates(native.ClientCertOptions{CA: s.ca, TrustDomain: s.td}),
+		native.WithServiceDiscovery(cm))
+	auth := &authenticator{st: st, region: cfg.Region, now: cfg.Now, log: s.log, denied: m.authFailures,
+		limit: newLimiter(cfg.RateLimit, cfg.Now), throttled: m.throttled}
 	s.handler = auth.wrap(route(la, na, cm, &stsAPI{}, m.observer("sts")))
 	return s, nil
 }

@@ -50,6 +50,9 @@ type API struct {
 	// Client certificates (clientcerts.go).
 	ca          *pki.CA
 	trustDomain string
+
+	// The namespace view agents poll (servicediscovery.go).
+	namespaces NamespaceReader
 }
 
 // New returns the native API.
@@ -90,6 +93,7 @@ func New(st store.Store, region string, log *slog.Logger, observe wire.Observer,
 	h(http.MethodPost, Prefix+"/nodes/{node}/ack", "AckSnapshot", a.ackSnapshot)
 	h(http.MethodPost, Prefix+"/nodes/{node}/health", "ReportTargetHealth", a.reportHealth)
 	h(http.MethodPost, Prefix+"/policy/explain", "ExplainPolicy", a.explainPolicy)
+	h(http.MethodGet, Prefix+"/servicediscovery/namespaces/{id}/services", "ListNamespaceServices", a.namespaceServices)
 	return a
 }
 
