@@ -620,19 +620,6 @@ func TestValidationErrorString(t *testing.T) {
 	}
 }
 
-func TestComparePaths(t *testing.T) {
-	ordered := []string{"", "Id", "Statement", "Statement[0]", "Statement[0].Action", "Statement[2]", "Statement[10]", "Statement[10].Effect", "Version"}
-	for i := range ordered {
-		for j := range ordered {
-			got := comparePaths(ordered[i], ordered[j])
-			want := cmpInt(i, j)
-			if got != want {
-				t.Errorf("comparePaths(%q, %q) = %d, want %d", ordered[i], ordered[j], got, want)
-			}
-		}
-	}
-}
-
 func TestKindAndOperatorStrings(t *testing.T) {
 	if AuthPolicy.String() != "AuthPolicy" || Kind(9).String() != "Kind(9)" {
 		t.Error("Kind.String")

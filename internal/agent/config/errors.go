@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/trellis-mesh/trellis/internal/fieldpath"
+
 	"errors"
 	"fmt"
 	"slices"
@@ -104,7 +106,7 @@ func (ps *problems) err() error {
 		return nil
 	}
 	list := slices.Clone(ps.list)
-	slices.SortStableFunc(list, func(a, b Problem) int { return comparePaths(a.Path, b.Path) })
+	slices.SortStableFunc(list, func(a, b Problem) int { return fieldpath.Compare(a.Path, b.Path) })
 	return &ValidationError{Problems: list}
 }
 
@@ -137,47 +139,3 @@ func plainName(s string) bool {
 	}
 	return true
 }
-
-// comparePaths orders paths as strings, except that runs of digits
-// compare by numeric value, so services[2] sorts before services[10].
-func comparePaths(a, b string) int {
-	i, j := 0, 0
-	for i < len(a) && j < len(b) {
-		if isDigit(a[i]) && isDigit(b[j]) {
-			si, sj := i, j
-			for i < len(a) && isDigit(a[i]) {
-				i++
-			}
-			for j < len(b) && isDigit(b[j]) {
-				j++
-			}
-			na := strings.TrimLeft(a[si:i], "0")
-			nb := strings.TrimLeft(b[sj:j], "0")
-			if len(na) != len(nb) {
-				return cmpInt(len(na), len(nb))
-			}
-			if c := strings.Compare(na, nb); c != 0 {
-				return c
-			}
-			continue
-		}
-		if a[i] != b[j] {
-			return cmpInt(int(a[i]), int(b[j]))
-		}
-		i++
-		j++
-	}
-	return cmpInt(len(a)-i, len(b)-j)
-}
-
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }

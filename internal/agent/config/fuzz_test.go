@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/trellis-mesh/trellis/internal/fieldpath"
+
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -133,7 +135,7 @@ func checkError(t *testing.T, data []byte, cfg *Config, err error) {
 		if p.Message == "" || strings.ContainsAny(p.String(), "\r\n") {
 			t.Fatalf("problem %d is empty or spans lines: %q", i, p.String())
 		}
-		if i > 0 && comparePaths(ve.Problems[i-1].Path, p.Path) > 0 {
+		if i > 0 && fieldpath.Compare(ve.Problems[i-1].Path, p.Path) > 0 {
 			t.Fatalf("problems out of order: %q before %q", ve.Problems[i-1].Path, p.Path)
 		}
 	}

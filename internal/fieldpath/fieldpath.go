@@ -1,0 +1,44 @@
+// Package fieldpath orders the field paths that validation errors name
+// (Statement[2].Effect, services[10].clientAliases[0].port), so that a
+// list of problems reads in document order.
+package fieldpath
+
+import (
+	"cmp"
+	"strings"
+)
+
+// Compare orders paths as strings, except that runs of digits compare by
+// numeric value, so services[2] sorts before services[10]. Leading zeros
+// do not count.
+func Compare(a, b string) int {
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		if isDigit(a[i]) && isDigit(b[j]) {
+			si, sj := i, j
+			for i < len(a) && isDigit(a[i]) {
+				i++
+			}
+			for j < len(b) && isDigit(b[j]) {
+				j++
+			}
+			na := strings.TrimLeft(a[si:i], "0")
+			nb := strings.TrimLeft(b[sj:j], "0")
+			if len(na) != len(nb) {
+				return cmp.Compare(len(na), len(nb))
+			}
+			if c := strings.Compare(na, nb); c != 0 {
+				return c
+			}
+			continue
+		}
+		if a[i] != b[j] {
+			return cmp.Compare(a[i], b[j])
+		}
+		i++
+		j++
+	}
+	return cmp.Compare(len(a)-i, len(b)-j)
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
