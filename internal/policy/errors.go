@@ -1,13 +1,13 @@
 package policy
 
 import (
-	"github.com/trellis-mesh/trellis/internal/fieldpath"
-
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/trellis-mesh/trellis/internal/fieldpath"
 )
 
 // ErrCompile is wrapped by the errors of Compile: the Policy cannot be

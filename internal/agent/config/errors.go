@@ -1,13 +1,13 @@
 package config
 
 import (
-	"github.com/trellis-mesh/trellis/internal/fieldpath"
-
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/trellis-mesh/trellis/internal/fieldpath"
 )
 
 // ErrInvalid is matched (errors.Is) by every *ValidationError: the

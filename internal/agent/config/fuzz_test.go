@@ -1,14 +1,14 @@
 package config
 
 import (
-	"github.com/trellis-mesh/trellis/internal/fieldpath"
-
 	"encoding/json"
 	"errors"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/trellis-mesh/trellis/internal/fieldpath"
 )
 
 // FuzzParse feeds Parse arbitrary bytes, seeded with every document of
