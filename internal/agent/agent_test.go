@@ -13,28 +13,6 @@ import (
 	"github.com/trellis-mesh/trellis/internal/agent/egress"
 )
 
-// TestRetryOnBits: the agent publishes config.RetryOn bits and client
-// agents read them as egress.RetryOn, so every event must have the same
-// bit in both.
-func TestRetryOnBits(t *testing.T) {
-	pairs := []struct {
-		c config.RetryOn
-		e egress.RetryOn
-	}{
-		{config.Retry5xx, egress.Retry5xx}, {config.RetryGatewayError, egress.RetryGatewayError}, {config.Retry503, egress.Retry503},
-		{config.RetryRetriable4xx, egress.RetryRetriable4xx}, {config.RetryReset, egress.RetryReset},
-		{config.RetryConnectFailure, egress.RetryConnectFailure}, {config.RetryRefusedStream, egress.RetryRefusedStream},
-		{config.RetryCancelled, egress.RetryCancelled}, {config.RetryDeadlineExceeded, egress.RetryDeadlineExceeded},
-		{config.RetryInternal, egress.RetryInternal}, {config.RetryResourceExhausted, egress.RetryResourceExhausted},
-		{config.RetryUnavailable, egress.RetryUnavailable},
-	}
-	for _, p := range pairs {
-		if uint16(p.c) != uint16(p.e) || p.c.String() != p.e.String() {
-			t.Errorf("config %s (%#x) vs egress %s (%#x)", p.c, uint16(p.c), p.e, uint16(p.e))
-		}
-	}
-}
-
 func TestPublishRoundTrip(t *testing.T) {
 	cfg, err := config.Parse([]byte(`{"serviceConnectConfiguration":{"enabled":true,"namespace":"shop","services":[
 		{"portName":"api","discoveryName":"payments","clientAliases":[{"dnsName":"payments","port":8080}],
@@ -55,7 +33,7 @@ func TestPublishRoundTrip(t *testing.T) {
 	}
 	pol := p.egressPolicy()
 	if pol.Protocol != egress.GRPC || pol.PerRequestTimeout != 7*time.Second || pol.Retry.NumRetries != 3 ||
-		pol.Retry.On&egress.RetryUnavailable == 0 || pol.Breaker.MaxRequests != 50 {
+		!pol.Retry.On.Has(egress.RetryUnavailable) || pol.Breaker.MaxRequests != 50 {
 		t.Errorf("client policy %+v", pol)
 	}
 	if err := pol.Validate(); err != nil {

@@ -127,8 +127,8 @@ func (p *published) egressPolicy() egress.Policy {
 		Protocol:          protocolOf(p.Protocol),
 		IdleTimeout:       fromMS(p.IdleMS),
 		PerRequestTimeout: fromMS(p.PerRequestMS),
-		// config.RetryOn and egress.RetryOn share their bit values
-		// (TestRetryOnBits).
+		// config.RetryOn is egress.RetryOn: the published bits are the
+		// proxy's.
 		Retry: egress.RetryPolicy{NumRetries: p.Retry.Num, On: egress.RetryOn(p.Retry.On), PerTryTimeout: fromMS(p.Retry.PerTryMS),
 			BudgetPercent: p.Retry.BudgetPercent, RetryNonIdempotent: p.Retry.NonIdempotent},
 		Outlier: egress.OutlierPolicy{Consecutive5xx: p.Outlier.Consecutive5xx, ConsecutiveGatewayFailure: p.Outlier.ConsecutiveGateway,

@@ -93,6 +93,9 @@ var retryOnNames = [...]string{
 	"resource-exhausted", "unavailable",
 }
 
+// Has reports whether every event of e is in r.
+func (r RetryOn) Has(e RetryOn) bool { return r&e == e }
+
 // String lists the conditions joined by commas, e.g. "503,connect-failure".
 func (r RetryOn) String() string {
 	var b strings.Builder
