@@ -115,6 +115,7 @@ type Agent struct {
 	stopped chan struct{}
 	cancel  context.CancelFunc
 	loops   sync.WaitGroup
+	drains  sync.WaitGroup // listeners being closed (unlisten)
 }
 
 // ownInstance is an instance this agent registered.
@@ -134,6 +135,7 @@ type remoteService struct {
 	aliases  []string // DNS names with a VIP
 	checked  int      // polls since the instances were read
 	raw      string   // the attrConnect value pub was read from
+	missing  int      // polls the service has been absent from the namespace
 	listened bool
 }
 
@@ -419,6 +421,7 @@ func (a *Agent) Stop(ctx context.Context) error {
 // the application is gone.
 func (a *Agent) Close(ctx context.Context) error {
 	a.stopAdmin(ctx)
+	a.drains.Wait()
 	if a.dnsStop != nil {
 		a.dnsStop()
 		<-a.dnsDone

@@ -101,9 +101,19 @@ func (a *Agent) discoverOnce(ctx context.Context) error {
 		a.log.Debug("endpoints", "service", name, "count", len(out), "revision", rev)
 	}
 	for name, rs := range a.remote {
-		if !svcs[name] && rs.listened {
-			a.egress.SetEndpoints(name, nil) // deleted: 503 until it comes back
+		if svcs[name] {
+			rs.missing = 0
+			continue
+		}
+		if rs.missing++; rs.missing == 1 {
+			a.egress.SetEndpoints(name, nil) // deleted: 503 while it may come back
 			rs.rev = 0
+		}
+		if rs.missing >= attrEvery {
+			// Gone for good: its name and address go away.
+			a.unlisten(name, rs)
+			delete(a.remote, name)
+			hostsChanged = true
 		}
 	}
 	if hostsChanged {
@@ -136,14 +146,20 @@ func (a *Agent) refreshPolicy(name string, rs *remoteService, attrs map[string]s
 	if pub.TLS {
 		pol.TLS = a.clientTLS // one config for all: transports are kept across policy reads
 	}
+	changed := false
 	if rs.listened {
-		if !rs.pub.equal(pub) {
-			if err := a.egress.SetPolicy(name, pol); err != nil {
-				return false, fmt.Errorf("service %s: %w", name, err)
+		if rs.pub.Aliases[0] == pub.Aliases[0] {
+			if !rs.pub.equal(pub) {
+				if err := a.egress.SetPolicy(name, pol); err != nil {
+					return false, fmt.Errorf("service %s: %w", name, err)
+				}
+				rs.pub = pub
 			}
-			rs.pub = pub
+			return false, nil
 		}
-		return false, nil
+		// The alias changed: the old name and address go away.
+		a.unlisten(name, rs)
+		changed = true
 	}
 	// One listener per service: its first alias (ECS allows one).
 	al := pub.Aliases[0]
@@ -163,7 +179,7 @@ func (a *Agent) refreshPolicy(name string, rs *remoteService, attrs map[string]s
 			continue
 		}
 		a.vips.release(al.DNSName)
-		return false, fmt.Errorf("egress for %s on %s: %w", name, addr, err)
+		return changed, fmt.Errorf("egress for %s on %s: %w", name, addr, err)
 	}
 	rs.pub, rs.listened, rs.aliases = pub, true, []string{al.DNSName}
 	a.log.Info("egress", "service", name, "alias", al.DNSName, "listen", addr, "protocol", pub.Protocol)
@@ -282,4 +298,27 @@ func (a *Agent) probe(ctx context.Context, client *http.Client, in *ownInstance)
 	}
 	_ = resp.Body.Close()
 	return resp.StatusCode < 400
+}
+
+// unlisten closes a service's egress listener and frees its alias and
+// VIP; requests in flight on it finish within the drain time, in the
+// background.
+func (a *Agent) unlisten(name string, rs *remoteService) {
+	if !rs.listened {
+		return
+	}
+	drain := a.egress.Unlisten(name)
+	for _, n := range rs.aliases {
+		a.vips.release(n)
+	}
+	rs.listened, rs.aliases, rs.raw = false, nil, ""
+	timeout := max(a.cfg.Drain, time.Second)
+	a.drains.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := drain(ctx); err != nil {
+			a.log.Warn("closing an egress listener", "service", name, "err", err)
+		}
+	})
+	a.log.Info("egress closed", "service", name)
 }

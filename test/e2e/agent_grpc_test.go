@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,6 +191,74 @@ func TestAgentReadinessGating(t *testing.T) {
 	eventually(t, 10*time.Second, func() error {
 		if got, code, err := call(client, "GET", "http://"+invVIP+":8080/stock", "", nil); err != nil || code != 200 || got != "inventory" {
 			return fmt.Errorf("once ready: %q %d %v", got, code, err)
+		}
+		return nil
+	})
+}
+
+// TestAgentAliasChangeAndDeletion: a running client agent follows a
+// service's new alias port, and drops a deleted service's name and VIP.
+func TestAgentAliasChangeAndDeletion(t *testing.T) {
+	e := startUp(t)
+	cat := newBackend(t, "catalog")
+	p, _ := startAgent(t, e, serviceDoc(t, "catalog", 8080, mustAtoi(t, cat.port()), "http", nil), "127.0.0.81")
+	_, webDir := startAgent(t, e, taskDoc(t, "", "", 0, ""), "127.0.0.82")
+	var catVIP string
+	eventually(t, 10*time.Second, func() (err error) {
+		catVIP, err = vip(t, webDir, "catalog")
+		return err
+	})
+	client := &http.Client{Timeout: 5 * time.Second}
+	eventually(t, 10*time.Second, func() error {
+		if got, code, err := call(client, "GET", "http://"+catVIP+":8080/x", "", nil); err != nil || code != 200 || got != "catalog" {
+			return fmt.Errorf("catalog on 8080: %q %d %v", got, code, err)
+		}
+		return nil
+	})
+
+	// The owner publishes another port for the alias.
+	sdc := discoveryClient(t, e.data)
+	ctx := context.Background()
+	ns, err := sdc.ListServices(ctx, &sd.ListServicesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var svcID string
+	for _, s := range ns.Services {
+		if aws.ToString(s.Name) == "catalog" {
+			svcID = aws.ToString(s.Id)
+		}
+	}
+	attrs, err := sdc.GetServiceAttributes(ctx, &sd.GetServiceAttributesInput{ServiceId: aws.String(svcID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := strings.Replace(attrs.ServiceAttributes.Attributes["TRELLIS_CONNECT"], `"port":8080`, `"port":9090`, 1)
+	if _, err := sdc.UpdateServiceAttributes(ctx, &sd.UpdateServiceAttributesInput{ServiceId: aws.String(svcID),
+		Attributes: map[string]string{"TRELLIS_CONNECT": conn}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if got, code, err := call(client, "GET", "http://"+catVIP+":9090/x", "", nil); err != nil || code != 200 || got != "catalog" {
+			return fmt.Errorf("catalog on 9090: %q %d %v", got, code, err)
+		}
+		if _, _, err := call(client, "GET", "http://"+catVIP+":8080/x", "", nil); err == nil {
+			return fmt.Errorf("the old port 8080 still answers")
+		}
+		return nil
+	})
+
+	// The owner leaves and the service is deleted: the name goes away.
+	p.stop()
+	if _, err := sdc.DeleteService(ctx, &sd.DeleteServiceInput{Id: aws.String(svcID)}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, func() error {
+		if v, err := vip(t, webDir, "catalog"); err == nil {
+			return fmt.Errorf("catalog still in the hosts file at %s", v)
+		}
+		if _, _, err := call(client, "GET", "http://"+catVIP+":9090/x", "", nil); err == nil {
+			return fmt.Errorf("the deleted service's VIP still answers")
 		}
 		return nil
 	})

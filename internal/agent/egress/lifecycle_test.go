@@ -215,3 +215,54 @@ func TestNoGoroutineLeak(t *testing.T) {
 	}()
 	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before+1 })
 }
+
+// TestUnlisten: the listeners of one service close at once (their address
+// can be bound again), a request in flight finishes through drain, and
+// other services keep serving.
+func TestUnlisten(t *testing.T) {
+	g := newGate(t)
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			g.wait(r.Context())
+		}
+		io.WriteString(w, "finished")
+	})
+	p := newProxy(t, Config{})
+	p.SetEndpoints("svc", []Endpoint{b.endpoint("")})
+	p.SetEndpoints("other", []Endpoint{b.endpoint("")})
+	addr := listen(t, p, "svc", httpPolicy())
+	other := listen(t, p, "other", httpPolicy())
+	c := newClient(t)
+	inflight := make(chan result, 1)
+	go func() { inflight <- do(t, c, http.MethodGet, "http://"+addr+"/slow", "") }()
+	waitFor(t, "the request", func() bool { return g.waiting.Load() == 1 })
+
+	drain := p.Unlisten("svc")
+	if conn, err := net.Dial("tcp", addr); err == nil {
+		conn.Close()
+		t.Fatal("the unlistened address still accepts connections")
+	}
+	// The address is free: a new listener takes it.
+	if _, err := p.Listen("svc", addr, httpPolicy()); err != nil {
+		t.Fatalf("Listen again on %s: %v", addr, err)
+	}
+	if r := get(t, newClient(t), other); r.status != 200 {
+		t.Errorf("other service: %d", r.status)
+	}
+	drained := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		drained <- drain(ctx)
+	}()
+	g.open()
+	if r := <-inflight; r.status != 200 || r.body != "finished" {
+		t.Fatalf("in-flight request: %d %q", r.status, r.body)
+	}
+	if err := <-drained; err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	if r := get(t, newClient(t), addr); r.status != 200 {
+		t.Errorf("the new listener: %d", r.status)
+	}
+}

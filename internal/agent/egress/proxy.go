@@ -357,6 +357,40 @@ func (p *Proxy) Close(ctx context.Context) error {
 	return nil
 }
 
+// Unlisten closes the listeners of service name at once: they accept no
+// new connection, and their address can be bound again. The returned
+// drain lets requests in flight on them finish until its ctx ends, then
+// cuts them; call it (in its own goroutine if need be) after Unlisten.
+// The service's endpoints and policy stay, for a later Listen. TCP streams
+// already spliced are left to end on their own (or at Close).
+func (p *Proxy) Unlisten(name string) (drain func(ctx context.Context) error) {
+	p.mu.Lock()
+	var mine []*listener
+	keep := p.listeners[:0:0]
+	for _, l := range p.listeners {
+		if l.s.name == name {
+			mine = append(mine, l)
+		} else {
+			keep = append(keep, l)
+		}
+	}
+	p.listeners = keep
+	p.mu.Unlock()
+	for _, l := range mine {
+		l.stopAccepting()
+	}
+	return func(ctx context.Context) error {
+		var errs []error
+		for _, l := range mine {
+			if err := l.srv.Shutdown(ctx); err != nil {
+				_ = l.srv.Close()
+				errs = append(errs, fmt.Errorf("egress: unlisten %q %s: requests cut: %w", name, l.Addr(), err))
+			}
+		}
+		return errors.Join(errs...)
+	}
+}
+
 // waitTCP waits for the TCP streams to end, and closes them when ctx ends
 // first; it reports whether they ended on their own.
 func (p *Proxy) waitTCP(ctx context.Context) bool {
