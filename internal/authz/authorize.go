@@ -26,8 +26,8 @@ type Request struct {
 	Method string
 	// Path is the normalised path (urlpath.Normalize): the path the
 	// rules match and the target receives, so that no spelling of a path
-	// reaches what a policy denies. A path with an encoded slash must be
-	// allowed both as it is and as urlpath.SlashDecoded reads it.
+	// reaches what a policy denies. The path must also be allowed in
+	// every other reading a target may make of it (urlpath.Readings).
 	Path string
 	// Port is the listener port.
 	Port int
@@ -136,11 +136,15 @@ func (a *Authority) Authorize(ctx context.Context, svc *Service, r *Request) Res
 		in.IdentityPolicies = caller.identity
 	}
 	d := policy.Decide(in)
-	if alt, ok := urlpath.SlashDecoded(r.Path); ok && d.Allowed && r.HTTP != nil {
-		// The target may read %2F as '/': the decision must hold for
-		// that path too.
-		req.Resource, req.Path = policy.InvokeResource(svc.arn, alt), alt
-		d = policy.Decide(in)
+	if d.Allowed && r.HTTP != nil {
+		// The target may read the path otherwise (%2F as '/', ";"
+		// parameters dropped): the decision must hold for every reading.
+		for _, alt := range urlpath.Readings(r.Path) {
+			req.Resource, req.Path = policy.InvokeResource(svc.arn, alt), alt
+			if d = policy.Decide(in); !d.Allowed {
+				break
+			}
+		}
 	}
 	if !d.Allowed {
 		res := Result{DeniedReason: d.Reason(), Body: d.Message() + "\n", X509: x509ID}

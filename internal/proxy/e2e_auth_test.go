@@ -247,6 +247,8 @@ func testAuthPathTricks(t *testing.T, fast bool) {
 		"/admin%5Cx",
 		"/public/x/../../admin/x",
 		`/public\..\admin\x`,
+		"/public/..;/admin/x",
+		"/public;v=1/..;/admin;x/y",
 		"/public/x?/../../admin/x",
 	} {
 		code, body := rawTarget(t, s.port, "iam.example.on.aws", target)

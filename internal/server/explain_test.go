@@ -283,7 +283,7 @@ func TestExplainDecisions(t *testing.T) {
 	})
 
 	t.Run("paths are explained as a gateway normalises them", func(t *testing.T) {
-		for _, path := range []string{"/public/../orders/1", "/public/%2e%2e/orders/1", "//public/./../orders/1", "/public/x%2F..%2F..%2Forders%2F1"} {
+		for _, path := range []string{"/public/../orders/1", "/public/%2e%2e/orders/1", "//public/./../orders/1", "/public/x%2F..%2F..%2Forders%2F1", "/public/..;/orders/1"} {
 			out := w.call(t, map[string]any{"service": "orders", "principal": "anonymous", "path": path})
 			if out.Decision != "DENY" || out.DeniedBy != "Service" {
 				t.Errorf("anonymous %s: %s %s, want DENY by Service (it is /orders/1 to the target)\n%s", path, out.Decision, out.DeniedBy, out.Text)

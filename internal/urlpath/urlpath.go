@@ -5,6 +5,7 @@ package urlpath
 
 import (
 	"errors"
+	"slices"
 	"strings"
 )
 
@@ -198,4 +199,46 @@ func SlashDecoded(p string) (decoded string, ok bool) {
 		return r, true
 	}
 	return d, true
+}
+
+// Readings are the other ways a target may read p, a Normalize result,
+// for auth decisions, which must hold for every one of them:
+// SlashDecoded's, and the path with ";" parameters cut from each segment
+// ("/public/..;/admin" is "/admin" to servers such as Tomcat that drop
+// path parameters before resolving dot segments), and both. Readings
+// equal to p or to one another are left out; nil when there are none.
+func Readings(p string) []string {
+	var out []string
+	add := func(s string) {
+		if s != p && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	dec, decOK := SlashDecoded(p)
+	if decOK {
+		add(dec)
+	}
+	if strings.IndexByte(p, ';') >= 0 {
+		add(paramsCut(p))
+		if decOK {
+			add(paramsCut(dec))
+		}
+	}
+	return out
+}
+
+// paramsCut removes the ";..." of every segment of p and normalises the
+// result.
+func paramsCut(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if j := strings.IndexByte(s, ';'); j >= 0 {
+			segs[i] = s[:j]
+		}
+	}
+	r, err := Normalize(strings.Join(segs, "/"))
+	if err != nil {
+		return p
+	}
+	return r
 }

@@ -1,6 +1,7 @@
 package urlpath
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -131,6 +132,24 @@ func TestSlashDecoded(t *testing.T) {
 		got, ok := SlashDecoded(tt.in)
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("SlashDecoded(%q) = %q, %t; want %q, %t", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestReadings(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"/a/b", nil},
+		{"/admin%2Fx", []string{"/admin/x"}},
+		{"/public/..;/admin", []string{"/admin"}},
+		{"/public;jsessionid=1/x", []string{"/public/x"}},
+		{"/p/..;/a%2Fb", []string{"/p/..;/a/b", "/a%2Fb", "/a/b"}},
+	}
+	for _, tt := range tests {
+		if got := Readings(tt.in); !slices.Equal(got, tt.want) {
+			t.Errorf("Readings(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

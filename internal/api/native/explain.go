@@ -624,13 +624,17 @@ func (s *scene) explain(args *explainArgs) (*ExplainOut, error) {
 		s.note("the path %s is evaluated as %s, the normalised path a gateway matches, authorizes and forwards", in.Path, args.path)
 	}
 	e := policy.Explain(ein)
-	if alt, ok := urlpath.SlashDecoded(args.path); ok && e.Allowed && !connect {
-		// As the gateway does: a target may decode %2F, so the decoded
-		// path must be allowed too.
-		req.Resource, req.Path = policy.InvokeResource(s.svc.ARN, alt), alt
-		if e2 := policy.Explain(ein); !e2.Allowed {
-			s.note("the path holds an encoded slash: a gateway also requires %s, as a decoding target reads it, to be allowed, and it is not", alt)
-			e = e2
+	if e.Allowed && !connect {
+		// As the gateway does: every other reading a target may make of
+		// the path (%2F as '/', ";" parameters dropped) must be allowed
+		// too.
+		for _, alt := range urlpath.Readings(args.path) {
+			req.Resource, req.Path = policy.InvokeResource(s.svc.ARN, alt), alt
+			if e2 := policy.Explain(ein); !e2.Allowed {
+				s.note("a target may read the path as %s (an encoded slash or a backslash as a separator, or \";\" parameters dropped); a gateway requires that reading to be allowed too, and it is not", alt)
+				e = e2
+				break
+			}
 		}
 	}
 	out := &ExplainOut{Decision: "ALLOW", DeniedBy: e.DeniedBy, Message: e.Message, Explanation: e, Text: e.String(),
