@@ -432,13 +432,6 @@ func (a *Agent) Close(ctx context.Context) error {
 	return a.egress.Close(ctx)
 }
 
-// Ready is closed once the first discovery pass has set up egress.
-func (a *Agent) Ready() <-chan struct{} { return a.ready }
-
-// IngressPort is the port the ingress of service discoveryName listens
-// on (0 before Start).
-func (a *Agent) IngressPort(discoveryName string) uint16 { return a.ingressPorts[discoveryName] }
-
 // startDNS starts the agent's DNS responder when Options.DNSAddr is set.
 func (a *Agent) startDNS() error {
 	if a.opts.DNSAddr == "" {
