@@ -1,12 +1,31 @@
-// Package fieldpath orders the field paths that validation errors name
-// (Statement[2].Effect, services[10].clientAliases[0].port), so that a
-// list of problems reads in document order.
+// Package fieldpath is what the validators of policy documents and agent
+// documents share: a Problem at a field path (Statement[2].Effect,
+// services[10].clientAliases[0].port), and the order that makes a list
+// of problems read in document order.
 package fieldpath
 
 import (
 	"cmp"
 	"strings"
 )
+
+// Problem is one thing wrong with a document.
+type Problem struct {
+	// Path locates the problem, JSON-path-like; members whose names are
+	// not plain identifiers are written as ["name"]. It is "" for
+	// problems with the whole document.
+	Path string
+	// Message says what is wrong; it starts with a lower-case letter.
+	Message string
+}
+
+// String returns "Path: Message", or Message when Path is empty.
+func (p Problem) String() string {
+	if p.Path == "" {
+		return p.Message
+	}
+	return p.Path + ": " + p.Message
+}
 
 // Compare orders paths as strings, except that runs of digits compare by
 // numeric value, so services[2] sorts before services[10]. Leading zeros

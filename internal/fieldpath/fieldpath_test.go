@@ -16,3 +16,12 @@ func TestCompare(t *testing.T) {
 		}
 	}
 }
+
+func TestProblemString(t *testing.T) {
+	if got := (Problem{Path: "Statement[0].Effect", Message: "must be Allow or Deny"}).String(); got != "Statement[0].Effect: must be Allow or Deny" {
+		t.Errorf("String() = %q", got)
+	}
+	if got := (Problem{Message: "policy document is empty"}).String(); got != "policy document is empty" {
+		t.Errorf("String() without a path = %q", got)
+	}
+}

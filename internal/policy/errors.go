@@ -15,25 +15,9 @@ import (
 // the wrong Kind).
 var ErrCompile = errors.New("policy cannot be compiled")
 
-// Problem is one thing wrong with a policy document.
-type Problem struct {
-	// Path locates the problem in JSON-path-like form, for example
-	// `Statement[1].Condition.StringEquals.aws:PrincipalTag/team` or
-	// `Statement.Action` when Statement is a single object. Members whose
-	// names contain '.', '[', ']', quotes, backslashes or spaces are
-	// written as ["name"]. Path is "" for problems with the whole document.
-	Path string
-	// Message describes the problem; it starts with a lower-case letter.
-	Message string
-}
-
-// String returns "Path: Message", or Message when Path is empty.
-func (p Problem) String() string {
-	if p.Path == "" {
-		return p.Message
-	}
-	return p.Path + ": " + p.Message
-}
+// Problem is one thing wrong: a field path and a message
+// (fieldpath.Problem, shared with the other validators).
+type Problem = fieldpath.Problem
 
 // ValidationError is returned by Parse and Canonical for a document that is
 // not a valid policy. Problems lists every problem found, sorted by path

@@ -14,24 +14,9 @@ import (
 // document, or a hand-built Config, is not a valid agent configuration.
 var ErrInvalid = errors.New("invalid agent configuration")
 
-// Problem is one thing wrong with a document or Config.
-type Problem struct {
-	// Path locates the problem, for example
-	// `serviceConnectConfiguration.services[1].clientAliases[0].port`.
-	// Member names that are not plain identifiers are written as
-	// ["name"]. Path is "" for problems with the document as a whole.
-	Path string
-	// Message says what is wrong; it starts with a lower-case letter.
-	Message string
-}
-
-// String returns "Path: Message", or Message when Path is empty.
-func (p Problem) String() string {
-	if p.Path == "" {
-		return p.Message
-	}
-	return p.Path + ": " + p.Message
-}
+// Problem is one thing wrong: a field path and a message
+// (fieldpath.Problem, shared with the other validators).
+type Problem = fieldpath.Problem
 
 // ValidationError lists every problem found, sorted by path (array
 // indexes compare numerically); problems at the same path keep the order
