@@ -32,3 +32,20 @@ func PutJSON(tx *Tx, key string, v any) error {
 	tx.Put(key, b)
 	return nil
 }
+
+// ListJSON decodes every value under prefix, in key order.
+func ListJSON[T any](tx *Tx, prefix string) ([]*T, error) {
+	kvs, err := tx.List(prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*T, 0, len(kvs))
+	for _, kv := range kvs {
+		v := new(T)
+		if err := json.Unmarshal(kv.Value, v); err != nil {
+			return nil, fmt.Errorf("decoding %s: %w", kv.Key, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}

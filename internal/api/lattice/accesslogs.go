@@ -90,7 +90,7 @@ func (a *API) createAccessLogSubscription(ctx context.Context, r *wire.Request) 
 				}
 				logType = *in.ServiceNetworkLogType
 			}
-			subs, err := loadAll[model.AccessLogSubscription](tx, key(cl.Account, "als")+"/")
+			subs, err := store.ListJSON[model.AccessLogSubscription](tx, key(cl.Account, "als")+"/")
 			if err != nil {
 				return 0, nil, err
 			}
@@ -153,7 +153,7 @@ func (a *API) listAccessLogSubscriptions(ctx context.Context, r *wire.Request) (
 		if err != nil {
 			return err
 		}
-		subs, err := loadAll[model.AccessLogSubscription](tx, key(cl.Account, "als")+"/")
+		subs, err := store.ListJSON[model.AccessLogSubscription](tx, key(cl.Account, "als")+"/")
 		for _, s := range subs {
 			if s.ResourceID == t.id {
 				match = append(match, s)

@@ -65,7 +65,7 @@ func (a *API) createSNSA(ctx context.Context, r *wire.Request) (int, any, error)
 			if _, err := mustLoad[model.ServiceNetwork](tx, key(cl.Account, "sn", snID), rtServiceNetwork, snID); err != nil {
 				return 0, nil, err
 			}
-			all, err := loadAll[model.ServiceNetworkServiceAssociation](tx, key(cl.Account, "snsa")+"/")
+			all, err := store.ListJSON[model.ServiceNetworkServiceAssociation](tx, key(cl.Account, "snsa")+"/")
 			if err != nil {
 				return 0, nil, err
 			}
@@ -178,7 +178,7 @@ func (a *API) listSNSAs(ctx context.Context, r *wire.Request) (int, any, error) 
 	var items []map[string]any
 	var next string
 	err = a.view(ctx, func(tx *store.Tx) error {
-		all, err := loadAll[model.ServiceNetworkServiceAssociation](tx, key(cl.Account, "snsa")+"/")
+		all, err := store.ListJSON[model.ServiceNetworkServiceAssociation](tx, key(cl.Account, "snsa")+"/")
 		if err != nil {
 			return err
 		}

@@ -112,7 +112,7 @@ func (a *API) createListener(ctx context.Context, r *wire.Request) (int, any, er
 			if in.Protocol == model.ProtocolTLSPassthrough && svc.CustomDomainName == "" {
 				return 0, nil, wire.Invalid("protocol", "TLS_PASSTHROUGH needs a service with a custom domain name (routing is by SNI); service %s has none", svcID)
 			}
-			others, err := loadAll[model.Listener](tx, key(cl.Account, "listener", svcID)+"/")
+			others, err := store.ListJSON[model.Listener](tx, key(cl.Account, "listener", svcID)+"/")
 			if err != nil {
 				return 0, nil, err
 			}
@@ -190,7 +190,7 @@ func (a *API) listListeners(ctx context.Context, r *wire.Request) (int, any, err
 		if _, err := mustLoad[model.Service](tx, key(cl.Account, "svc", svcID), rtService, svcID); err != nil {
 			return err
 		}
-		ls, err = loadAll[model.Listener](tx, key(cl.Account, "listener", svcID)+"/")
+		ls, err = store.ListJSON[model.Listener](tx, key(cl.Account, "listener", svcID)+"/")
 		return err
 	})
 	if err != nil {
@@ -271,7 +271,7 @@ func (a *API) deleteListener(ctx context.Context, r *wire.Request) (int, any, er
 // deleteListenerTx deletes a listener and all its rules, releasing the
 // target groups they forwarded to.
 func (a *API) deleteListenerTx(tx *store.Tx, account string, l *model.Listener) error {
-	rules, err := loadAll[model.Rule](tx, key(account, "rule", l.ID)+"/")
+	rules, err := store.ListJSON[model.Rule](tx, key(account, "rule", l.ID)+"/")
 	if err != nil {
 		return err
 	}
@@ -331,7 +331,7 @@ func (a *API) bindTargetGroups(tx *store.Tx, account string, svc *model.Service,
 		}
 	}
 	// Quota: the groups of the service after this change.
-	tgs, err := loadAll[model.TargetGroup](tx, key(account, "tg")+"/")
+	tgs, err := store.ListJSON[model.TargetGroup](tx, key(account, "tg")+"/")
 	if err != nil {
 		return err
 	}

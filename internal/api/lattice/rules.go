@@ -69,7 +69,7 @@ func (a *API) createRule(ctx context.Context, r *wire.Request) (int, any, error)
 			if l.Protocol == model.ProtocolTLSPassthrough {
 				return 0, nil, wire.Invalid("match", "a TLS_PASSTHROUGH listener has only its default rule; it cannot have rules")
 			}
-			rules, err := loadAll[model.Rule](tx, key(cl.Account, "rule", l.ID)+"/")
+			rules, err := store.ListJSON[model.Rule](tx, key(cl.Account, "rule", l.ID)+"/")
 			if err != nil {
 				return 0, nil, err
 			}
@@ -164,7 +164,7 @@ func (a *API) listRules(ctx context.Context, r *wire.Request) (int, any, error) 
 			return err
 		}
 		listenerID = l.ID
-		rules, err = loadAll[model.Rule](tx, key(cl.Account, "rule", l.ID)+"/")
+		rules, err = store.ListJSON[model.Rule](tx, key(cl.Account, "rule", l.ID)+"/")
 		return err
 	})
 	if err != nil {
@@ -248,7 +248,7 @@ func (a *API) updateRule(ctx context.Context, r *wire.Request) (int, any, error)
 		if err := a.applyRuleUpdate(tx, cl.Account, svc, l, rl, &in, ""); err != nil {
 			return err
 		}
-		rules, err := loadAll[model.Rule](tx, key(cl.Account, "rule", l.ID)+"/")
+		rules, err := store.ListJSON[model.Rule](tx, key(cl.Account, "rule", l.ID)+"/")
 		if err != nil {
 			return err
 		}
@@ -327,7 +327,7 @@ func (a *API) batchUpdateRule(ctx context.Context, r *wire.Request) (int, any, e
 		if err != nil {
 			return err
 		}
-		rules, err := loadAll[model.Rule](tx, key(cl.Account, "rule", l.ID)+"/")
+		rules, err := store.ListJSON[model.Rule](tx, key(cl.Account, "rule", l.ID)+"/")
 		if err != nil {
 			return err
 		}

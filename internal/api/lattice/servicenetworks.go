@@ -113,11 +113,11 @@ func (a *API) checkQuota(tx *store.Tx, prefix string, limit int, resType, code, 
 
 // snCounts counts the service and VPC associations of each network of an account.
 func snCounts(tx *store.Tx, account string) (svcs, vpcs map[string]int64, err error) {
-	snsas, err := loadAll[model.ServiceNetworkServiceAssociation](tx, key(account, "snsa")+"/")
+	snsas, err := store.ListJSON[model.ServiceNetworkServiceAssociation](tx, key(account, "snsa")+"/")
 	if err != nil {
 		return nil, nil, err
 	}
-	snvas, err := loadAll[model.ServiceNetworkVpcAssociation](tx, key(account, "snva")+"/")
+	snvas, err := store.ListJSON[model.ServiceNetworkVpcAssociation](tx, key(account, "snva")+"/")
 	if err != nil {
 		return nil, nil, err
 	}

@@ -267,7 +267,7 @@ func (a *API) deleteService(ctx context.Context, r *wire.Request) (int, any, err
 		if err != nil {
 			return err
 		}
-		snsas, err := loadAll[model.ServiceNetworkServiceAssociation](tx, key(cl.Account, "snsa")+"/")
+		snsas, err := store.ListJSON[model.ServiceNetworkServiceAssociation](tx, key(cl.Account, "snsa")+"/")
 		if err != nil {
 			return err
 		}
@@ -276,7 +276,7 @@ func (a *API) deleteService(ctx context.Context, r *wire.Request) (int, any, err
 				return wire.Conflict(rtService, id, "service %s is associated with service network %s (%s); delete the association first", id, s.ServiceNetworkID, s.ID)
 			}
 		}
-		listeners, err := loadAll[model.Listener](tx, key(cl.Account, "listener", id)+"/")
+		listeners, err := store.ListJSON[model.Listener](tx, key(cl.Account, "listener", id)+"/")
 		if err != nil {
 			return err
 		}

@@ -77,23 +77,6 @@ func mustLoad[T any](tx *store.Tx, key, resType, id string) (*T, error) {
 	return v, nil
 }
 
-// loadAll decodes every value under prefix.
-func loadAll[T any](tx *store.Tx, prefix string) ([]*T, error) {
-	kvs, err := tx.List(prefix)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*T, 0, len(kvs))
-	for _, kv := range kvs {
-		v := new(T)
-		if err := json.Unmarshal(kv.Value, v); err != nil {
-			return nil, fmt.Errorf("decoding %s: %w", kv.Key, err)
-		}
-		out = append(out, v)
-	}
-	return out, nil
-}
-
 // update runs fn in an optimistic transaction.
 func (a *API) update(ctx context.Context, fn func(tx *store.Tx) error) error {
 	_, err := store.Update(ctx, a.st, fn)
@@ -278,7 +261,7 @@ func humanKind(resType string) string {
 func (a *API) deletePoliciesAndLogs(tx *store.Tx, account, resourceID string) error {
 	tx.Delete(key(account, "authpolicy", resourceID))
 	tx.Delete(key(account, "respolicy", resourceID))
-	subs, err := loadAll[model.AccessLogSubscription](tx, key(account, "als")+"/")
+	subs, err := store.ListJSON[model.AccessLogSubscription](tx, key(account, "als")+"/")
 	if err != nil {
 		return err
 	}

@@ -132,7 +132,7 @@ func (a *API) listTargetGroups(ctx context.Context, r *wire.Request) (int, any, 
 	}
 	var tgs []*model.TargetGroup
 	err = a.view(ctx, func(tx *store.Tx) error {
-		all, err := loadAll[model.TargetGroup](tx, key(cl.Account, "tg")+"/")
+		all, err := store.ListJSON[model.TargetGroup](tx, key(cl.Account, "tg")+"/")
 		for _, tg := range all {
 			if typeFilter != "" && tg.Type != typeFilter {
 				continue

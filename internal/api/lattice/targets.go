@@ -265,7 +265,7 @@ func (a *API) listTargets(ctx context.Context, r *wire.Request) (int, any, error
 		if tg, err = mustLoad[model.TargetGroup](tx, key(cl.Account, "tg", id), rtTargetGroup, id); err != nil {
 			return err
 		}
-		targets, err = loadAll[model.Target](tx, key(cl.Account, "target", id)+"/")
+		targets, err = store.ListJSON[model.Target](tx, key(cl.Account, "target", id)+"/")
 		return err
 	})
 	if err != nil {

@@ -157,7 +157,7 @@ func (a *API) listSNVAs(ctx context.Context, r *wire.Request) (int, any, error) 
 	var items []map[string]any
 	var next string
 	err = a.view(ctx, func(tx *store.Tx) error {
-		all, err := loadAll[model.ServiceNetworkVpcAssociation](tx, key(cl.Account, "snva")+"/")
+		all, err := store.ListJSON[model.ServiceNetworkVpcAssociation](tx, key(cl.Account, "snva")+"/")
 		if err != nil {
 			return err
 		}

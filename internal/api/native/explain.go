@@ -433,7 +433,7 @@ func vpcNetwork(tx *store.Tx, account, vpcID string) (string, error) {
 // listener's (its protocol then follows); without a port the service's
 // only HTTP or HTTPS listener (of the named protocol) decides.
 func (s *scene) resolveListener(tx *store.Tx, args *explainArgs) error {
-	ls, err := loadAll[model.Listener](tx, latticeKey(s.account, "listener", s.svc.ID)+"/")
+	ls, err := store.ListJSON[model.Listener](tx, latticeKey(s.account, "listener", s.svc.ID)+"/")
 	if err != nil {
 		return err
 	}
@@ -499,22 +499,6 @@ func (s *scene) checkSecure(args *explainArgs) error {
 		return wire.Invalid("secureTransport", "is %t, but the listener on port %d is %s", *st, s.port, s.protocol)
 	}
 	return nil
-}
-
-func loadAll[T any](tx *store.Tx, prefix string) ([]*T, error) {
-	kvs, err := tx.List(prefix)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*T, 0, len(kvs))
-	for _, kv := range kvs {
-		v := new(T)
-		if err := json.Unmarshal(kv.Value, v); err != nil {
-			return nil, fmt.Errorf("decoding %s: %w", kv.Key, err)
-		}
-		out = append(out, v)
-	}
-	return out, nil
 }
 
 // storedPolicy is the auth policy document of a service or network, or "".
