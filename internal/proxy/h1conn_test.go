@@ -372,6 +372,32 @@ func TestFastPathStaleTargetConnection(t *testing.T) {
 	}
 }
 
+// TestFastPathStaleProbe: a pooled connection idle for staleCheckAfter
+// that the target has closed is probed and left unused, so that even a
+// POST with a body, which is never sent twice, gets through.
+func TestFastPathStaleProbe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits past staleCheckAfter")
+	}
+	addr, conns := scriptedTarget(t, func(int) string {
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	}, func(int) bool { return true })
+	_, port := oneService(t, Config{}, true, addr)
+	w := dialWire(t, port)
+	for i := range 2 {
+		if i > 0 {
+			time.Sleep(time.Duration(staleCheckAfter) + 100*time.Millisecond)
+		}
+		w.send("POST / HTTP/1.1\r\n" + hostLine + "Content-Length: 4\r\n\r\nbody")
+		if resp, body := w.read("POST"); resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	if got := conns.Load(); got != 2 {
+		t.Errorf("%d target connections for 2 requests on closing connections", got)
+	}
+}
+
 func TestFastPathReadUntilClose(t *testing.T) {
 	addr, _ := scriptedTarget(t, func(int) string {
 		return "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end"

@@ -1,10 +1,11 @@
 package proxy
 
 import (
-	"errors"
 	"net"
 	"sync"
 	"time"
+
+	"github.com/trellis-mesh/trellis/internal/connprobe"
 )
 
 // h1Pool keeps the idle keep-alive HTTP/1.1 connections of the fast path
@@ -149,16 +150,8 @@ func (p *h1Pool) dial() (*upConn, error) {
 	return uc, nil
 }
 
-// alive probes an idle connection without blocking: a target that closed
-// it has left an EOF (or a reset) to read; a live one has nothing.
+// alive probes an idle connection without blocking: a target that
+// closed it has left an EOF (or a reset) to read; a live one nothing.
 func (uc *upConn) alive() bool {
-	// A deadline in the past: the read fails at once with a timeout
-	// unless data is waiting.
-	uc.in.until = time.Unix(1, 0)
-	if err := uc.c.SetReadDeadline(uc.in.until); err != nil {
-		return false
-	}
-	n, err := uc.c.Read(uc.in.b[:1])
-	var ne net.Error
-	return n == 0 && errors.As(err, &ne) && ne.Timeout()
+	return uc.in.buffered() == 0 && connprobe.Usable(uc.c)
 }

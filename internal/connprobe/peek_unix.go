@@ -1,0 +1,13 @@
+//go:build unix
+
+package connprobe
+
+import "syscall"
+
+// peekIdle peeks one byte without waiting: EAGAIN means an open, silent
+// connection; EOF, data or any other error means it is done.
+func peekIdle(fd uintptr) bool {
+	var b [1]byte
+	_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
+}
