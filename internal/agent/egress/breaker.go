@@ -103,7 +103,7 @@ func (s *service) dial(ctx context.Context, addr string, pol *policy, refuse, wr
 			return nil, errOverflow
 		}
 		if up := s.up.Load(); up != nil {
-			up.tr.CloseIdleConnections()
+			up.closeIdle()
 		}
 	}
 	s.connCount.Add(1)
@@ -149,6 +149,9 @@ type countedConn struct {
 	count  *atomic.Int64
 	closed atomic.Bool
 }
+
+// Unwrap lets connprobe reach the socket.
+func (c *countedConn) Unwrap() net.Conn { return c.Conn }
 
 func (c *countedConn) Close() error {
 	if c.closed.CompareAndSwap(false, true) {

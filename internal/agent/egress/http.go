@@ -224,7 +224,7 @@ func (s *service) try(ctx context.Context, r *http.Request, ep *endpoint, pol *p
 	ep.active.Add(1)
 	at.started, at.sent = true, true
 	sent := time.Now()
-	resp, err := up.tr.RoundTrip(out)
+	resp, err := up.roundTrip(out)
 	at.headersIn = time.Since(sent)
 	if err == nil && at.timer != nil && !at.timer.Stop() {
 		// The per-try timeout passed as the headers came: its cancel

@@ -244,14 +244,14 @@ func (s *service) setPolicy(pol Policy) {
 	if old == nil || (pol.Protocol.isHTTP() && !sameTransport(old.pol, c)) {
 		s.up.Store(newUpstream(s, c))
 		if old != nil {
-			old.tr.CloseIdleConnections()
+			old.closeIdle()
 			grace := old.pol.PerRequestTimeout
 			if grace <= 0 {
 				grace = time.Minute
 			}
 			r := &retiredUpstream{up: old}
 			r.timer = time.AfterFunc(grace, func() {
-				old.tr.CloseIdleConnections()
+				old.closeIdle()
 				r.done.Store(true)
 			})
 			kept := s.retired[:0]
@@ -342,11 +342,11 @@ func (p *Proxy) Close(ctx context.Context) error {
 	for _, s := range services {
 		s.mu.Lock()
 		if up := s.up.Load(); up != nil {
-			up.tr.CloseIdleConnections()
+			up.closeIdle()
 		}
 		for _, r := range s.retired {
 			r.timer.Stop()
-			r.up.tr.CloseIdleConnections()
+			r.up.closeIdle()
 		}
 		s.retired = nil
 		s.mu.Unlock()

@@ -13,7 +13,24 @@ import (
 // needs another transport replaces it whole.
 type upstream struct {
 	tr  *http.Transport
-	pol *policy // the policy it was built for
+	h1  *h1Transport // HTTP/1.1 requests with small bodies (h1Fits); nil for HTTP/2
+	pol *policy      // the policy it was built for
+}
+
+// roundTrip sends r through the transport that suits it.
+func (up *upstream) roundTrip(r *http.Request) (*http.Response, error) {
+	if up.h1 != nil && h1Fits(r) {
+		return up.h1.RoundTrip(r)
+	}
+	return up.tr.RoundTrip(r)
+}
+
+// closeIdle closes the idle connections of both transports.
+func (up *upstream) closeIdle() {
+	up.tr.CloseIdleConnections()
+	if up.h1 != nil {
+		up.h1.CloseIdleConnections()
+	}
 }
 
 // maxIdlePerEndpoint bounds the idle HTTP/1.1 connections kept per
@@ -57,7 +74,11 @@ func newUpstream(s *service, pol *policy) *upstream {
 		tr.DialContext = dial
 		tr.Protocols.SetHTTP1(true)
 	}
-	return &upstream{tr: tr, pol: pol}
+	up := &upstream{tr: tr, pol: pol}
+	if !pol.h2 {
+		up.h1 = newH1Transport(s, pol)
+	}
+	return up
 }
 
 // refusalConn is an HTTP/1.1 connection to a TLS endpoint. In TLS 1.3 an
@@ -73,6 +94,9 @@ type refusalConn struct {
 	addr     string
 	refused  atomic.Pointer[connectError]
 }
+
+// Unwrap lets connprobe reach the socket.
+func (c *refusalConn) Unwrap() net.Conn { return c.Conn }
 
 func (c *refusalConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)

@@ -1,0 +1,309 @@
+package egress
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// newCountingBackend is an HTTP/1.1 backend running h that counts the
+// connections it accepts.
+func newCountingBackend(t *testing.T, h http.HandlerFunc) (*backend, *atomic.Int64) {
+	t.Helper()
+	b := &backend{}
+	var conns atomic.Int64
+	b.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.hits.Add(1)
+		h(w, r)
+	}))
+	b.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	b.Start()
+	t.Cleanup(b.Close)
+	return b, &conns
+}
+
+// TestH1KeepAlive: sequential requests, with and without small bodies,
+// share one connection to the endpoint; a response that says
+// Connection: close is not reused.
+func TestH1KeepAlive(t *testing.T) {
+	b, conns := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		got, _ := io.ReadAll(r.Body)
+		if r.URL.Query().Get("close") != "" {
+			w.Header().Set("Connection", "close")
+		}
+		fmt.Fprintf(w, "%s %s %d", r.Method, r.URL.Path, len(got))
+	})
+	p := newProxy(t, Config{})
+	p.SetEndpoints("svc", []Endpoint{b.endpoint("a")})
+	addr := listen(t, p, "svc", httpPolicy())
+	c := newClient(t)
+	for i := range 20 {
+		method, body, want := "GET", "", "GET /x 0"
+		if i%2 == 1 {
+			method, body, want = "POST", strings.Repeat("b", 1000), "POST /x 1000"
+		}
+		if r := do(t, c, method, "http://"+addr+"/x", body); r.status != 200 || r.body != want {
+			t.Fatalf("request %d: got %d %q, want %q", i, r.status, r.body, want)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("20 sequential requests used %d endpoint connections, want 1", n)
+	}
+	get(t, c, addr+"/?close=1")
+	get(t, c, addr)
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("after a Connection: close response: %d endpoint connections, want 2", n)
+	}
+}
+
+// rawBackend serves each connection with serve, on a loopback port.
+func rawBackend(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) (addr string, conns *atomic.Int64) {
+	t.Helper()
+	ln := newLoopbackListener(t)
+	conns = new(atomic.Int64)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				serve(c, bufio.NewReader(c))
+			}()
+		}
+	}()
+	return ln.Addr().String(), conns
+}
+
+// readRequest reads one request and its body from br.
+func readRequest(br *bufio.Reader) (*http.Request, error) {
+	r, err := http.ReadRequest(br)
+	if err != nil {
+		return nil, err
+	}
+	_, err = io.Copy(io.Discard, r.Body)
+	return r, err
+}
+
+// TestH1StaleConnection: the endpoint closes each connection after one
+// response without saying so (as one whose keep-alive timeout passed
+// would). A GET on the closed pooled connection is sent again on a new
+// one, unseen by the client and without a retry; a POST is not sent on
+// it at all (the probe finds it closed).
+func TestH1StaleConnection(t *testing.T) {
+	addr, conns := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		r, err := readRequest(br)
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(r.Method), r.Method)
+	})
+	rec := &recorder{}
+	p := newProxy(t, Config{Observer: rec})
+	p.SetEndpoints("svc", []Endpoint{{ID: "a", Addr: addr}})
+	pol := httpPolicy()
+	pol.Retry = RetryPolicy{NumRetries: 0}
+	px := listen(t, p, "svc", pol)
+	c := newClient(t)
+	steps := []struct{ method, body string }{{"GET", ""}, {"GET", ""}, {"POST", ""}, {"POST", "data"}, {"GET", ""}}
+	for i, s := range steps {
+		if i > 0 {
+			// Let the endpoint's close reach the proxy's socket.
+			time.Sleep(20 * time.Millisecond)
+		}
+		if r := do(t, c, s.method, "http://"+px+"/", s.body); r.status != 200 || r.body != s.method {
+			t.Fatalf("step %d (%s): got %d %q", i, s.method, r.status, r.body)
+		}
+	}
+	for _, r := range rec.waitRequests(t, len(steps)) {
+		if r.Retries != 0 || r.Failure != FailureNone {
+			t.Fatalf("record %+v: want no retry, no failure", r)
+		}
+	}
+	if n := conns.Load(); n < int64(len(steps)) {
+		t.Fatalf("%d endpoint connections for %d one-request connections", n, len(steps))
+	}
+}
+
+// TestH1StaleAfterIdle: a pooled connection idle past h1ProbeAfter that
+// the endpoint closed is found closed before use.
+func TestH1StaleAfterIdle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits past h1ProbeAfter")
+	}
+	var served atomic.Int64
+	addr, _ := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := readRequest(br); err != nil {
+			return
+		}
+		served.Add(1)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	p := newProxy(t, Config{})
+	p.SetEndpoints("svc", []Endpoint{{Addr: addr}})
+	px := listen(t, p, "svc", httpPolicy())
+	c := newClient(t)
+	get(t, c, px)
+	up := svcOf(p, "svc").up.Load().h1
+	pc := up.get(addr, false)
+	if pc == nil {
+		t.Fatal("no pooled connection after a keep-alive response")
+	}
+	up.put(pc)
+	pc.idleAt = time.Now().Add(-2 * h1ProbeAfter)
+	time.Sleep(20 * time.Millisecond) // the endpoint has closed it
+	if got := up.get(addr, false); got != nil {
+		t.Fatal("a connection the endpoint closed was taken from the pool")
+	}
+	if r := get(t, c, px); r.status != 200 || served.Load() != 2 {
+		t.Fatalf("got %d after the stale connection, served %d", r.status, served.Load())
+	}
+}
+
+// TestH1Informational: 1xx responses before the final one are skipped;
+// a 101 is an error.
+func TestH1Informational(t *testing.T) {
+	addr, _ := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			r, err := readRequest(br)
+			if err != nil {
+				return
+			}
+			if r.URL.Path == "/upgrade" {
+				io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n")
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"+
+				"HTTP/1.1 102 Processing\r\n\r\n"+
+				"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Final: yes\r\n\r\nfinal")
+		}
+	})
+	p := newProxy(t, Config{})
+	p.SetEndpoints("svc", []Endpoint{{Addr: addr}})
+	px := listen(t, p, "svc", httpPolicy())
+	c := newClient(t)
+	if r := get(t, c, px); r.status != 200 || r.body != "final" || r.header.Get("X-Final") != "yes" {
+		t.Fatalf("got %d %q %v", r.status, r.body, r.header)
+	}
+	if r := do(t, c, "GET", "http://"+px+"/upgrade", ""); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("a 101 answer: got %d %q, want 503", r.status, r.body)
+	}
+}
+
+// TestH1ChunkedTrailersAndHead: a chunked response's trailers reach the
+// client, and a HEAD response's Content-Length does not make the proxy
+// wait for a body; the connection serves on.
+func TestH1ChunkedTrailersAndHead(t *testing.T) {
+	b, conns := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			w.Header().Set("Content-Length", "1234")
+			return
+		}
+		w.Header().Set("Trailer", "X-Checksum")
+		io.WriteString(w, "part one,")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "part two")
+		w.Header().Set("X-Checksum", "abc")
+	})
+	p := newProxy(t, Config{})
+	p.SetEndpoints("svc", []Endpoint{b.endpoint("a")})
+	px := listen(t, p, "svc", httpPolicy())
+	c := newClient(t)
+	for range 2 {
+		resp, err := c.Get("http://" + px + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(body) != "part one,part two" || resp.Trailer.Get("X-Checksum") != "abc" {
+			t.Fatalf("got %q %v, trailer %v", body, err, resp.Trailer)
+		}
+		req, _ := http.NewRequest(http.MethodHead, "http://"+px+"/", nil)
+		resp, err = c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.ContentLength != 1234 {
+			t.Fatalf("HEAD: got %d, length %d", resp.StatusCode, resp.ContentLength)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d endpoint connections, want 1", n)
+	}
+}
+
+// TestH1AbandonedBodyNotReused: a client that leaves mid-body gets its
+// endpoint connection closed, not pooled with unread bytes.
+func TestH1AbandonedBodyNotReused(t *testing.T) {
+	big := strings.Repeat("x", 1<<20)
+	b, conns := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			io.WriteString(w, big)
+			return
+		}
+		io.WriteString(w, "small")
+	})
+	p := newProxy(t, Config{})
+	p.SetEndpoints("svc", []Endpoint{b.endpoint("a")})
+	px := listen(t, p, "svc", httpPolicy())
+	c, err := net.Dial("tcp", px)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET /big HTTP/1.1\r\nHost: svc\r\n\r\n")
+	buf := make([]byte, 1000)
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	up := svcOf(p, "svc").up.Load().h1
+	waitFor(t, "the abandoned exchange to end", func() bool { return svcOf(p, "svc").active.Load() == 0 })
+	if pc := up.get(b.Listener.Addr().String(), false); pc != nil {
+		t.Fatal("the connection of an abandoned body went back to the pool")
+	}
+	if r := do(t, newClient(t), "GET", "http://"+px+"/small", ""); r.body != "small" || conns.Load() != 2 {
+		t.Fatalf("got %q over %d connections", r.body, conns.Load())
+	}
+}
+
+// TestH1LargeBodyUsesHTTPTransport: a body over MaxReplayBody, or of
+// unknown length, is not written before the answer is read: an endpoint
+// that answers early without reading it still gets its answer through.
+func TestH1LargeBodyUsesHTTPTransport(t *testing.T) {
+	for _, n := range []int{MaxReplayBody + 1, 8 << 20} {
+		r, _ := http.NewRequest("POST", "http://x/", strings.NewReader(strings.Repeat("a", n)))
+		if h1Fits(r) {
+			t.Fatalf("a %d-byte body fits the synchronous transport", n)
+		}
+	}
+	r, _ := http.NewRequest("POST", "http://x/", strings.NewReader("abc"))
+	if !h1Fits(r) {
+		t.Fatal("a 3-byte body does not fit the synchronous transport")
+	}
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		io.WriteString(w, "too large")
+	})
+	p := newProxy(t, Config{})
+	p.SetEndpoints("svc", []Endpoint{b.endpoint("a")})
+	px := listen(t, p, "svc", httpPolicy())
+	res := do(t, newClient(t), "POST", "http://"+px+"/", strings.Repeat("a", 8<<20))
+	if res.status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("got %d %q", res.status, res.body)
+	}
+}
