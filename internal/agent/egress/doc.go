@@ -25,11 +25,14 @@
 //
 // A listener's accept loop takes every connection (listener.go), records
 // it (KindConnOpen) and looks at the service's protocol of the moment.
-// TCP connections are spliced to an endpoint (tcp.go). The others go to
-// the listener's http.Server, which speaks HTTP/1.1 and h2c with prior
-// knowledge to the application whatever the service's protocol; the
-// protocol decides how the proxy talks to endpoints: HTTP/1.1, or HTTP/2
-// (h2c in plain text, h2 by ALPN over TLS) for HTTP2 and GRPC.
+// TCP connections are spliced to an endpoint (tcp.go). The others are
+// served, whatever the service's protocol, by the listener's own HTTP/1
+// server (h1server.go: one goroutine per connection, net/http's request
+// parser, no goroutine per request), which hands a connection that opens
+// with the HTTP/2 preface (h2c with prior knowledge) to the listener's
+// http.Server. The protocol decides how the proxy talks to endpoints:
+// HTTP/1.1, or HTTP/2 (h2c in plain text, h2 by ALPN over TLS) for HTTP2
+// and GRPC.
 //
 // On a ListenTLS listener (tlslisten.go) the accept loop does the same,
 // but hands each connection to a goroutine of its own for the TLS
@@ -50,8 +53,9 @@
 // (body.go), and rewrites the headers (headers.go): hop-by-hop headers
 // out, Host kept, x-forwarded-for appended, traceparent and x-request-id
 // added when missing. Then it tries endpoints: pick (endpoints.go) chooses
-// one, try sends the request with Go's transport (upstream.go) and waits
-// for the response headers, and shouldRetry decides, from the outcome, the
+// one, try sends the request (upstream.go: HTTP/1.1 requests without a
+// body or with a small one on the calling goroutine, h1transport.go;
+// others with Go's http.Transport) and waits for the response headers, and shouldRetry decides, from the outcome, the
 // policy's conditions, the method, the request body and the retry budget,
 // whether to try again after a jittered backoff, on an endpoint not tried
 // yet when there is one (retry.go). Each attempt's result feeds outlier
@@ -80,9 +84,9 @@
 //     covers the response body: a stream longer than it is cut, as with
 //     ECS's default of 15 s. The per-try timeout covers an attempt until
 //     its response headers.
-//   - The idle timeout applies to client connections (http.Server's
-//     IdleTimeout, fixed when the listener starts), pooled endpoint
-//     connections (the transport's IdleConnTimeout), requests when it is
+//   - The idle timeout applies to client connections (between requests
+//     and while a request head arrives; fixed when the listener starts),
+//     pooled endpoint connections, requests when it is
 //     shorter than the per-request timeout, and TCP streams (in windows of
 //     a quarter of it, since spliced bytes cannot be watched one by one).
 //   - Outlier ejection ends lazily: an ejected endpoint carries the time

@@ -250,7 +250,7 @@ func TestH1ChunkedTrailersAndHead(t *testing.T) {
 // TestH1AbandonedBodyNotReused: a client that leaves mid-body gets its
 // endpoint connection closed, not pooled with unread bytes.
 func TestH1AbandonedBodyNotReused(t *testing.T) {
-	big := strings.Repeat("x", 1<<20)
+	big := strings.Repeat("x", 32<<20) // more than socket buffers hold
 	b, conns := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/big" {
 			io.WriteString(w, big)

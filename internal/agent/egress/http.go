@@ -19,11 +19,17 @@ type reqState struct {
 	abort     bool // cut the client's stream once everything is recorded
 }
 
-// ServeHTTP serves one request of the service: the chain is breaker,
-// timeouts, header rewrite, then attempts (try) until one may not be
-// retried, and finally either the endpoint's response (forward) or an
-// answer of the proxy's own (answer). Every request ends with a Record.
+// ServeHTTP serves one request of the service, for the http.Server of
+// TLS listeners and h2c connections.
 func (s *service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handle(r.Context(), w, r)
+}
+
+// handle serves one request in ctx: the chain is breaker, timeouts,
+// header rewrite, then attempts (try) until one may not be retried, and
+// finally either the endpoint's response (forward) or an answer of the
+// proxy's own (answer). Every request ends with a Record.
+func (s *service) handle(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	p := s.p
 	st := p.states.Get().(*reqState)
 	*st = reqState{}
@@ -72,7 +78,6 @@ func (s *service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ctx := r.Context()
 	if pol.PerRequestTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, pol.PerRequestTimeout, errRequestTimeout)

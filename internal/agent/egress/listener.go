@@ -1,6 +1,9 @@
 package egress
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"log/slog"
@@ -21,8 +24,9 @@ import (
 type listener struct {
 	s    *service
 	ln   *net.TCPListener
-	tls  *tls.Config // the server side's configuration; nil for plain text
-	srv  *http.Server
+	tls  *tls.Config   // the server side's configuration; nil for plain text
+	srv  *http.Server  // TLS connections, and h2c handed over by h1
+	h1   *h1Server     // plain-text HTTP/1 connections (h1server.go)
 	ch   chan net.Conn // accept loop → http.Server
 	done chan struct{} // closed by Close (http.Server's Shutdown)
 	once sync.Once
@@ -30,6 +34,7 @@ type listener struct {
 
 func newListener(s *service, ln *net.TCPListener, idle time.Duration, srvTLS *tls.Config) *listener {
 	l := &listener{s: s, ln: ln, tls: srvTLS, ch: make(chan net.Conn), done: make(chan struct{})}
+	l.h1 = newH1Server(l, idle)
 	protos := new(http.Protocols)
 	protos.SetHTTP1(true)
 	l.srv = &http.Server{
@@ -87,12 +92,59 @@ func (l *listener) acceptLoop() {
 			continue
 		}
 		cc := &clientConn{TCPConn: c, s: s, start: start}
-		select {
-		case l.ch <- cc:
-		case <-l.done:
-			cc.Close()
-		}
+		s.p.serveWG.Add(1)
+		go func() {
+			defer s.p.serveWG.Done()
+			l.h1.serve(cc)
+		}()
 	}
+}
+
+// handOff gives a connection to the listener's http.Server, the bytes
+// already read from it (in br) replayed first; false when the server has
+// closed (the caller closes the connection).
+func (l *listener) handOff(cc *clientConn, br *bufio.Reader) bool {
+	rc := &replayConn{clientConn: cc}
+	if n := br.Buffered(); n > 0 {
+		b, _ := br.Peek(n)
+		rc.prefix = bytes.Clone(b)
+	}
+	select {
+	case l.ch <- rc:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+// replayConn is a client connection whose first bytes were read already.
+type replayConn struct {
+	*clientConn
+	prefix []byte
+}
+
+func (c *replayConn) Read(b []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(b, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.clientConn.Read(b)
+}
+
+// shutdown drains the listener's connections, HTTP/1 and those of the
+// http.Server, until ctx ends; then it cuts them and returns an error.
+func (l *listener) shutdown(ctx context.Context) error {
+	var wg sync.WaitGroup
+	var errH1, errSrv error
+	wg.Go(func() { errH1 = l.h1.shutdown(ctx) })
+	wg.Go(func() {
+		if errSrv = l.srv.Shutdown(ctx); errSrv != nil {
+			_ = l.srv.Close()
+		}
+	})
+	wg.Wait()
+	return errors.Join(errH1, errSrv)
 }
 
 // stopAccepting closes the TCP listener; the accept loop ends.

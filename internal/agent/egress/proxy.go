@@ -324,9 +324,8 @@ func (p *Proxy) Close(ctx context.Context) error {
 	var forced atomic.Bool
 	for _, l := range listeners {
 		wg.Go(func() {
-			if err := l.srv.Shutdown(ctx); err != nil {
+			if err := l.shutdown(ctx); err != nil {
 				forced.Store(true)
-				l.srv.Close()
 			}
 		})
 	}
@@ -382,8 +381,7 @@ func (p *Proxy) Unlisten(name string) (drain func(ctx context.Context) error) {
 	return func(ctx context.Context) error {
 		var errs []error
 		for _, l := range mine {
-			if err := l.srv.Shutdown(ctx); err != nil {
-				_ = l.srv.Close()
+			if err := l.shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("egress: unlisten %q %s: requests cut: %w", name, l.Addr(), err))
 			}
 		}
