@@ -83,6 +83,11 @@
 //     read silent, for the service's idle timeout ends the request. The
 //     client going away is noticed when its answer is written, not while
 //     the target works on it.
+//   - net/http path, toward HTTP1 groups over HTTP: requests with no body
+//     or a body of known length up to h1client.MaxBody go through
+//     internal/h1client (written and answered on the handler's goroutine,
+//     same retry and probe rules as the fast path); the others, and
+//     HTTP/2 and HTTPS groups, through http.Transport.
 //   - Upgrade (WebSocket) is not forwarded: Upgrade is hop-by-hop, as on
 //     Lattice HTTP listeners.
 //   - The idle timeout closes client connections with no request in

@@ -98,7 +98,7 @@ func (ps *portServer) forward(w http.ResponseWriter, r *http.Request, st *reqSta
 
 	sent := time.Now()
 	rec.RequestToTarget = sent.Sub(rec.Start)
-	resp, err := g.tg.up.rt.RoundTrip(out)
+	resp, err := g.tg.up.roundTrip(out)
 	rec.ResponseFromTarget = time.Since(sent)
 	if body != nil {
 		defer func() { rec.BytesReceived = body.n.Load() }()

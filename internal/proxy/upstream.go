@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trellis-mesh/trellis/internal/h1client"
 	"github.com/trellis-mesh/trellis/internal/model"
 )
 
@@ -26,6 +27,10 @@ type upstreamKey struct {
 // pools (h1pool.go).
 type upstream struct {
 	rt *http.Transport
+	// h1 carries the net/http path's HTTP/1.1 requests with no or a small
+	// body to HTTP1 groups over HTTP on the handler's goroutine (HTTP/2
+	// and protected services' clients); nil for other groups.
+	h1 *h1client.Transport
 
 	dialer  net.Dialer
 	rht     time.Duration // response header timeout
@@ -77,8 +82,20 @@ func newUpstream(cfg *Config, k upstreamKey, now func() int64) *upstream {
 		p.SetUnencryptedHTTP2(true)
 	}
 	tr.Protocols = &p
+	var h1 *h1client.Transport
+	if (k.version == model.ProtocolVersionHTTP1 || k.version == "") && k.protocol == model.ProtocolHTTP {
+		h1 = h1client.New(h1client.Config{
+			Dial: func(ctx context.Context, addr string) (net.Conn, error) {
+				return d.DialContext(ctx, "tcp", addr)
+			},
+			IdleTimeout:           k.idle,
+			MaxIdlePerAddr:        cfg.MaxIdleConnsPerTarget,
+			ResponseHeaderTimeout: rht,
+		})
+	}
 	return &upstream{
 		rt:      tr,
+		h1:      h1,
 		dialer:  net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second},
 		rht:     rht,
 		idle:    k.idle,
@@ -92,6 +109,9 @@ func newUpstream(cfg *Config, k upstreamKey, now func() int64) *upstream {
 // theirs (and those are closed once returned).
 func (u *upstream) closeIdle() {
 	u.rt.CloseIdleConnections()
+	if u.h1 != nil {
+		u.h1.CloseIdleConnections()
+	}
 	u.mu.Lock()
 	pools := u.pools
 	u.pools = make(map[string]*h1Pool)
@@ -99,6 +119,16 @@ func (u *upstream) closeIdle() {
 	for _, p := range pools {
 		p.close()
 	}
+}
+
+// roundTrip sends a request of the net/http path through the transport
+// that suits it: h1 for requests it takes, http.Transport for the others
+// (bodies of unknown or large size, HTTP/2 and HTTPS groups).
+func (u *upstream) roundTrip(r *http.Request) (*http.Response, error) {
+	if u.h1 != nil && h1client.Fits(r) {
+		return u.h1.RoundTrip(r)
+	}
+	return u.rt.RoundTrip(r)
 }
 
 // pool returns the fast path's pool for a target address, marking it used

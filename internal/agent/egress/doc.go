@@ -54,7 +54,7 @@
 // out, Host kept, x-forwarded-for appended, traceparent and x-request-id
 // added when missing. Then it tries endpoints: pick (endpoints.go) chooses
 // one, try sends the request (upstream.go: HTTP/1.1 requests without a
-// body or with a small one on the calling goroutine, h1transport.go;
+// body or with a small one on the calling goroutine, internal/h1client;
 // others with Go's http.Transport) and waits for the response headers, and shouldRetry decides, from the outcome, the
 // policy's conditions, the method, the request body and the retry budget,
 // whether to try again after a jittered backoff, on an endpoint not tried

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
+
+	"github.com/trellis-mesh/trellis/internal/h1client"
 )
 
 // upstream is the HTTP transport toward a service's endpoints: one pool
@@ -13,13 +15,16 @@ import (
 // needs another transport replaces it whole.
 type upstream struct {
 	tr  *http.Transport
-	h1  *h1Transport // HTTP/1.1 requests with small bodies (h1Fits); nil for HTTP/2
-	pol *policy      // the policy it was built for
+	h1  *h1client.Transport // HTTP/1.1 requests with no or small bodies; nil for HTTP/2
+	pol *policy             // the policy it was built for
 }
 
-// roundTrip sends r through the transport that suits it.
+// roundTrip sends r through the transport that suits it: HTTP/1.1
+// requests with no or a small body are written and answered on the
+// calling goroutine (h1client), the others go through http.Transport,
+// which reads an early answer while a long body is still being written.
 func (up *upstream) roundTrip(r *http.Request) (*http.Response, error) {
-	if up.h1 != nil && h1Fits(r) {
+	if up.h1 != nil && h1client.Fits(r) {
 		return up.h1.RoundTrip(r)
 	}
 	return up.tr.RoundTrip(r)
@@ -76,7 +81,17 @@ func newUpstream(s *service, pol *policy) *upstream {
 	}
 	up := &upstream{tr: tr, pol: pol}
 	if !pol.h2 {
-		up.h1 = newH1Transport(s, pol)
+		maxIdle := maxIdlePerEndpoint
+		if max := pol.Breaker.MaxConnections; max > 0 {
+			maxIdle = min(max, maxIdlePerEndpoint)
+		}
+		up.h1 = h1client.New(h1client.Config{
+			Dial: func(ctx context.Context, addr string) (net.Conn, error) {
+				return s.dial(ctx, addr, pol, false, true)
+			},
+			IdleTimeout:    pol.IdleTimeout,
+			MaxIdlePerAddr: maxIdle,
+		})
 	}
 	return up
 }
