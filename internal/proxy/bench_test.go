@@ -75,3 +75,20 @@ func BenchmarkDirectHTTP1(b *testing.B) {
 	target := benchBackend(b)
 	benchGet(b, benchClient(b), "http://"+target+"/api/items/42", "svc-1.example.on.aws")
 }
+
+// BenchmarkProxyH2C is BenchmarkProxyHTTP1 with an HTTP/2 client (h2c
+// with prior knowledge, streams multiplexed on one connection) toward an
+// HTTP1 target group: the net/http path and its HTTP/1.1 client.
+func BenchmarkProxyH2C(b *testing.B) {
+	target := benchBackend(b)
+	port := freePort(b)
+	e := newEngine(b, Config{})
+	mustApply(b, e, testSnapshot(1,
+		[]snapshot.Service{testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))},
+		testTG("tg", model.ProtocolHTTP, "", target)))
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	b.Cleanup(tr.CloseIdleConnections)
+	b.SetParallelism(8)
+	benchGet(b, &http.Client{Transport: tr}, fmt.Sprintf("http://127.0.0.1:%d/api/items/42", port), "svc-1.example.on.aws")
+}
