@@ -23,10 +23,11 @@ import (
 // ResponseWriter, and reads the next. net/http's server also starts a
 // goroutine per request to watch the connection while the handler runs;
 // on a proxy hop that wake-up costs as much as the exchange, so this
-// server does without it, as the gateway's fast path does. The price: a
-// client that leaves while its request waits on an endpoint is noticed
-// when the answer is written to it, not before (the per-request timeout
-// still bounds the wait).
+// server watches only a bodiless request still unanswered after
+// watchAfter (armWatch), from a timer reused per connection. A client
+// that leaves while a request with a body waits is noticed when the
+// answer is written to it (the per-request timeout still bounds the
+// wait).
 //
 // A connection that opens with the HTTP/2 preface (h2c with prior
 // knowledge: gRPC and HTTP/2 clients) goes to the listener's http.Server,
@@ -80,6 +81,83 @@ type h1ServerConn struct {
 	cancel context.CancelFunc
 	// linger: the connection closes with client bytes unread.
 	linger bool
+
+	// The watch for a client that leaves while its request waits (see
+	// armWatch).
+	watch      *time.Timer
+	watchMu    sync.Mutex
+	watchState uint8         // watchIdle, watchArmed or watchRunning; guarded by watchMu
+	watchDone  chan struct{} // closed when the running watch ends; guarded by watchMu
+	gone       atomic.Bool   // the client closed its side
+}
+
+// Watch states.
+const (
+	watchIdle uint8 = iota
+	watchArmed
+	watchRunning
+)
+
+// watchAfter is how long a request without body waits on its endpoint
+// before its connection is watched for the client leaving. Most requests
+// are answered sooner and never pay for a watch.
+const watchAfter = 200 * time.Millisecond
+
+// armWatch starts the watch timer for the current request: if the request
+// is still being served after watchAfter, a read on the connection (the
+// request is bodiless, so nothing else reads it) tells whether the client
+// has closed it, and if so the requests' context is cancelled so that the
+// endpoint's exchange ends, as net/http's server does. disarmWatch must
+// follow once the request is answered.
+func (c *h1ServerConn) armWatch() {
+	if c.watch == nil {
+		c.watch = time.AfterFunc(time.Hour, c.runWatch)
+	}
+	c.watchMu.Lock()
+	c.watchState = watchArmed
+	c.watchMu.Unlock()
+	c.watch.Reset(watchAfter)
+}
+
+// runWatch is the watch, on the timer's goroutine. A timer that fires
+// late (after its request was answered) finds the state idle and does
+// nothing; one that fires early for the next request only watches sooner.
+func (c *h1ServerConn) runWatch() {
+	c.watchMu.Lock()
+	if c.watchState != watchArmed {
+		c.watchMu.Unlock()
+		return
+	}
+	c.watchState = watchRunning
+	done := make(chan struct{})
+	c.watchDone = done
+	c.watchMu.Unlock()
+	defer close(done)
+	_, err := c.br.Peek(1)
+	var ne net.Error
+	if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+		// EOF or a reset: the client is gone. Bytes (a pipelined request)
+		// would stay buffered for the next round.
+		c.gone.Store(true)
+		c.cancel()
+	}
+}
+
+// disarmWatch stops the watch once the request is answered, interrupting
+// a read in progress and waiting for it to end.
+func (c *h1ServerConn) disarmWatch() {
+	c.watchMu.Lock()
+	state, done := c.watchState, c.watchDone
+	c.watchState, c.watchDone = watchIdle, nil
+	c.watchMu.Unlock()
+	switch state {
+	case watchArmed:
+		c.watch.Stop()
+	case watchRunning:
+		_ = c.cc.SetReadDeadline(time.Unix(1, 0))
+		<-done
+		_ = c.cc.SetReadDeadline(time.Time{})
+	}
 }
 
 // serve serves c until it closes, or hands it to the http.Server.
@@ -88,6 +166,11 @@ func (hs *h1Server) serve(cc *clientConn) {
 	c := &h1ServerConn{srv: hs, cc: cc, remote: cc.RemoteAddr().String()}
 	c.ctx, c.cancel = context.WithCancel(hs.l.s.p.ctx)
 	defer c.cancel()
+	defer func() {
+		if c.watch != nil {
+			c.watch.Stop()
+		}
+	}()
 	c.lr.R = cc
 	c.br = bufio.NewReaderSize(&c.lr, h1ServerBuf)
 	c.bw = bufio.NewWriterSize(cc, h1ServerBuf)
@@ -190,7 +273,15 @@ func (c *h1ServerConn) serveRequest() bool {
 	// An idle connection has no deadline while it is served: the policy's
 	// timeouts bound the exchange.
 	_ = c.cc.SetReadDeadline(time.Time{})
-	if !c.handle(s, w, r) {
+	watched := r.Body == http.NoBody
+	if watched {
+		c.armWatch()
+	}
+	ok := c.handle(s, w, r)
+	if watched {
+		c.disarmWatch()
+	}
+	if !ok || c.gone.Load() {
 		return false
 	}
 	if !w.finish() {

@@ -249,3 +249,60 @@ func FuzzH1Server(f *testing.F) {
 		}
 	})
 }
+
+// TestH1ServerClientGone: a client that closes its connection while its
+// bodiless request waits on the endpoint ends the endpoint's exchange
+// (its request's context is cancelled), and the record says so.
+func TestH1ServerClientGone(t *testing.T) {
+	cancelled := make(chan struct{})
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			close(cancelled)
+		case <-time.After(10 * time.Second):
+		}
+	})
+	rec := &recorder{}
+	p := newProxy(t, Config{Observer: rec})
+	p.SetEndpoints("svc", []Endpoint{b.endpoint("a")})
+	w := dialWire(t, listen(t, p, "svc", httpPolicy()))
+	w.send("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+	time.Sleep(watchAfter + 100*time.Millisecond)
+	w.c.Close()
+	select {
+	case <-cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the endpoint's request outlived its client")
+	}
+	if r := rec.waitRequests(t, 1)[0]; r.Failure != FailureClientClosed {
+		t.Fatalf("record %+v, want FailureClientClosed", r)
+	}
+}
+
+// TestH1ServerWatchPipelined: a slow request followed at once by another
+// on the same connection is not taken for a client that left: both are
+// answered, in order.
+func TestH1ServerWatchPipelined(t *testing.T) {
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(watchAfter + 200*time.Millisecond)
+		}
+		io.WriteString(w, r.URL.Path)
+	})
+	w := dialWire(t, h1Proxy(t, b))
+	w.send("GET /slow HTTP/1.1\r\nHost: a\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+	for _, want := range []string{"/slow", "/next"} {
+		if resp, body := w.read("GET"); resp.StatusCode != 200 || body != want {
+			t.Fatalf("got %d %q, want %q", resp.StatusCode, body, want)
+		}
+	}
+	// A slow request alone, then one more: the watch ended cleanly.
+	w.send("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, body := w.read("GET"); resp.StatusCode != 200 || body != "/slow" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	w.send("GET /after HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, body := w.read("GET"); resp.StatusCode != 200 || body != "/after" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+}
