@@ -5,7 +5,8 @@
 // connection, so a peer that closed it is noticed only when it is used
 // again. Setting a read deadline in the past and reading does not tell:
 // Go's poller reports the deadline before it reads. Usable peeks at the
-// socket instead (recv with MSG_PEEK|MSG_DONTWAIT).
+// socket instead (recv with MSG_PEEK|MSG_DONTWAIT), through a Prober made
+// once per connection so that a probe allocates nothing.
 package connprobe
 
 import (
@@ -15,31 +16,49 @@ import (
 )
 
 // Unwrapper is a connection wrapper that can name the connection it
-// wraps, for Usable to reach the socket.
+// wraps, for New to reach the socket.
 type Unwrapper interface {
 	Unwrap() net.Conn
 }
 
-// Usable reports whether an idle connection may carry a request: its peer
-// has not closed or reset it and has sent nothing nobody asked for (on an
-// idle HTTP/1.1 connection, any byte means the connection is done). It
-// looks through *tls.Conn and Unwrapper wrappers to the socket; a
-// connection whose socket it cannot reach is taken as usable.
-func Usable(c net.Conn) bool {
-	sc := socketOf(c)
-	if sc == nil {
+// Prober probes one connection. Made once per connection (New), it
+// probes without allocating.
+type Prober struct {
+	rc     syscall.RawConn // nil: the socket is out of reach
+	peek   func(fd uintptr) bool
+	usable bool
+}
+
+// New returns the Prober of c. It looks through *tls.Conn and Unwrapper
+// wrappers to the socket; a connection whose socket it cannot reach is
+// always taken as usable.
+func New(c net.Conn) *Prober {
+	p := &Prober{}
+	if sc := socketOf(c); sc != nil {
+		if rc, err := sc.SyscallConn(); err == nil {
+			p.rc = rc
+		}
+	}
+	p.peek = p.peekFD
+	return p
+}
+
+func (p *Prober) peekFD(fd uintptr) bool {
+	p.usable = peekIdle(fd)
+	return true // never wait for readiness
+}
+
+// Usable reports whether the idle connection may carry a request: its
+// peer has not closed or reset it and has sent nothing nobody asked for
+// (on an idle HTTP/1.1 connection, any byte means the connection is done).
+// It must not run concurrently with a read of the connection.
+func (p *Prober) Usable() bool {
+	if p.rc == nil {
 		return true
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	usable := false
-	err = rc.Read(func(fd uintptr) bool {
-		usable = peekIdle(fd)
-		return true // never wait for readiness
-	})
-	return err == nil && usable
+	p.usable = false
+	err := p.rc.Read(p.peek)
+	return err == nil && p.usable
 }
 
 // socketOf unwraps c down to a connection with a file descriptor.

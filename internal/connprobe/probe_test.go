@@ -35,6 +35,9 @@ func (w wrapped) Unwrap() net.Conn { return w.Conn }
 // opaque is a wrapper that does not.
 type opaque struct{ net.Conn }
 
+// Usable probes c once.
+func Usable(c net.Conn) bool { return New(c).Usable() }
+
 // eventually polls Usable until it reports want (a peer's FIN or data
 // takes a moment to arrive), failing after a second.
 func eventually(t *testing.T, c net.Conn, want bool, what string) {
@@ -89,4 +92,17 @@ func TestUsable(t *testing.T) {
 		}
 		_, _ = io.ReadAll(c)
 	})
+}
+
+// TestUsableAllocs: a Prober probes without allocating.
+func TestUsableAllocs(t *testing.T) {
+	c, _ := pair(t)
+	p := New(c)
+	if n := testing.AllocsPerRun(100, func() {
+		if !p.Usable() {
+			t.Fatal("not usable")
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations per probe", n)
+	}
 }

@@ -25,6 +25,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/trellis-mesh/trellis/internal/connprobe"
@@ -59,11 +60,21 @@ type Config struct {
 
 // Transport is an http.RoundTripper for requests that Fits. Its methods
 // are safe for concurrent use.
+//
+// No goroutine reads an idle connection, so every reuse is probed first
+// (connprobe: one non-blocking peek): a peer that closed the connection,
+// or sent bytes nobody asked for (a stray response, a body after a HEAD
+// answer), leaves something to read, and the connection is dropped rather
+// than have those bytes taken for the next request's answer. One limit:
+// bytes a *tls.Conn has already read into its own buffer (a close_notify
+// that came with the last record) are not visible to the probe.
 type Transport struct {
 	cfg Config
 
-	mu   sync.Mutex
-	idle map[string][]*conn // per address, most recently used last
+	mu     sync.Mutex
+	idle   map[string][]*conn // per address, least recently used first
+	reaper *time.Timer        // closes connections idle for IdleTimeout; nil until needed
+	armed  bool
 }
 
 // conn is one pooled connection.
@@ -73,17 +84,13 @@ type conn struct {
 	c      net.Conn
 	br     *bufio.Reader
 	bw     *bufio.Writer
+	probe  *connprobe.Prober
 	idleAt time.Time // when it was put back
 }
 
 const (
 	readBuf  = 4 << 10
 	writeBuf = 4 << 10
-	// ProbeAfter is the idle time after which a pooled connection is
-	// probed (connprobe) before use: peers close idle keep-alive
-	// connections (Node.js after 5 s), and a request written to a closed
-	// one fails without having been served.
-	ProbeAfter = time.Second
 	// max1xx bounds the informational responses skipped before the final
 	// one, as Go's client does.
 	max1xx = 5
@@ -98,21 +105,25 @@ func New(cfg Config) *Transport {
 // response once its head has arrived. A reused connection that turns out
 // to be closed before any byte of the response came is replaced by a new
 // one, for an idempotent request without body (the peer most likely
-// closed it idle as the request went out; Go's client and nginx assume so
-// too). Other requests probe a reused connection first.
+// closed it idle as the request went out, after the probe; Go's client
+// and nginx assume so too). As a RoundTripper must, it closes r's body,
+// errors included.
 func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	ctx := r.Context()
 	addr := r.URL.Host
 	again := (r.Body == nil || r.Body == http.NoBody) && idempotent(r.Method)
 	for {
-		pc, reused := t.get(addr, !again), true
+		pc, reused := t.get(addr), true
 		if pc == nil {
 			reused = false
 			c, err := t.cfg.Dial(ctx, addr)
 			if err != nil {
+				if r.Body != nil {
+					_ = r.Body.Close()
+				}
 				return nil, err
 			}
-			pc = &conn{t: t, addr: addr, c: c,
+			pc = &conn{t: t, addr: addr, c: c, probe: connprobe.New(c),
 				br: bufio.NewReaderSize(c, readBuf), bw: bufio.NewWriterSize(c, writeBuf)}
 		}
 		resp, fresh, err := pc.roundTrip(ctx, r)
@@ -133,9 +144,8 @@ func idempotent(method string) bool {
 }
 
 // get takes the most recently used idle connection to addr, dropping
-// those idle for the idle timeout and those the peer closed (probed when
-// idle for ProbeAfter, or always with probe).
-func (t *Transport) get(addr string, probe bool) *conn {
+// those idle for the idle timeout and those the probe finds done.
+func (t *Transport) get(addr string) *conn {
 	now := time.Now()
 	for {
 		t.mu.Lock()
@@ -147,10 +157,13 @@ func (t *Transport) get(addr string, probe bool) *conn {
 		}
 		pc := list[n-1]
 		list[n-1] = nil
-		t.idle[addr] = list[:n-1]
+		if n == 1 {
+			delete(t.idle, addr)
+		} else {
+			t.idle[addr] = list[:n-1]
+		}
 		t.mu.Unlock()
-		age := now.Sub(pc.idleAt)
-		if (t.cfg.IdleTimeout <= 0 || age < t.cfg.IdleTimeout) && (age < ProbeAfter && !probe || pc.alive()) {
+		if (t.cfg.IdleTimeout <= 0 || now.Sub(pc.idleAt) < t.cfg.IdleTimeout) && pc.alive() {
 			return pc
 		}
 		pc.c.Close()
@@ -168,7 +181,50 @@ func (t *Transport) put(pc *conn) {
 		return
 	}
 	t.idle[pc.addr] = append(list, pc)
+	if t.cfg.IdleTimeout > 0 && !t.armed {
+		t.armed = true
+		if t.reaper == nil {
+			t.reaper = time.AfterFunc(t.cfg.IdleTimeout, t.reap)
+		} else {
+			t.reaper.Reset(t.cfg.IdleTimeout)
+		}
+	}
 	t.mu.Unlock()
+}
+
+// reap closes the connections idle for the idle timeout, forgets
+// addresses left with none, and re-arms for the next to expire.
+func (t *Transport) reap() {
+	now := time.Now()
+	var expired []*conn
+	t.mu.Lock()
+	next := time.Duration(-1)
+	for addr, list := range t.idle {
+		i := 0
+		for i < len(list) && now.Sub(list[i].idleAt) >= t.cfg.IdleTimeout {
+			i++
+		}
+		expired = append(expired, list[:i]...)
+		if i == len(list) {
+			delete(t.idle, addr)
+			continue
+		}
+		n := copy(list, list[i:])
+		clear(list[n:])
+		t.idle[addr] = list[:n]
+		if d := t.cfg.IdleTimeout - now.Sub(list[0].idleAt); next < 0 || d < next {
+			next = d
+		}
+	}
+	if next >= 0 {
+		t.reaper.Reset(next)
+	} else {
+		t.armed = false
+	}
+	t.mu.Unlock()
+	for _, pc := range expired {
+		pc.c.Close()
+	}
 }
 
 // Idle returns the number of idle connections to addr.
@@ -194,7 +250,7 @@ func (t *Transport) CloseIdleConnections() {
 
 // alive probes an idle connection without blocking.
 func (pc *conn) alive() bool {
-	return pc.br.Buffered() == 0 && connprobe.Usable(pc.c)
+	return pc.br.Buffered() == 0 && pc.probe.Usable()
 }
 
 // roundTrip runs one exchange on pc. fresh reports a failure before any
@@ -210,7 +266,19 @@ func (pc *conn) roundTrip(ctx context.Context, r *http.Request) (resp *http.Resp
 		}
 		return nil, fresh, err
 	}
+	var rb *bodyReader
+	if r.Body != nil && r.Body != http.NoBody {
+		// Request.Write hides the body's read errors in a type of its
+		// own; the caller may need them as they were (a framing guard's).
+		rb = &bodyReader{ReadCloser: r.Body}
+		out := *r
+		out.Body = rb
+		r = &out
+	}
 	if err := r.Write(pc.bw); err != nil {
+		if rb != nil && rb.err != nil {
+			err = rb.err
+		}
 		return fail(err, false)
 	}
 	if err := pc.bw.Flush(); err != nil {
@@ -218,6 +286,11 @@ func (pc *conn) roundTrip(ctx context.Context, r *http.Request) (resp *http.Resp
 	}
 	if d := pc.t.cfg.ResponseHeaderTimeout; d > 0 {
 		_ = pc.c.SetReadDeadline(time.Now().Add(d))
+		if ctx.Err() != nil {
+			// The context ended as the deadline was armed: its cut must
+			// hold.
+			_ = pc.c.SetDeadline(time.Unix(1, 0))
+		}
 	}
 	for n := 0; ; n++ {
 		if _, err := pc.br.Peek(1); err != nil {
@@ -253,17 +326,18 @@ func (pc *conn) roundTrip(ctx context.Context, r *http.Request) (resp *http.Resp
 }
 
 // body is a response body: at its end the connection goes back to the
-// pool; closed before its end, the connection is closed, unread.
+// pool; closed before its end, the connection is closed, unread. Close
+// may be called from another goroutine to stop a Read.
 type body struct {
 	pc   *conn
 	rc   io.ReadCloser
 	stop func() bool
 	keep bool
-	end  bool
+	end  atomic.Bool
 }
 
 func (b *body) Read(p []byte) (int, error) {
-	if b.end {
+	if b.end.Load() {
 		return 0, io.EOF
 	}
 	n, err := b.rc.Read(p)
@@ -277,16 +351,16 @@ func (b *body) Read(p []byte) (int, error) {
 
 // Close ends the body; unread, its connection cannot be reused.
 func (b *body) Close() error {
-	if !b.end {
-		b.done(false)
-	}
+	b.done(false)
 	return nil
 }
 
 // done gives the connection back (the body ended cleanly and both sides
-// keep it alive) or closes it.
+// keep it alive) or closes it; only its first call counts.
 func (b *body) done(clean bool) {
-	b.end = true
+	if b.end.Swap(true) {
+		return
+	}
 	// stop is false once the context's AfterFunc has run: the
 	// connection's deadline is in the past.
 	if b.stop() && clean && b.keep && b.pc.br.Buffered() == 0 {
@@ -294,4 +368,18 @@ func (b *body) done(clean bool) {
 		return
 	}
 	b.pc.c.Close()
+}
+
+// bodyReader keeps the request body's first read error other than EOF.
+type bodyReader struct {
+	io.ReadCloser
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
 }

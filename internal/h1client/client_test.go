@@ -127,8 +127,8 @@ func TestReuse(t *testing.T) {
 	}
 }
 
-// TestStale: the peer closes after each response. An idempotent request
-// without body is sent again on a new connection; after ProbeAfter, the
+// TestStale: the peer closes after each response without saying so. A
+// GET on a closed pooled connection is sent again on a new one, and the
 // probe finds the closed connection before a POST is written to it.
 func TestStale(t *testing.T) {
 	addr, conns := peer(t, keepAlive(true))
@@ -140,18 +140,100 @@ func TestStale(t *testing.T) {
 			t.Fatalf("GET %d: %q %v", i, body, err)
 		}
 	}
-	tr.mu.Lock()
-	for _, pc := range tr.idle[addr] {
-		pc.idleAt = time.Now().Add(-2 * ProbeAfter)
-	}
-	tr.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
 	if _, body, err := send(t, tr, ctx, "POST", addr, "/p", "x"); err != nil || body != "POST /p x" {
-		t.Fatalf("POST after idle: %q %v", body, err)
+		t.Fatalf("POST: %q %v", body, err)
 	}
 	if n := conns.Load(); n != 4 {
 		t.Fatalf("%d connections for 4 one-exchange connections", n)
 	}
 }
+
+// TestStrayBytes: bytes a peer sends after a response (a second response
+// nobody asked for, a body after a HEAD answer) are never taken for the
+// next request's answer: the connection is dropped.
+func TestStrayBytes(t *testing.T) {
+	addr, conns := peer(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			r, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			if r.Method == http.MethodHead {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n")
+				time.Sleep(10 * time.Millisecond)
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nbad")
+				continue
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst")
+			time.Sleep(10 * time.Millisecond)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray")
+		}
+	})
+	tr := newTransport(t, Config{})
+	ctx := context.Background()
+	for i := range 3 {
+		if _, body, err := send(t, tr, ctx, "GET", addr, "/", ""); err != nil || body != "first" {
+			t.Fatalf("GET %d: %q %v", i, body, err)
+		}
+		time.Sleep(30 * time.Millisecond) // the stray response arrives
+	}
+	if _, _, err := send(t, tr, ctx, "HEAD", addr, "/", ""); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(30 * time.Millisecond)
+	if _, body, err := send(t, tr, ctx, "GET", addr, "/", ""); err != nil || body != "first" {
+		t.Fatalf("GET after HEAD: %q %v", body, err)
+	}
+	if n := conns.Load(); n != 5 {
+		t.Fatalf("%d connections, want 5 (none reused after stray bytes)", n)
+	}
+}
+
+// TestIdleReaped: connections idle for IdleTimeout are closed by the
+// transport itself, not only when next used.
+func TestIdleReaped(t *testing.T) {
+	addr, _ := peer(t, keepAlive(false))
+	tr := newTransport(t, Config{IdleTimeout: 50 * time.Millisecond})
+	ctx := context.Background()
+	for range 2 {
+		if _, _, err := send(t, tr, ctx, "GET", addr, "/", ""); err != nil {
+			t.Fatal(err)
+		}
+		if n := tr.Idle(addr); n != 1 {
+			t.Fatalf("%d idle connections after an exchange, want 1", n)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for tr.Idle(addr) != 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("an idle connection outlived IdleTimeout")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		tr.mu.Lock()
+		_, kept := tr.idle[addr]
+		tr.mu.Unlock()
+		if kept {
+			t.Fatal("an address without connections is still in the pool map")
+		}
+	}
+}
+
+// TestBodyReadError: the request body's read error comes back as it was.
+func TestBodyReadError(t *testing.T) {
+	addr, _ := peer(t, keepAlive(false))
+	tr := newTransport(t, Config{})
+	errMine := errors.New("framing rejected")
+	r, _ := http.NewRequest("POST", "http://"+addr+"/", io.MultiReader(strings.NewReader("ab"), errReader{errMine}))
+	r.ContentLength = 10
+	if _, err := tr.RoundTrip(r); !errors.Is(err, errMine) {
+		t.Fatalf("got %v, want the body's error", err)
+	}
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // TestPOSTNotSentTwice: a POST whose reused connection fails is not sent
 // again: the error is the caller's to judge.

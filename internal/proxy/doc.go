@@ -76,7 +76,9 @@
 //     timeout); a request without a body and with an idempotent method is
 //     sent again once on a new connection when a reused one fails before
 //     any byte of the response (a POST is not: it may have been carried
-//     out); a connection idle for over a second is probed before reuse.
+//     out); every reuse is probed first (a non-blocking peek), so a
+//     closed connection or bytes nobody asked for are never taken for an
+//     answer.
 //     The request body is sent before the response is read (no full
 //     duplex); bodies of unknown length reach HTTP/1.1 clients chunked and
 //     HTTP/1.0 clients delimited by the close. A write blocked, or a body

@@ -372,29 +372,65 @@ func TestFastPathStaleTargetConnection(t *testing.T) {
 	}
 }
 
-// TestFastPathStaleProbe: a pooled connection idle for staleCheckAfter
-// that the target has closed is probed and left unused, so that even a
-// POST with a body, which is never sent twice, gets through.
+// TestFastPathStaleProbe: a pooled connection that the target has closed
+// is probed and left unused, so that even a POST with a body, which is
+// never sent twice, gets through.
 func TestFastPathStaleProbe(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits past staleCheckAfter")
-	}
 	addr, conns := scriptedTarget(t, func(int) string {
 		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 	}, func(int) bool { return true })
 	_, port := oneService(t, Config{}, true, addr)
 	w := dialWire(t, port)
-	for i := range 2 {
+	for i := range 3 {
 		if i > 0 {
-			time.Sleep(time.Duration(staleCheckAfter) + 100*time.Millisecond)
+			time.Sleep(50 * time.Millisecond) // the target's close arrives
 		}
 		w.send("POST / HTTP/1.1\r\n" + hostLine + "Content-Length: 4\r\n\r\nbody")
 		if resp, body := w.read("POST"); resp.StatusCode != 200 || body != "ok" {
 			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
 		}
 	}
-	if got := conns.Load(); got != 2 {
-		t.Errorf("%d target connections for 2 requests on closing connections", got)
+	if got := conns.Load(); got != 3 {
+		t.Errorf("%d target connections for 3 requests on closing connections", got)
+	}
+}
+
+// TestFastPathStrayResponse: a response the target sends after the one
+// asked for is never taken for the next request's answer.
+func TestFastPathStrayResponse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst")
+					time.Sleep(10 * time.Millisecond)
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray")
+				}
+			}()
+		}
+	}()
+	_, port := oneService(t, Config{}, true, ln.Addr().String())
+	w := dialWire(t, port)
+	for i := range 3 {
+		w.send("GET / HTTP/1.1\r\n" + hostLine + "\r\n")
+		if resp, body := w.read("GET"); resp.StatusCode != 200 || body != "first" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+		time.Sleep(30 * time.Millisecond) // the stray response arrives
 	}
 }
 

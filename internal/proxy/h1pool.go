@@ -15,11 +15,14 @@ import (
 // idle timeout closes. At most MaxIdleConnsPerTarget connections wait;
 // one timer per pool closes those idle for the service's idle timeout.
 //
-// Nothing watches an idle connection, so a target closing one is noticed
-// when it is next used: a connection idle for more than staleCheckAfter is
-// probed first (a non-blocking read), and a request without a body whose
-// reused connection fails before any byte of the response is retried once
-// on a new connection (see forward).
+// Nothing reads an idle connection, so every reuse is probed first
+// (connprobe: a non-blocking peek): a target that closed the connection,
+// or sent bytes nobody asked for (a stray response, a body after a HEAD
+// answer), leaves something to read, and the connection is dropped rather
+// than have those bytes taken for the next request's answer. A request
+// without a body whose reused connection fails before any byte of the
+// response (closed just after the probe) is retried once on a new
+// connection (see forward).
 type h1Pool struct {
 	addr string
 	up   *upstream
@@ -35,16 +38,12 @@ type h1Pool struct {
 // upConn is a connection to a target.
 type upConn struct {
 	c         net.Conn
+	probe     *connprobe.Prober
 	in        rbuf
 	w         deadlineWriter
 	pool      *h1Pool
 	idleSince int64 // Engine.now() when it went idle
 }
-
-// staleCheckAfter is the idle time after which a pooled connection is
-// probed before use: long enough that busy pools never pay for the probe,
-// short enough to catch targets with short keep-alive timeouts.
-const staleCheckAfter = int64(time.Second)
 
 // upstreamReadBuf is the initial read buffer of a target connection;
 // response heads may grow it up to maxResponseHead.
@@ -68,7 +67,7 @@ func (p *h1Pool) get(now int64) *upConn {
 		p.conns = p.conns[:n-1]
 		p.mu.Unlock()
 		age := now - uc.idleSince
-		if age < idle && (age < staleCheckAfter || uc.alive()) {
+		if age < idle && uc.alive() {
 			return uc
 		}
 		_ = uc.c.Close()
@@ -144,7 +143,7 @@ func (p *h1Pool) dial() (*upConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	uc := &upConn{c: c, pool: p}
+	uc := &upConn{c: c, pool: p, probe: connprobe.New(c)}
 	uc.in = rbuf{c: c, b: make([]byte, upstreamReadBuf)}
 	uc.w = deadlineWriter{c: c}
 	return uc, nil
@@ -153,5 +152,5 @@ func (p *h1Pool) dial() (*upConn, error) {
 // alive probes an idle connection without blocking: a target that
 // closed it has left an EOF (or a reset) to read; a live one nothing.
 func (uc *upConn) alive() bool {
-	return uc.in.buffered() == 0 && connprobe.Usable(uc.c)
+	return uc.in.buffered() == 0 && uc.probe.Usable()
 }

@@ -250,6 +250,10 @@ func (c *h1ServerConn) serveRequest() bool {
 		return false
 	}
 	c.lr.N = 1<<63 - 1
+	if r.ProtoMajor != 1 {
+		c.reject("505 HTTP Version Not Supported")
+		return false
+	}
 	if msg := checkRequest(r); msg != "" {
 		c.reject("400 Bad Request: " + msg)
 		return false
@@ -267,6 +271,7 @@ func (c *h1ServerConn) serveRequest() bool {
 			w.closeAfter = true
 			w.WriteHeader(http.StatusExpectationFailed)
 			w.finish()
+			c.linger = r.Body != http.NoBody
 			return false
 		}
 	}
@@ -287,7 +292,13 @@ func (c *h1ServerConn) serveRequest() bool {
 	if !w.finish() {
 		return false
 	}
-	return !w.closeAfter && c.discardBody(r)
+	if w.closeAfter {
+		// The answer says the connection closes; what the client still
+		// sends of its body is drained, not reset.
+		c.linger = r.Body != http.NoBody
+		return false
+	}
+	return c.discardBody(r)
 }
 
 // handle runs the service's ServeHTTP; false when the handler aborted
@@ -553,7 +564,7 @@ func (w *h1Writer) writeFields(h http.Header, noTrailer bool) {
 				continue
 			}
 		}
-		if strings.HasPrefix(k, http.TrailerPrefix) {
+		if strings.HasPrefix(k, http.TrailerPrefix) || !httpguts.ValidHeaderFieldName(k) {
 			continue
 		}
 		for _, v := range vv {
@@ -670,10 +681,12 @@ func (w *h1Writer) finish() bool {
 	bw := w.c.bw
 	if w.chunked && !w.failed {
 		_, _ = bw.WriteString("0\r\n")
-		for _, k := range w.header["Trailer"] {
-			k = http.CanonicalHeaderKey(k)
-			for _, v := range w.header[k] {
-				w.trailer(k, v)
+		for _, list := range w.header["Trailer"] {
+			for k := range strings.SplitSeq(list, ",") {
+				k = http.CanonicalHeaderKey(strings.TrimSpace(k))
+				for _, v := range w.header[k] {
+					w.trailer(k, v)
+				}
 			}
 		}
 		for k, vv := range w.header {

@@ -116,6 +116,7 @@ func TestH1ServerBadRequests(t *testing.T) {
 		{"no Host", "GET / HTTP/1.1\r\n\r\n", "400 Bad Request: missing required Host header"},
 		{"bad Host", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", "400 Bad Request: malformed Host header"},
 		{"bad request line", "GET /\r\n\r\n", "400 Bad Request"},
+		{"HTTP/2.0 in a request line", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", "505 HTTP Version Not Supported"},
 		{"bad field name", "GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n", "400 Bad Request: invalid header name"},
 		{"bare CR in a value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", "400 Bad Request"},
 		{"head too large", "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("b", maxHeadBytes) + "\r\n\r\n", "431 Request Header Fields Too Large"},
@@ -305,4 +306,44 @@ func TestH1ServerWatchPipelined(t *testing.T) {
 	if resp, body := w.read("GET"); resp.StatusCode != 200 || body != "/after" {
 		t.Fatalf("got %d %q", resp.StatusCode, body)
 	}
+}
+
+// TestH1WriterFraming: trailers declared as one comma-separated list are
+// all sent, and a field name no client could parse is dropped.
+func TestH1WriterFraming(t *testing.T) {
+	var out strings.Builder
+	c := &h1ServerConn{srv: &h1Server{}, bw: bufio.NewWriter(&out)}
+	c.w.c, c.w.header = c, make(http.Header)
+	r := httptestRequest(t, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+	c.w.reset(r)
+	w := &c.w
+	w.Header().Set("Trailer", "X-A, X-B")
+	w.Header()["Bad Name"] = []string{"v"}
+	w.WriteHeader(http.StatusOK)
+	w.Write([]byte("hi"))
+	w.Header().Set("X-A", "1")
+	w.Header().Set("X-B", "2")
+	if !w.finish() {
+		t.Fatal("finish failed")
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(out.String())), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != "hi" || resp.Trailer.Get("X-A") != "1" || resp.Trailer.Get("X-B") != "2" {
+		t.Fatalf("body %q, trailer %v", body, resp.Trailer)
+	}
+	if strings.Contains(out.String(), "Bad Name") {
+		t.Fatalf("an invalid field name was written:\n%s", out.String())
+	}
+}
+
+func httptestRequest(t *testing.T, head string) *http.Request {
+	t.Helper()
+	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
