@@ -143,8 +143,12 @@ func vmRSS(pid int) (int, error) {
 
 // procStatus reads the kB fields of /proc/<pid>/status (VmRSS, VmHWM,
 // RssAnon, RssFile, ...).
-func procStatus(pid int) (map[string]int, error) {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+func procStatus(pid int) (map[string]int, error) { return procKB(pid, "status") }
+
+// procKB reads the kB fields of /proc/<pid>/<file>: status, or
+// smaps_rollup (Pss, Pss_Anon, Pss_File, ...).
+func procKB(pid int, file string) (map[string]int, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/" + file)
 	if err != nil {
 		return nil, err
 	}
@@ -199,6 +203,9 @@ type memUse struct {
 	// file-backed shares (RssAnon, RssFile; file pages are the binary's
 	// code and data, shared with other processes running it).
 	idleKB, anonKB, fileKB int
+	// pssKB is the proportional set size then (smaps_rollup's Pss): each
+	// shared page counted as a share among the processes mapping it.
+	pssKB int
 	// idleCPU is the CPU used during the idle window, in cores.
 	idleCPU float64
 	// peakKB is the highest VmRSS sampled during the load, afterKB VmRSS
@@ -235,6 +242,9 @@ func idleUse(ctx context.Context, parts []part, window time.Duration) []memUse {
 			continue
 		}
 		mem[i].idleKB, mem[i].anonKB, mem[i].fileKB = st["VmRSS"], st["RssAnon"], st["RssFile"]
+		if sm, err := procKB(pid, "smaps_rollup"); err == nil {
+			mem[i].pssKB = sm["Pss"]
+		}
 		if after, err := cpuTicks(pid); err == nil && elapsed > 0 {
 			mem[i].idleCPU = float64(after-before[i]) / userHZ / elapsed
 		}

@@ -110,9 +110,10 @@ func renderAgents(b *strings.Builder, cfg *config, r *row, direct *row) {
 	b.WriteString("Client agent → server agent → backend, each agent with a VIP listener for every service of the namespace.\n" +
 		"Idle: after setup, " + idleWindow.String() + " without traffic (CPU: cores used meanwhile, by the registry polls).\n" +
 		"Load: highest VmRSS sampled every 100 ms during the wrk, h2load and latency runs. VmHWM: the peak\n" +
-		"over the process's life. RssFile is the binary's pages, shared by every agent of a machine.\n\n")
-	b.WriteString("| process | RSS idle | RssAnon / RssFile idle | CPU idle | RSS under load (peak) | RSS after | VmHWM |\n")
-	b.WriteString("|---|--:|--:|--:|--:|--:|--:|\n")
+		"over the process's life. RssFile is the binary's pages, shared by every agent of a machine; PSS counts\n" +
+		"each shared page as a share among the processes mapping it (here the two agents and the registry).\n\n")
+	b.WriteString("| process | RSS idle | RssAnon / RssFile idle | PSS idle | CPU idle | RSS under load (peak) | RSS after | VmHWM |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|\n")
 	mb := func(kb int) string {
 		if kb <= 0 {
 			return "-"
@@ -121,11 +122,11 @@ func renderAgents(b *strings.Builder, cfg *config, r *row, direct *row) {
 	}
 	for _, m := range r.mem {
 		if m.err != "" && m.idleKB == 0 {
-			fmt.Fprintf(b, "| %s | %s | | | | | |\n", m.name, m.err)
+			fmt.Fprintf(b, "| %s | %s | | | | | | |\n", m.name, m.err)
 			continue
 		}
-		fmt.Fprintf(b, "| %s | %s | %s / %s | %.1f %% | %s | %s | %s |\n", m.name, mb(m.idleKB), mb(m.anonKB), mb(m.fileKB),
-			100*m.idleCPU, mb(m.peakKB), mb(m.afterKB), mb(m.hwmKB))
+		fmt.Fprintf(b, "| %s | %s | %s / %s | %s | %.1f %% | %s | %s | %s |\n", m.name, mb(m.idleKB), mb(m.anonKB), mb(m.fileKB),
+			mb(m.pssKB), 100*m.idleCPU, mb(m.peakKB), mb(m.afterKB), mb(m.hwmKB))
 	}
 	if cfg.agentServices != 100 {
 		fmt.Fprintf(b, "\nIssue 5's targets are stated for 100 services; this run has %d (BENCH_AGENT_SERVICES).\n", cfg.agentServices)
