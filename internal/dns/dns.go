@@ -93,15 +93,17 @@ func New(cfg Config) *Server {
 		cfg.MaxTCPConns = 256
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, ttl: cfg.TTL, conns: map[net.Conn]struct{}{}}
-	s.records.Store(newTable(nil))
+	s.records.Store(newTable(nil, nil))
 	return s
 }
 
-// SetRecords replaces the table. Keys are FQDNs (case and a trailing dot
-// do not matter); IPv4 (and IPv4-mapped) addresses answer A, IPv6 AAAA. A
-// name with no addresses exists (NODATA). The map is not kept.
-func (s *Server) SetRecords(names map[string][]netip.Addr) {
-	s.records.Store(newTable(names))
+// SetRecords replaces the table. Keys of names are FQDNs (case and a
+// trailing dot do not matter) answered with Config.TTL; IPv4 (and
+// IPv4-mapped) addresses answer A, IPv6 AAAA. A name with no addresses
+// exists (NODATA). zones are further zones the server is authoritative
+// for, whose names carry their own TTL. Nothing passed is kept.
+func (s *Server) SetRecords(names map[string][]netip.Addr, zones ...Zone) {
+	s.records.Store(newTable(names, zones))
 }
 
 // Listen binds UDP and TCP on Config.Addr. With port 0 it binds TCP on a

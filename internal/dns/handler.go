@@ -170,6 +170,9 @@ func (s *Server) build(out []byte, req *request, rcode dnsmessage.RCode, rs *rrs
 		// The answer's owner name is the question's, in the asker's case
 		// (resolvers that randomise case, 0x20, compare it).
 		rh := dnsmessage.ResourceHeader{Name: req.q.Name, Class: dnsmessage.ClassINET, TTL: s.ttl}
+		if rs.ttl != nil {
+			rh.TTL = *rs.ttl
+		}
 		t := req.q.Type
 		if t == dnsmessage.TypeA || t == dnsmessage.TypeALL {
 			rh.Type = dnsmessage.TypeA

@@ -299,3 +299,36 @@ func BenchmarkHandle(b *testing.B) {
 		})
 	}
 }
+
+// TestHandleZones: a private DNS namespace's zone answers its names with
+// their own TTL, NXDOMAIN for names it does not hold, NODATA for its apex
+// and for parents of its names; names outside every zone stay REFUSED.
+func TestHandleZones(t *testing.T) {
+	s := New(Config{Addr: "127.0.0.1:0"})
+	s.SetRecords(testRecords(), Zone{Apex: "Corp.Internal.", Names: []Name{
+		{Name: "db.corp.internal", TTL: 30, Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.5"), netip.MustParseAddr("10.0.0.6")}},
+		{Name: "a.b.corp.internal", TTL: 5, Addrs: []netip.Addr{netip.MustParseAddr("fd00::1")}},
+		{Name: "stray.example.com", TTL: 5, Addrs: []netip.Addr{netip.MustParseAddr("10.9.9.9")}},
+	}})
+	ask := func(name string, typ dnsmessage.Type) dnsmessage.Message {
+		return parse(t, s.handle(query(t, name, typ, 1232), make([]byte, 0, 512), true))
+	}
+	m := ask("DB.corp.internal.", dnsmessage.TypeA)
+	if got := answers(m); m.RCode != dnsmessage.RCodeSuccess || !slices.Equal(got, []string{"10.0.0.5", "10.0.0.6"}) || m.Answers[0].Header.TTL != 30 {
+		t.Fatalf("db: %v %v ttl %d", m.RCode, got, m.Answers[0].Header.TTL)
+	}
+	if m := ask("a.b.corp.internal.", dnsmessage.TypeAAAA); len(m.Answers) != 1 || m.Answers[0].Header.TTL != 5 {
+		t.Fatalf("a.b AAAA: %+v", m.Answers)
+	}
+	for _, name := range []string{"corp.internal.", "b.corp.internal."} {
+		if m := ask(name, dnsmessage.TypeA); m.RCode != dnsmessage.RCodeSuccess || len(m.Answers) != 0 {
+			t.Fatalf("%s: %v %v, want NODATA", name, m.RCode, answers(m))
+		}
+	}
+	if m := ask("missing.corp.internal.", dnsmessage.TypeA); m.RCode != dnsmessage.RCodeNameError {
+		t.Fatalf("missing: %v, want NXDOMAIN", m.RCode)
+	}
+	if m := ask("stray.example.com.", dnsmessage.TypeA); m.RCode != dnsmessage.RCodeRefused {
+		t.Fatalf("a name outside its zone: %v %v, want REFUSED", m.RCode, answers(m))
+	}
+}

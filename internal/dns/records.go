@@ -15,6 +15,24 @@ const zoneLabel = "vpc-lattice-svcs"
 type rrset struct {
 	a    [][4]byte
 	aaaa [][16]byte
+	ttl  *uint32 // nil: the server's TTL
+}
+
+// Zone is a zone the server answers with authority besides Lattice's
+// generated names: a Cloud Map private DNS namespace. A name under Apex
+// that Names does not hold is NXDOMAIN.
+type Zone struct {
+	// Apex is the zone's name (case and a trailing dot do not matter).
+	Apex  string
+	Names []Name
+}
+
+// Name is one name of a Zone with its own TTL. IPv4 (and IPv4-mapped)
+// addresses answer A, IPv6 AAAA; no address answers NODATA.
+type Name struct {
+	Name  string
+	TTL   uint32
+	Addrs []netip.Addr
 }
 
 // table is an immutable set of records; SetRecords swaps whole tables.
@@ -34,14 +52,14 @@ type table struct {
 	zones [][]byte
 }
 
-// newTable builds a table from SetRecords' argument.
-func newTable(names map[string][]netip.Addr) *table {
+// newTable builds a table from SetRecords' arguments.
+func newTable(names map[string][]netip.Addr, extra []Zone) *table {
 	t := &table{names: make(map[string]*rrset, len(names))}
 	zones := map[string]bool{}
-	for name, addrs := range names {
+	add := func(name string, addrs []netip.Addr) *rrset {
 		name = normalize(name)
 		if name == "" {
-			continue
+			return nil
 		}
 		rs := t.names[name]
 		if rs == nil {
@@ -60,6 +78,26 @@ func newTable(names map[string][]netip.Addr) *table {
 		if zone, ok := generatedZone(name); ok {
 			zones[zone] = true
 		}
+		return rs
+	}
+	for name, addrs := range names {
+		add(name, addrs)
+	}
+	for _, z := range extra {
+		apex := normalize(z.Apex)
+		if apex == "" {
+			continue
+		}
+		zones[apex] = true
+		for _, n := range z.Names {
+			if nn := normalize(n.Name); nn != apex && !strings.HasSuffix(nn, "."+apex) {
+				continue // outside its zone
+			}
+			if rs := add(n.Name, n.Addrs); rs != nil {
+				ttl := n.TTL
+				rs.ttl = &ttl
+			}
+		}
 	}
 	for zone := range zones {
 		t.zones = append(t.zones, []byte(zone))
@@ -67,7 +105,7 @@ func newTable(names map[string][]netip.Addr) *table {
 	// Empty non-terminals: every ancestor of a name inside a zone, down to
 	// and including the apex.
 	for name := range t.names {
-		zone, ok := generatedZone(name)
+		zone, ok := t.zoneOf(name)
 		if !ok {
 			continue
 		}
@@ -80,6 +118,18 @@ func newTable(names map[string][]netip.Addr) *table {
 		}
 	}
 	return t
+}
+
+// zoneOf returns the apex of the longest zone of t that holds name.
+func (t *table) zoneOf(name string) (string, bool) {
+	best := ""
+	for _, z := range t.zones {
+		apex := string(z)
+		if (name == apex || strings.HasSuffix(name, "."+apex)) && len(apex) > len(best) {
+			best = apex
+		}
+	}
+	return best, best != ""
 }
 
 // generatedZone returns the zone apex of a Lattice generated name: the

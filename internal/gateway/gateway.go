@@ -285,7 +285,7 @@ func (g *Gateway) apply(snap *snapshot.Snapshot) error {
 	}
 	g.metrics.Retain(svcIDs, tgIDs)
 	if g.dns != nil {
-		g.dns.SetRecords(records(snap, g.cfg.Address))
+		g.dns.SetRecords(records(snap, g.cfg.Address), zones(snap)...)
 	}
 	g.client.SetPorts(g.engine.Ports())
 	g.version.Store(snap.Version)
@@ -303,6 +303,20 @@ func records(snap *snapshot.Snapshot, address string) map[string][]netip.Addr {
 				out[strings.ToLower(strings.TrimSuffix(n, "."))] = []netip.Addr{addr}
 			}
 		}
+	}
+	return out
+}
+
+// zones are the Cloud Map private DNS namespaces of the snapshot's VPC,
+// which the DNS responder answers as their own zones.
+func zones(snap *snapshot.Snapshot) []dns.Zone {
+	out := make([]dns.Zone, 0, len(snap.DNS))
+	for _, z := range snap.DNS {
+		dz := dns.Zone{Apex: z.Apex, Names: make([]dns.Name, 0, len(z.Names))}
+		for _, n := range z.Names {
+			dz.Names = append(dz.Names, dns.Name{Name: n.Name, TTL: n.TTL, Addrs: n.Addrs})
+		}
+		out = append(out, dz)
 	}
 	return out
 }

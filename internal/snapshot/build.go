@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/trellis-mesh/trellis/internal/api/cloudmap"
 	"github.com/trellis-mesh/trellis/internal/model"
 	"github.com/trellis-mesh/trellis/internal/store"
 )
@@ -84,6 +85,9 @@ type state struct {
 	iamSum     hash.Hash // of the IAM records' keys and revisions
 	auth       *AuthMaterial
 	authMemo   [sha256.Size]byte
+	// cloudmap holds the Cloud Map records, decoded by package cloudmap
+	// (its private DNS namespaces' zones).
+	cloudmap []store.KV
 }
 
 // Key layout read here (written by packages lattice and native):
@@ -94,10 +98,12 @@ type state struct {
 //	/iam/keys/<id>                     model.AccessKey (its secret never leaves build)
 //	/lattice/<account>/<kind>/<...>    Lattice resources, kind one of
 //	                                   sn svc listener rule tg target snsa snva als authpolicy
+//	/cloudmap/<account>/...            Cloud Map records (package cloudmap)
 const (
-	vpcsPrefix    = "/vpcs/"
-	latticePrefix = "/lattice/"
-	iamPrefix     = "/iam/"
+	vpcsPrefix     = "/vpcs/"
+	latticePrefix  = "/lattice/"
+	iamPrefix      = "/iam/"
+	cloudmapPrefix = "/cloudmap/"
 )
 
 // Prefixes of keys that are written often and that no snapshot depends on:
@@ -164,6 +170,9 @@ func (s *state) add(kv store.KV) error {
 		return err
 	case strings.HasPrefix(kv.Key, iamPrefix):
 		return s.addIAM(kv)
+	case strings.HasPrefix(kv.Key, cloudmapPrefix):
+		s.cloudmap = append(s.cloudmap, kv)
+		return nil
 	case !strings.HasPrefix(kv.Key, latticePrefix):
 		return nil
 	}
@@ -243,6 +252,13 @@ func (s *state) build(ctx context.Context, opts BuildOptions) (*Snapshot, error)
 	}
 	if snap.VPC.CIDRs == nil {
 		snap.VPC.CIDRs = []string{}
+	}
+	dns, err := cloudmap.PrivateDNS(s.cloudmap, vpc.ID)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	if len(dns) > 0 {
+		snap.DNS = dns
 	}
 
 	// The networks associated with the VPC, and through them the services.

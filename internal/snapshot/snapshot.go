@@ -13,6 +13,7 @@ package snapshot
 import (
 	"strconv"
 
+	"github.com/trellis-mesh/trellis/internal/api/cloudmap"
 	"github.com/trellis-mesh/trellis/internal/model"
 )
 
@@ -38,6 +39,9 @@ type Snapshot struct {
 	// (auth.go). Never nil in a built snapshot; shared, read-only, by the
 	// snapshots of one rebuild.
 	Auth *AuthMaterial `json:"auth,omitempty"`
+	// DNS are the zones of the Cloud Map private DNS namespaces associated
+	// with the VPC, which the node's DNS responder answers; sorted.
+	DNS []cloudmap.DNSZone `json:"dns,omitempty"`
 }
 
 // VPC is the node's VPC.

@@ -17,6 +17,7 @@ import (
 	"github.com/trellis-mesh/trellis/internal/api/cloudmap"
 	"github.com/trellis-mesh/trellis/internal/api/native"
 	"github.com/trellis-mesh/trellis/internal/iam"
+	"github.com/trellis-mesh/trellis/internal/store"
 	"github.com/trellis-mesh/trellis/internal/store/bolt"
 )
 
@@ -65,6 +66,7 @@ func (l *logBuffer) take() string {
 }
 
 type fixture struct {
+	st    store.Store
 	api   *cloudmap.API
 	clock *clock
 	logs  *logBuffer
@@ -78,7 +80,7 @@ func newFixture(tb testing.TB, quotas cloudmap.Quotas) *fixture {
 		tb.Fatalf("bolt.Open: %v", err)
 	}
 	tb.Cleanup(func() { _ = st.Close() })
-	fx := &fixture{clock: &clock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}, logs: &logBuffer{}}
+	fx := &fixture{st: st, clock: &clock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}, logs: &logBuffer{}}
 	fx.api = cloudmap.New(cloudmap.Config{Store: st, Region: region, Quotas: quotas, Now: fx.clock.now,
 		Logger: slog.New(slog.NewTextHandler(fx.logs, nil))})
 	vpc, err := native.CreateVPC(context.Background(), st, region, account, "main", []string{"10.0.0.0/16"}, nil, fx.clock.now())
