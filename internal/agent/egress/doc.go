@@ -37,8 +37,9 @@
 // On a ListenTLS listener (tlslisten.go) the accept loop does the same,
 // but hands each connection to a goroutine of its own for the TLS
 // handshake, bounded by TLSHandshakeTimeout, so that a silent client
-// holds up nobody. Then an HTTP connection reaches the http.Server as its
-// *tls.Conn, which serves HTTP/1.1 or HTTP/2 as ALPN chose, and a TCP
+// holds up nobody. Then an HTTP connection is served by the listener's
+// HTTP/1 server when ALPN chose HTTP/1.1 (or nothing), by the http.Server
+// as its *tls.Conn when ALPN chose h2, and a TCP
 // connection is copied to an endpoint. A failed handshake (no or an
 // untrusted client certificate, a protocol error, the timeout) closes the
 // connection before any endpoint is tried; it is counted

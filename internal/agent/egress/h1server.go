@@ -3,6 +3,7 @@ package egress
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -67,9 +68,13 @@ func newH1Server(l *listener, idle time.Duration) *h1Server {
 
 // h1ServerConn is one client connection.
 type h1ServerConn struct {
-	srv    *h1Server
-	cc     *clientConn
-	lr     io.LimitedReader // cc, limited while a head is read
+	srv *h1Server
+	cc  *clientConn // the TCP connection, which records itself
+	// nc carries the requests: cc, or the *tls.Conn over it on a TLS
+	// listener (then tls is its state, for Request.TLS).
+	nc     net.Conn
+	tls    *tls.ConnectionState
+	lr     io.LimitedReader // nc, limited while a head is read
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	remote string
@@ -154,30 +159,41 @@ func (c *h1ServerConn) disarmWatch() {
 	case watchArmed:
 		c.watch.Stop()
 	case watchRunning:
-		_ = c.cc.SetReadDeadline(time.Unix(1, 0))
+		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
 		<-done
-		_ = c.cc.SetReadDeadline(time.Time{})
+		_ = c.nc.SetReadDeadline(time.Time{})
 	}
 }
 
-// serve serves c until it closes, or hands it to the http.Server.
-func (hs *h1Server) serve(cc *clientConn) {
+// serve serves cc until it closes, or hands it to the http.Server. tc is
+// the TLS connection over cc whose handshake negotiated HTTP/1.1, or nil
+// for plain text.
+func (hs *h1Server) serve(cc *clientConn, tc *tls.Conn) {
 	s := hs.l.s
-	c := &h1ServerConn{srv: hs, cc: cc, remote: cc.RemoteAddr().String()}
-	c.ctx, c.cancel = context.WithCancel(hs.l.s.p.ctx)
+	c := &h1ServerConn{srv: hs, cc: cc, nc: cc, remote: cc.RemoteAddr().String()}
+	ctx := hs.l.s.p.ctx
+	if tc != nil {
+		c.nc = tc
+		st := tc.ConnectionState()
+		c.tls = &st
+		if cc.peerURI != "" {
+			ctx = context.WithValue(ctx, peerURIKey{}, cc.peerURI)
+		}
+	}
+	c.ctx, c.cancel = context.WithCancel(ctx)
 	defer c.cancel()
 	defer func() {
 		if c.watch != nil {
 			c.watch.Stop()
 		}
 	}()
-	c.lr.R = cc
+	c.lr.R = c.nc
 	c.br = bufio.NewReaderSize(&c.lr, h1ServerBuf)
-	c.bw = bufio.NewWriterSize(cc, h1ServerBuf)
+	c.bw = bufio.NewWriterSize(c.nc, h1ServerBuf)
 	c.w.c = c
 	c.w.header = make(http.Header)
 	if !hs.track(c) {
-		cc.Close()
+		c.nc.Close()
 		return
 	}
 	handedOff := false
@@ -192,14 +208,14 @@ func (hs *h1Server) serve(cc *clientConn) {
 		case c.linger:
 			c.lingerClose()
 		default:
-			cc.Close()
+			c.nc.Close()
 		}
 	}()
 	for first := true; ; first = false {
 		if !c.waitRequest() {
 			return
 		}
-		if first {
+		if first && tc == nil {
 			if b, err := c.br.Peek(4); err == nil && string(b) == "PRI " {
 				hs.untrack(c)
 				handedOff = hs.l.handOff(cc, c.br)
@@ -222,7 +238,7 @@ func (hs *h1Server) serve(cc *clientConn) {
 // head in is cut as one that sends nothing.
 func (c *h1ServerConn) waitRequest() bool {
 	if d := c.srv.idle; d > 0 {
-		_ = c.cc.SetReadDeadline(time.Now().Add(d))
+		_ = c.nc.SetReadDeadline(time.Now().Add(d))
 	}
 	c.lr.N = maxHeadBytes
 	if c.br.Buffered() == 0 {
@@ -259,6 +275,7 @@ func (c *h1ServerConn) serveRequest() bool {
 		return false
 	}
 	r.RemoteAddr = c.remote
+	r.TLS = c.tls
 	w := &c.w
 	w.reset(r)
 	if ex := r.Header["Expect"]; len(ex) > 0 {
@@ -277,7 +294,7 @@ func (c *h1ServerConn) serveRequest() bool {
 	}
 	// An idle connection has no deadline while it is served: the policy's
 	// timeouts bound the exchange.
-	_ = c.cc.SetReadDeadline(time.Time{})
+	_ = c.nc.SetReadDeadline(time.Time{})
 	watched := r.Body == http.NoBody
 	if watched {
 		c.armWatch()
@@ -341,10 +358,11 @@ const lingerTime = 500 * time.Millisecond
 // lingerClose closes the write side, drops what the client still sends
 // for up to lingerTime, then closes.
 func (c *h1ServerConn) lingerClose() {
-	if c.cc.CloseWrite() == nil && c.cc.SetReadDeadline(time.Now().Add(lingerTime)) == nil {
-		_, _ = io.Copy(io.Discard, c.cc.TCPConn)
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil &&
+		c.nc.SetReadDeadline(time.Now().Add(lingerTime)) == nil {
+		_, _ = io.Copy(io.Discard, c.nc)
 	}
-	c.cc.Close()
+	c.nc.Close()
 }
 
 // reject answers a request that could not be read, and the connection
@@ -411,7 +429,7 @@ func (hs *h1Server) shutdown(ctx context.Context) error {
 	hs.draining.Store(true)
 	for c := range hs.conns {
 		if c.state.CompareAndSwap(h1Idle, h1Closed) {
-			_ = c.cc.Close()
+			_ = c.nc.Close()
 		}
 	}
 	var empty chan struct{}
@@ -430,7 +448,7 @@ func (hs *h1Server) shutdown(ctx context.Context) error {
 		hs.mu.Lock()
 		for c := range hs.conns {
 			c.cancel()
-			_ = c.cc.Close()
+			_ = c.nc.Close()
 		}
 		hs.mu.Unlock()
 		return ctx.Err()

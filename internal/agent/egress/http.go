@@ -41,7 +41,7 @@ func (s *service) handle(ctx context.Context, w http.ResponseWriter, r *http.Req
 		Start: time.Now(), GRPCStatus: -1,
 	}
 	if r.TLS != nil {
-		rec.PeerURI = requestPeerURI(r.Context())
+		rec.PeerURI = requestPeerURI(ctx)
 	}
 	st.grpc = isGRPC(r.Header)
 	s.requests.Add(1)

@@ -95,7 +95,7 @@ func (l *listener) acceptLoop() {
 		s.p.serveWG.Add(1)
 		go func() {
 			defer s.p.serveWG.Done()
-			l.h1.serve(cc)
+			l.h1.serve(cc, nil)
 		}()
 	}
 }

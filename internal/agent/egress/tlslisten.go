@@ -16,10 +16,11 @@ import (
 // goroutine of its own for the handshake, so that a slow or silent client
 // never holds up the next one. The handshake has TLSHandshakeTimeout as
 // its deadline, cleared once it is done. After it, an HTTP connection
-// goes to the listener's http.Server as the *tls.Conn itself (the server
-// reads the negotiated ALPN protocol from it), and a TCP connection is
-// copied to its endpoint (tcp.go; the handshake runs on the stream's
-// goroutine there). A failed handshake closes the connection (after
+// that negotiated HTTP/1.1 (or no ALPN protocol) is served by the
+// listener's own HTTP/1 server (h1server.go), one that negotiated h2 goes
+// to the listener's http.Server as the *tls.Conn itself, and a TCP
+// connection is copied to its endpoint (tcp.go; the handshake runs on the
+// stream's goroutine there). A failed handshake closes the connection (after
 // refusalLinger): it is counted, logged at Debug and recorded with
 // FailureTLSHandshake, and no endpoint is tried.
 
@@ -126,6 +127,16 @@ func (l *listener) serveTLS(c *net.TCPConn, pol *policy, start time.Time) {
 			return
 		}
 		cc.peerURI, cc.failure = peer, FailureNone
+		if tc.ConnectionState().NegotiatedProtocol != "h2" {
+			// HTTP/1.1: the listener's own server (h1server.go). Close
+			// waits for this goroutine before it drains that server.
+			p.serveWG.Add(1)
+			go func() {
+				defer p.serveWG.Done()
+				l.h1.serve(cc, tc)
+			}()
+			return
+		}
 		select {
 		case l.ch <- tc:
 		case <-l.done:
