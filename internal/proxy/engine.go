@@ -64,9 +64,13 @@ type Config struct {
 	// is older. Default 10 min (Lattice's cap).
 	MaxConnectionDuration time.Duration
 	// MaxIdleConnsPerTarget bounds the idle keep-alive connections pooled
-	// per target address (by each of the two request paths). Default 64:
-	// enough to absorb bursts without holding thousands of sockets per
-	// target.
+	// per target address (by each of the two request paths). Default 512:
+	// HTTP/2 clients multiplex hundreds of requests on a few connections,
+	// each of which holds a target connection while it waits, and a pool
+	// smaller than that concurrency closes connections only to dial them
+	// again (a 64-connection pool spent 15 % of the gateway's CPU dialing
+	// under 640 streams). Idle connections close after the service's idle
+	// timeout all the same.
 	MaxIdleConnsPerTarget int
 	// DrainTimeout is how long a port that a new snapshot drops keeps
 	// serving the requests and connections already in flight before they
@@ -96,7 +100,7 @@ func (c *Config) setDefaults() {
 		c.MaxHeaderBytes = 64 << 10
 	}
 	if c.MaxIdleConnsPerTarget <= 0 {
-		c.MaxIdleConnsPerTarget = 64
+		c.MaxIdleConnsPerTarget = 512
 	}
 }
 
