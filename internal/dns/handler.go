@@ -2,6 +2,7 @@ package dns
 
 import (
 	"errors"
+	"math/rand/v2"
 
 	"golang.org/x/net/dns/dnsmessage"
 )
@@ -128,6 +129,16 @@ func lowerName(buf *[255]byte, n *dnsmessage.Name) []byte {
 // UDP a response larger than the client's limit is replaced by an empty
 // one with TC set, so the client retries over TCP (over TCP, the same for
 // more than 64 KiB, which only thousands of addresses for one name reach).
+// span chooses which of n addresses an answer carries: all of them for
+// a Lattice name; for a zone's name up to maxAnswers, consecutive from a
+// random offset, so that every address gets its share of the clients.
+func span(n int, zoned bool) (from, count int) {
+	if n == 0 || !zoned {
+		return 0, n
+	}
+	return rand.IntN(n), min(n, maxAnswers)
+}
+
 func (s *Server) respond(out []byte, req *request, rcode dnsmessage.RCode, rs *rrset, udp bool) []byte {
 	limit := maxMsgSize
 	if udp {
@@ -170,13 +181,15 @@ func (s *Server) build(out []byte, req *request, rcode dnsmessage.RCode, rs *rrs
 		// The answer's owner name is the question's, in the asker's case
 		// (resolvers that randomise case, 0x20, compare it).
 		rh := dnsmessage.ResourceHeader{Name: req.q.Name, Class: dnsmessage.ClassINET, TTL: s.ttl}
-		if rs.ttl != nil {
-			rh.TTL = *rs.ttl
-		}
 		t := req.q.Type
 		if t == dnsmessage.TypeA || t == dnsmessage.TypeALL {
 			rh.Type = dnsmessage.TypeA
-			for _, a := range rs.a {
+			if rs.zoned {
+				rh.TTL = rs.ttlA
+			}
+			from, n := span(len(rs.a), rs.zoned)
+			for i := range n {
+				a := rs.a[(from+i)%len(rs.a)]
 				if err := b.AResource(rh, dnsmessage.AResource{A: a}); err != nil {
 					return nil, err
 				}
@@ -184,7 +197,12 @@ func (s *Server) build(out []byte, req *request, rcode dnsmessage.RCode, rs *rrs
 		}
 		if t == dnsmessage.TypeAAAA || t == dnsmessage.TypeALL {
 			rh.Type = dnsmessage.TypeAAAA
-			for _, a := range rs.aaaa {
+			if rs.zoned {
+				rh.TTL = rs.ttlAAAA
+			}
+			from, n := span(len(rs.aaaa), rs.zoned)
+			for i := range n {
+				a := rs.aaaa[(from+i)%len(rs.aaaa)]
 				if err := b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: a}); err != nil {
 					return nil, err
 				}

@@ -3,6 +3,7 @@ package dns
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/net/dns/dnsmessage"
@@ -301,26 +302,41 @@ func BenchmarkHandle(b *testing.B) {
 }
 
 // TestHandleZones: a private DNS namespace's zone answers its names with
-// their own TTL, NXDOMAIN for names it does not hold, NODATA for its apex
+// their own TTLs, NXDOMAIN for names it does not hold, NODATA for its apex
 // and for parents of its names; names outside every zone stay REFUSED.
+// Lattice names win over a zone's, the most specific of nested zones
+// answers, and a zone inside Lattice's generated zone is ignored.
 func TestHandleZones(t *testing.T) {
+	ip := netip.MustParseAddr
 	s := New(Config{Addr: "127.0.0.1:0"})
-	s.SetRecords(testRecords(), Zone{Apex: "Corp.Internal.", Names: []Name{
-		{Name: "db.corp.internal", TTL: 30, Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.5"), netip.MustParseAddr("10.0.0.6")}},
-		{Name: "a.b.corp.internal", TTL: 5, Addrs: []netip.Addr{netip.MustParseAddr("fd00::1")}},
-		{Name: "stray.example.com", TTL: 5, Addrs: []netip.Addr{netip.MustParseAddr("10.9.9.9")}},
-	}})
+	s.SetRecords(testRecords(),
+		Zone{Apex: "Corp.Internal.", Names: []Name{
+			{Name: "db.corp.internal", A: []netip.Addr{ip("10.0.0.5"), ip("10.0.0.6")}, ATTL: 30,
+				AAAA: []netip.Addr{ip("fd00::5")}, AAAATTL: 300},
+			{Name: "x.inner.corp.internal", A: []netip.Addr{ip("10.6.6.6")}, ATTL: 5},
+			{Name: "srv-only.corp.internal"},
+			{Name: "stray.example.org", A: []netip.Addr{ip("10.9.9.9")}, ATTL: 5},
+		}},
+		Zone{Apex: "inner.corp.internal", Names: []Name{{Name: "x.inner.corp.internal", A: []netip.Addr{ip("10.0.0.7")}, ATTL: 7}}},
+		// Inside Lattice's generated zone: ignored.
+		Zone{Apex: strings.SplitN(webName, ".", 2)[1], Names: []Name{{Name: webName, A: []netip.Addr{ip("6.6.6.6")}, ATTL: 1}}},
+		// A custom domain's parent: the zone stands, the Lattice name wins.
+		Zone{Apex: strings.SplitN(custom, ".", 2)[1], Names: []Name{{Name: custom, A: []netip.Addr{ip("6.6.6.6")}, ATTL: 1}}},
+	)
 	ask := func(name string, typ dnsmessage.Type) dnsmessage.Message {
 		return parse(t, s.handle(query(t, name, typ, 1232), make([]byte, 0, 512), true))
 	}
 	m := ask("DB.corp.internal.", dnsmessage.TypeA)
-	if got := answers(m); m.RCode != dnsmessage.RCodeSuccess || !slices.Equal(got, []string{"10.0.0.5", "10.0.0.6"}) || m.Answers[0].Header.TTL != 30 {
-		t.Fatalf("db: %v %v ttl %d", m.RCode, got, m.Answers[0].Header.TTL)
+	if got := answers(m); m.RCode != dnsmessage.RCodeSuccess || len(got) != 2 || m.Answers[0].Header.TTL != 30 {
+		t.Fatalf("db A: %v %v", m.RCode, got)
 	}
-	if m := ask("a.b.corp.internal.", dnsmessage.TypeAAAA); len(m.Answers) != 1 || m.Answers[0].Header.TTL != 5 {
-		t.Fatalf("a.b AAAA: %+v", m.Answers)
+	if m := ask("db.corp.internal.", dnsmessage.TypeAAAA); len(m.Answers) != 1 || m.Answers[0].Header.TTL != 300 {
+		t.Fatalf("db AAAA: %+v", m.Answers)
 	}
-	for _, name := range []string{"corp.internal.", "b.corp.internal."} {
+	if m := ask("x.inner.corp.internal.", dnsmessage.TypeA); !slices.Equal(answers(m), []string{"10.0.0.7"}) || m.Answers[0].Header.TTL != 7 {
+		t.Fatalf("a name of a nested zone: %v, want only the inner zone's", answers(m))
+	}
+	for _, name := range []string{"corp.internal.", "inner.corp.internal.", "srv-only.corp.internal."} {
 		if m := ask(name, dnsmessage.TypeA); m.RCode != dnsmessage.RCodeSuccess || len(m.Answers) != 0 {
 			t.Fatalf("%s: %v %v, want NODATA", name, m.RCode, answers(m))
 		}
@@ -328,7 +344,38 @@ func TestHandleZones(t *testing.T) {
 	if m := ask("missing.corp.internal.", dnsmessage.TypeA); m.RCode != dnsmessage.RCodeNameError {
 		t.Fatalf("missing: %v, want NXDOMAIN", m.RCode)
 	}
-	if m := ask("stray.example.com.", dnsmessage.TypeA); m.RCode != dnsmessage.RCodeRefused {
+	if m := ask("stray.example.org.", dnsmessage.TypeA); m.RCode != dnsmessage.RCodeRefused {
 		t.Fatalf("a name outside its zone: %v %v, want REFUSED", m.RCode, answers(m))
+	}
+	for _, name := range []string{webName, custom} {
+		if got := answers(ask(name+".", dnsmessage.TypeA)); slices.Contains(got, "6.6.6.6") {
+			t.Fatalf("a zone's name overrode the Lattice name %s: %v", name, got)
+		}
+	}
+}
+
+// TestHandleZoneRotation: a zone's name with more than eight addresses
+// answers eight of them, consecutive from a random offset, so that every
+// address is answered over many queries.
+func TestHandleZoneRotation(t *testing.T) {
+	var addrs []netip.Addr
+	for i := range 20 {
+		addrs = append(addrs, netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}))
+	}
+	s := New(Config{Addr: "127.0.0.1:0"})
+	s.SetRecords(nil, Zone{Apex: "corp.internal", Names: []Name{{Name: "big.corp.internal", A: addrs, ATTL: 10}}})
+	seen := map[string]bool{}
+	for range 200 {
+		m := parse(t, s.handle(query(t, "big.corp.internal.", dnsmessage.TypeA, 1232), make([]byte, 0, 512), true))
+		got := answers(m)
+		if len(got) != maxAnswers {
+			t.Fatalf("%d answers, want %d", len(got), maxAnswers)
+		}
+		for _, a := range got {
+			seen[a] = true
+		}
+	}
+	if len(seen) != len(addrs) {
+		t.Fatalf("%d of %d addresses answered over 200 queries", len(seen), len(addrs))
 	}
 }

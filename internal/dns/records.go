@@ -3,6 +3,7 @@ package dns
 import (
 	"bytes"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -15,24 +16,36 @@ const zoneLabel = "vpc-lattice-svcs"
 type rrset struct {
 	a    [][4]byte
 	aaaa [][16]byte
-	ttl  *uint32 // nil: the server's TTL
+	// zoned: a name of a Zone, answered with its own TTLs and at most
+	// maxAnswers addresses per type, from a random offset.
+	zoned         bool
+	ttlA, ttlAAAA uint32
 }
+
+// maxAnswers is how many addresses of a type an answer for a zone's name
+// carries (Route 53's multivalue answers return up to eight).
+const maxAnswers = 8
 
 // Zone is a zone the server answers with authority besides Lattice's
 // generated names: a Cloud Map private DNS namespace. A name under Apex
-// that Names does not hold is NXDOMAIN.
+// that Names does not hold is NXDOMAIN. The Lattice names (SetRecords'
+// map) win: a zone inside a generated Lattice zone is ignored, and a
+// zone's name that is also a Lattice name is left out. Of nested zones,
+// the most specific one answers a name.
 type Zone struct {
 	// Apex is the zone's name (case and a trailing dot do not matter).
 	Apex  string
 	Names []Name
 }
 
-// Name is one name of a Zone with its own TTL. IPv4 (and IPv4-mapped)
-// addresses answer A, IPv6 AAAA; no address answers NODATA.
+// Name is one name of a Zone: its A and AAAA addresses (IPv4-mapped ones
+// count as IPv4) and their TTLs. A name without addresses of the type
+// asked is NODATA. An answer carries up to eight addresses of a type, a
+// different slice of the list each time.
 type Name struct {
-	Name  string
-	TTL   uint32
-	Addrs []netip.Addr
+	Name          string
+	A, AAAA       []netip.Addr
+	ATTL, AAAATTL uint32
 }
 
 // table is an immutable set of records; SetRecords swaps whole tables.
@@ -83,20 +96,35 @@ func newTable(names map[string][]netip.Addr, extra []Zone) *table {
 	for name, addrs := range names {
 		add(name, addrs)
 	}
+	apexes := make([]string, 0, len(extra))
+	for _, z := range extra {
+		if apex := normalize(z.Apex); apex != "" {
+			if _, lattice := generatedZone(apex); !lattice && !strings.HasSuffix(apex, "."+zoneLabel) {
+				apexes = append(apexes, apex)
+			}
+		}
+	}
 	for _, z := range extra {
 		apex := normalize(z.Apex)
-		if apex == "" {
+		if !slices.Contains(apexes, apex) {
 			continue
 		}
 		zones[apex] = true
 		for _, n := range z.Names {
-			if nn := normalize(n.Name); nn != apex && !strings.HasSuffix(nn, "."+apex) {
-				continue // outside its zone
+			nn := normalize(n.Name)
+			if nn == "" || mostSpecific(apexes, nn) != apex {
+				continue // outside its zone, or inside a nested one
 			}
-			if rs := add(n.Name, n.Addrs); rs != nil {
-				ttl := n.TTL
-				rs.ttl = &ttl
+			if _, lattice := t.names[nn]; lattice {
+				continue
 			}
+			rs := add(nn, n.A)
+			for _, a := range n.AAAA {
+				if a = a.Unmap(); a.Is6() {
+					rs.aaaa = append(rs.aaaa, a.As16())
+				}
+			}
+			rs.zoned, rs.ttlA, rs.ttlAAAA = true, n.ATTL, n.AAAATTL
 		}
 	}
 	for zone := range zones {
@@ -118,6 +146,17 @@ func newTable(names map[string][]netip.Addr, extra []Zone) *table {
 		}
 	}
 	return t
+}
+
+// mostSpecific returns the longest of apexes that holds name, "" if none.
+func mostSpecific(apexes []string, name string) string {
+	best := ""
+	for _, apex := range apexes {
+		if (name == apex || strings.HasSuffix(name, "."+apex)) && len(apex) > len(best) {
+			best = apex
+		}
+	}
+	return best
 }
 
 // zoneOf returns the apex of the longest zone of t that holds name.

@@ -397,6 +397,9 @@ func (b *Broker) rebuild(ctx context.Context, onlyNew bool) error {
 		}
 		return err
 	}
+	if len(s.dnsSkipped) > 0 {
+		b.log.Warn("Cloud Map records that do not decode are left out of the DNS zones", "keys", s.dnsSkipped)
+	}
 	var failed error
 	for _, id := range vpcs {
 		snap, err := s.build(ctx, BuildOptions{VPCID: id, Region: b.cfg.Region, Certs: b.cfg.Certs, Auth: b.cfg.Auth, authCache: b.auth})

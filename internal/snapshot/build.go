@@ -85,9 +85,12 @@ type state struct {
 	iamSum     hash.Hash // of the IAM records' keys and revisions
 	auth       *AuthMaterial
 	authMemo   [sha256.Size]byte
-	// cloudmap holds the Cloud Map records, decoded by package cloudmap
-	// (its private DNS namespaces' zones).
-	cloudmap []store.KV
+	// cloudmap holds the Cloud Map records until load has the zones of
+	// its private DNS namespaces decoded, by VPC (dns); dnsSkipped are the
+	// keys of records that did not decode.
+	cloudmap   []store.KV
+	dns        map[string][]cloudmap.DNSZone
+	dnsSkipped []string
 }
 
 // Key layout read here (written by packages lattice and native):
@@ -142,6 +145,8 @@ func load(ctx context.Context, st store.Store) (*state, error) {
 			return nil, fmt.Errorf("snapshot: decoding %s: %w", kv.Key, err)
 		}
 	}
+	s.dns, s.dnsSkipped = cloudmap.PrivateDNS(s.cloudmap)
+	s.cloudmap = nil
 	return s, nil
 }
 
@@ -253,13 +258,7 @@ func (s *state) build(ctx context.Context, opts BuildOptions) (*Snapshot, error)
 	if snap.VPC.CIDRs == nil {
 		snap.VPC.CIDRs = []string{}
 	}
-	dns, err := cloudmap.PrivateDNS(s.cloudmap, vpc.ID)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot: %w", err)
-	}
-	if len(dns) > 0 {
-		snap.DNS = dns
-	}
+	snap.DNS = s.dns[vpc.ID]
 
 	// The networks associated with the VPC, and through them the services.
 	nets := map[string]bool{}

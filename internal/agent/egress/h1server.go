@@ -303,10 +303,14 @@ func (c *h1ServerConn) serveRequest() bool {
 	if watched {
 		c.disarmWatch()
 	}
-	if !ok || c.gone.Load() {
+	gone := c.gone.Load()
+	if !ok || gone && !w.wroteHeader || !w.finish() {
 		return false
 	}
-	if !w.finish() {
+	if gone {
+		// The client closed its side while waiting, but an answer came
+		// first: it is out (a half-closed client still reads it), and
+		// nothing more comes.
 		return false
 	}
 	if w.closeAfter {

@@ -2,7 +2,6 @@ package cloudmap
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -16,142 +15,147 @@ import (
 type DNSZone struct {
 	// Apex is the namespace's name, lower case.
 	Apex string `json:"apex"`
-	// Names are its services with A or AAAA records, sorted.
+	// Names are its services that have instances, sorted.
 	Names []DNSName `json:"names,omitempty"`
 }
 
-// DNSName is one service of a zone: <service>.<namespace>.
+// DNSName is one service of a zone, <service>.<namespace>, with the
+// addresses of its instances: AWS_INSTANCE_IPV4 for an A record,
+// AWS_INSTANCE_IPV6 for AAAA. Each list holds the healthy instances'
+// addresses or, when none is healthy, the others' (Route 53's multivalue
+// answers fail open the same way), sorted, at most MaxDNSAddrs; the
+// responder answers MaxDNSAnswers of them, a different slice each time.
+// A service with instances but neither record (SRV only, say) is a name
+// without addresses.
 type DNSName struct {
-	Name string `json:"name"`
-	// TTL is the service's DnsConfig TTL of its A (else AAAA) record.
-	TTL uint32 `json:"ttl"`
-	// Addrs are the AWS_INSTANCE_IPV4 (for an A record) and
-	// AWS_INSTANCE_IPV6 (for AAAA) of its healthy instances, sorted, at
-	// most MaxDNSAnswers; when none is healthy, of its other instances
-	// (Route 53's multivalue answers fail open the same way).
-	Addrs []netip.Addr `json:"addrs,omitempty"`
+	Name    string       `json:"name"`
+	A       []netip.Addr `json:"a,omitempty"`
+	ATTL    uint32       `json:"aTtl,omitempty"`
+	AAAA    []netip.Addr `json:"aaaa,omitempty"`
+	AAAATTL uint32       `json:"aaaaTtl,omitempty"`
 }
 
-// MaxDNSAnswers is how many addresses a name answers, as Route 53's
-// multivalue answer routing returns up to eight records.
-const MaxDNSAnswers = 8
+const (
+	// MaxDNSAnswers is how many addresses of a type one answer carries,
+	// as Route 53's multivalue answer routing returns up to eight records.
+	MaxDNSAnswers = 8
+	// MaxDNSAddrs bounds the addresses of a type a name keeps in a
+	// snapshot.
+	MaxDNSAddrs = 256
+)
 
-// PrivateDNS returns the zones of the private DNS namespaces associated
-// with vpc, from kvs: stored key-values of the Cloud Map key space (others
-// are skipped), read at one revision. Both routing policies answer every
-// healthy address up to MaxDNSAnswers; SRV and CNAME records are not
-// answered.
-func PrivateDNS(kvs []store.KV, vpc string) ([]DNSZone, error) {
-	namespaces := map[string]*namespace{} // by account/id
-	var services []*service
-	instances := map[string][]*instance{} // by account/service id
-	for _, kv := range kvs {
-		rest, ok := strings.CutPrefix(kv.Key, "/cloudmap/")
-		if !ok {
-			continue
-		}
-		parts := strings.SplitN(rest, "/", 4)
-		if len(parts) < 3 {
-			continue
-		}
-		account, kind := parts[0], parts[1]
-		var err error
-		switch kind {
-		case "ns":
-			var ns namespace
-			if err = json.Unmarshal(kv.Value, &ns); err == nil && ns.Type == NamespaceDNSPrivate && ns.VPC == vpc {
-				namespaces[account+"/"+ns.ID] = &ns
+// PrivateDNS returns the zones of the private DNS namespaces, by VPC ID,
+// from kvs: stored key-values of the Cloud Map key space (others are
+// skipped), read at one revision. Only the namespaces, the services of
+// those namespaces and their instances are decoded. Records that do not
+// decode are left out and their keys returned in skipped. Both routing
+// policies answer like MULTIVALUE; SRV and CNAME records are not answered.
+func PrivateDNS(kvs []store.KV) (zones map[string][]DNSZone, skipped []string) {
+	type nsKey struct{ account, id string }
+	namespaces := map[nsKey]*namespace{}
+	services := map[nsKey]*service{} // by account and service ID
+	instances := map[nsKey][]*instance{}
+	// Three passes over kvs, so that only what a zone needs is decoded.
+	for pass := 0; pass < 3; pass++ {
+		for _, kv := range kvs {
+			rest, ok := strings.CutPrefix(kv.Key, "/cloudmap/")
+			if !ok {
+				continue
 			}
-		case "svc":
-			var svc service
-			if err = json.Unmarshal(kv.Value, &svc); err == nil && svc.DNS != nil {
-				services = append(services, &svc)
+			parts := strings.SplitN(rest, "/", 4)
+			if len(parts) < 3 {
+				continue
 			}
-		case "inst":
-			var inst instance
-			if err = json.Unmarshal(kv.Value, &inst); err == nil {
-				k := account + "/" + inst.ServiceID
-				instances[k] = append(instances[k], &inst)
+			account, kind := parts[0], parts[1]
+			var err error
+			switch {
+			case pass == 0 && kind == "ns":
+				var ns namespace
+				if err = json.Unmarshal(kv.Value, &ns); err == nil && ns.Type == NamespaceDNSPrivate && ns.VPC != "" {
+					namespaces[nsKey{account, ns.ID}] = &ns
+				}
+			case pass == 1 && kind == "svc":
+				var svc service
+				if err = json.Unmarshal(kv.Value, &svc); err == nil && svc.DNS != nil && namespaces[nsKey{account, svc.NamespaceID}] != nil {
+					services[nsKey{account, svc.ID}] = &svc
+				}
+			case pass == 2 && kind == "inst" && len(parts) == 4 && services[nsKey{account, parts[2]}] != nil:
+				var inst instance
+				if err = json.Unmarshal(kv.Value, &inst); err == nil {
+					k := nsKey{account, inst.ServiceID}
+					instances[k] = append(instances[k], &inst)
+				}
 			}
-		}
-		if err != nil {
-			return nil, fmt.Errorf("cloudmap: decoding %s: %w", kv.Key, err)
+			if err != nil {
+				skipped = append(skipped, kv.Key)
+			}
 		}
 	}
-	zones := map[string]*DNSZone{}
+	type zoneKey struct{ vpc, apex string }
+	byApex := map[zoneKey]*DNSZone{}
 	for _, ns := range namespaces {
-		apex := strings.ToLower(strings.TrimSuffix(ns.Name, "."))
-		if zones[apex] == nil {
-			zones[apex] = &DNSZone{Apex: apex}
+		k := zoneKey{ns.VPC, strings.ToLower(strings.TrimSuffix(ns.Name, "."))}
+		if byApex[k] == nil {
+			byApex[k] = &DNSZone{Apex: k.apex}
 		}
 	}
-	for _, svc := range services {
-		ns := namespaces[svc.Account+"/"+svc.NamespaceID]
-		if ns == nil {
-			continue
-		}
-		z := zones[strings.ToLower(strings.TrimSuffix(ns.Name, "."))]
-		if name, ok := dnsName(svc, z.Apex, instances[svc.Account+"/"+svc.ID]); ok {
+	for k, svc := range services {
+		ns := namespaces[nsKey{k.account, svc.NamespaceID}]
+		z := byApex[zoneKey{ns.VPC, strings.ToLower(strings.TrimSuffix(ns.Name, "."))}]
+		if name, ok := dnsName(svc, z.Apex, instances[k]); ok {
 			z.Names = append(z.Names, name)
 		}
 	}
-	out := make([]DNSZone, 0, len(zones))
-	for _, z := range zones {
+	zones = map[string][]DNSZone{}
+	for k, z := range byApex {
 		slices.SortFunc(z.Names, func(a, b DNSName) int { return strings.Compare(a.Name, b.Name) })
-		out = append(out, *z)
+		zones[k.vpc] = append(zones[k.vpc], *z)
 	}
-	slices.SortFunc(out, func(a, b DNSZone) int { return strings.Compare(a.Apex, b.Apex) })
-	return out, nil
+	for _, list := range zones {
+		slices.SortFunc(list, func(a, b DNSZone) int { return strings.Compare(a.Apex, b.Apex) })
+	}
+	return zones, skipped
 }
 
 // dnsName is the name of svc in zone apex with its instances' addresses;
-// false when its DnsConfig has neither an A nor an AAAA record.
+// false for a service without instances, which has no records (as in
+// Cloud Map, whose records come with the instances).
 func dnsName(svc *service, apex string, insts []*instance) (DNSName, bool) {
-	var a, aaaa bool
-	var ttl int64 = -1
-	for _, r := range svc.DNS.DNSRecords {
-		switch r.Type {
-		case "A":
-			a, ttl = true, r.TTL
-		case "AAAA":
-			aaaa = true
-			if ttl < 0 {
-				ttl = r.TTL
-			}
-		}
-	}
-	if !a && !aaaa {
+	if len(insts) == 0 {
 		return DNSName{}, false
 	}
-	name := DNSName{Name: strings.ToLower(svc.Name) + "." + apex, TTL: uint32(min(max(ttl, 0), 1<<31-1))}
+	name := DNSName{Name: strings.ToLower(svc.Name) + "." + apex}
+	for _, r := range svc.DNS.DNSRecords {
+		ttl := uint32(min(max(r.TTL, 0), 1<<31-1))
+		switch r.Type {
+		case "A":
+			name.A, name.ATTL = addrs(svc, insts, AttrIPv4), ttl
+		case "AAAA":
+			name.AAAA, name.AAAATTL = addrs(svc, insts, AttrIPv6), ttl
+		}
+	}
+	return name, true
+}
+
+// addrs are the addresses in attribute attr of the healthy instances, or
+// of the others when none is healthy; sorted, at most MaxDNSAddrs.
+func addrs(svc *service, insts []*instance, attr string) []netip.Addr {
 	var healthy, other []netip.Addr
 	for _, inst := range insts {
-		for _, attr := range [...]struct {
-			key string
-			on  bool
-		}{{AttrIPv4, a}, {AttrIPv6, aaaa}} {
-			v, ok := inst.Attributes[attr.key]
-			if !attr.on || !ok {
-				continue
-			}
-			ip, err := netip.ParseAddr(v)
-			if err != nil {
-				continue
-			}
-			if healthOf(svc, inst) == Unhealthy {
-				other = append(other, ip)
-			} else {
-				healthy = append(healthy, ip)
-			}
+		ip, err := netip.ParseAddr(inst.Attributes[attr])
+		if err != nil {
+			continue
+		}
+		if healthOf(svc, inst) == Unhealthy {
+			other = append(other, ip)
+		} else {
+			healthy = append(healthy, ip)
 		}
 	}
 	if len(healthy) == 0 {
 		healthy = other
 	}
 	slices.SortFunc(healthy, netip.Addr.Compare)
-	name.Addrs = slices.Compact(healthy)
-	if len(name.Addrs) > MaxDNSAnswers {
-		name.Addrs = name.Addrs[:MaxDNSAnswers]
-	}
-	return name, true
+	healthy = slices.Compact(healthy)
+	return healthy[:min(len(healthy), MaxDNSAddrs)]
 }

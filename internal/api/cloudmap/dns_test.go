@@ -18,11 +18,11 @@ func (fx *fixture) privateDNS(t *testing.T, vpc string) []cloudmap.DNSZone {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zones, err := cloudmap.PrivateDNS(res.Items, vpc)
-	if err != nil {
-		t.Fatal(err)
+	zones, skipped := cloudmap.PrivateDNS(res.Items)
+	if len(skipped) > 0 {
+		t.Fatalf("skipped %v", skipped)
 	}
-	return zones
+	return zones[vpc]
 }
 
 // TestPrivateDNS: a private DNS namespace of the VPC answers its services'
@@ -55,10 +55,11 @@ func TestPrivateDNS(t *testing.T) {
 	health("db-1", "UNHEALTHY")
 
 	name := func(addrs ...string) []cloudmap.DNSZone {
-		n := cloudmap.DNSName{Name: "db.corp.internal", TTL: 30}
+		n := cloudmap.DNSName{Name: "db.corp.internal", ATTL: 30}
 		for _, a := range addrs {
-			n.Addrs = append(n.Addrs, netip.MustParseAddr(a))
+			n.A = append(n.A, netip.MustParseAddr(a))
 		}
+		// The SRV-only service has no instances: no name.
 		return []cloudmap.DNSZone{{Apex: "corp.internal", Names: []cloudmap.DNSName{n}}}
 	}
 	if got, want := fx.privateDNS(t, fx.vpc), name("10.0.0.5"); !reflect.DeepEqual(got, want) {
@@ -74,8 +75,8 @@ func TestPrivateDNS(t *testing.T) {
 }
 
 // FuzzPrivateDNS: whatever the stored records hold, PrivateDNS returns
-// an error or zones whose names lie in them, never more than
-// MaxDNSAnswers addresses each.
+// zones whose names lie in them, with at most MaxDNSAddrs addresses of a
+// type each.
 func FuzzPrivateDNS(f *testing.F) {
 	f.Add("ns/ns-1", `{"id":"ns-1","name":"Corp.Internal","type":"DNS_PRIVATE","vpc":"vpc-1"}`,
 		"svc/srv-1", `{"id":"srv-1","account":"a","name":"db","namespaceId":"ns-1","dns":{"RoutingPolicy":"MULTIVALUE","DnsRecords":[{"Type":"A","TTL":30}]}}`,
@@ -83,14 +84,13 @@ func FuzzPrivateDNS(f *testing.F) {
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3 string) {
 		kvs := []store.KV{{Key: "/cloudmap/a/" + k1, Value: []byte(v1)}, {Key: "/cloudmap/a/" + k2, Value: []byte(v2)},
 			{Key: "/cloudmap/a/" + k3, Value: []byte(v3)}}
-		zones, err := cloudmap.PrivateDNS(kvs, "vpc-1")
-		if err != nil {
-			return
-		}
-		for _, z := range zones {
-			for _, n := range z.Names {
-				if !strings.HasSuffix(n.Name, "."+z.Apex) || len(n.Addrs) > cloudmap.MaxDNSAnswers {
-					t.Fatalf("zone %q: name %+v", z.Apex, n)
+		byVPC, _ := cloudmap.PrivateDNS(kvs)
+		for _, zones := range byVPC {
+			for _, z := range zones {
+				for _, n := range z.Names {
+					if !strings.HasSuffix(n.Name, "."+z.Apex) || len(n.A) > cloudmap.MaxDNSAddrs || len(n.AAAA) > cloudmap.MaxDNSAddrs {
+						t.Fatalf("zone %q: name %+v", z.Apex, n)
+					}
 				}
 			}
 		}
