@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/trellis-mesh/trellis/internal/h1wire"
 	"github.com/trellis-mesh/trellis/internal/model"
 )
 
@@ -63,10 +64,9 @@ type h1conn struct {
 	big    *[]byte
 	end    time.Time // when the answer was complete: a clock reading reused
 
-	strs    struct{ method, path, host, ua string }
-	dateSec int64
-	date    []byte
-	num     [24]byte
+	strs struct{ method, path, host, ua string }
+	date h1wire.Date
+	num  [24]byte
 }
 
 type bodyKind uint8
@@ -454,23 +454,7 @@ func bodyAllowed(status int) bool {
 }
 
 // statusLine writes the status line of a generated answer.
-func (h *h1conn) statusLine(code int) {
-	w := h.out
-	if h.http10 {
-		_, _ = w.WriteString("HTTP/1.0 ")
-	} else {
-		_, _ = w.WriteString("HTTP/1.1 ")
-	}
-	_, _ = w.Write(strconv.AppendInt(h.num[:0], int64(code), 10))
-	_ = w.WriteByte(' ')
-	if text := http.StatusText(code); text != "" {
-		_, _ = w.WriteString(text)
-	} else {
-		_, _ = w.WriteString("status code ")
-		_, _ = w.Write(strconv.AppendInt(h.num[:0], int64(code), 10))
-	}
-	_, _ = w.WriteString("\r\n")
-}
+func (h *h1conn) statusLine(code int) { h1wire.WriteStatusLine(h.out, h.http10, code) }
 
 // writeConnection tells the client what becomes of the connection: close
 // for HTTP/1.1, keep-alive for HTTP/1.0 (whose default is to close).
@@ -487,16 +471,7 @@ func (h *h1conn) writeConnection() {
 }
 
 // writeDate writes a Date header, formatted once a second.
-func (h *h1conn) writeDate() {
-	now := time.Now()
-	if s := now.Unix(); s != h.dateSec || h.date == nil {
-		h.dateSec = s
-		h.date = now.UTC().AppendFormat(h.date[:0], http.TimeFormat)
-	}
-	_, _ = h.out.WriteString("Date: ")
-	_, _ = h.out.Write(h.date)
-	_, _ = h.out.WriteString("\r\n")
-}
+func (h *h1conn) writeDate() { h.date.WriteField(h.out) }
 
 // handOff gives the connection, with the bytes read but not served, to
 // the port's http.Server through the framing guard.

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/trellis-mesh/trellis/internal/h1wire"
 )
 
 // The HTTP/1 server of plain-text listeners. Each connection is served by
@@ -500,15 +502,14 @@ type h1Writer struct {
 	closeAfter  bool // the connection closes after this response
 	failed      bool // a write to the client failed
 	num         [20]byte
-	dateSec     int64
-	date        []byte
+	date        h1wire.Date
 }
 
 // reset prepares the writer for request r.
 func (w *h1Writer) reset(r *http.Request) {
 	clear(w.header)
 	*w = h1Writer{c: w.c, header: w.header, req: r, length: -1,
-		closeAfter: r.Close, dateSec: w.dateSec, date: w.date}
+		closeAfter: r.Close, date: w.date}
 }
 
 func (w *h1Writer) Header() http.Header { return w.header }
@@ -608,32 +609,10 @@ func writeValue(bw *bufio.Writer, v string) {
 	_, _ = bw.WriteString(strings.NewReplacer("\r", " ", "\n", " ").Replace(v))
 }
 
-func (w *h1Writer) statusLine(code int) {
-	bw := w.c.bw
-	_, _ = bw.WriteString("HTTP/1.1 ")
-	_, _ = bw.Write(strconv.AppendInt(w.num[:0], int64(code), 10))
-	_ = bw.WriteByte(' ')
-	if text := http.StatusText(code); text != "" {
-		_, _ = bw.WriteString(text)
-	} else {
-		_, _ = bw.WriteString("status code ")
-		_, _ = bw.Write(strconv.AppendInt(w.num[:0], int64(code), 10))
-	}
-	_, _ = bw.WriteString("\r\n")
-}
+func (w *h1Writer) statusLine(code int) { h1wire.WriteStatusLine(w.c.bw, false, code) }
 
 // writeDate writes a Date field, formatted once a second.
-func (w *h1Writer) writeDate() {
-	now := time.Now()
-	if sec := now.Unix(); sec != w.dateSec || w.date == nil {
-		w.dateSec = sec
-		w.date = now.UTC().AppendFormat(w.date[:0], http.TimeFormat)
-	}
-	bw := w.c.bw
-	_, _ = bw.WriteString("Date: ")
-	_, _ = bw.Write(w.date)
-	_, _ = bw.WriteString("\r\n")
-}
+func (w *h1Writer) writeDate() { w.date.WriteField(w.c.bw) }
 
 // Write writes body bytes, framed as WriteHeader decided.
 func (w *h1Writer) Write(p []byte) (int, error) {
