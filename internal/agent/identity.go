@@ -2,8 +2,12 @@ package agent
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,16 +57,17 @@ type whoAmI struct {
 	Arn     string `json:"Arn"`
 }
 
-// certificateOut is the answer of POST .../certificates.
+// certificateOut is the answer of POST .../certificates with a csrPem.
 type certificateOut struct {
 	CertificatePEM string `json:"certificatePem"`
-	PrivateKeyPEM  string `json:"privateKeyPem"`
 	CAPEM          string `json:"caPem"`
 	SPIFFEID       string `json:"spiffeId"`
 }
 
 // fetch asks the server for a certificate of the principal the agent's
-// credentials belong to.
+// credentials belong to. The agent makes a new key each time and sends
+// only a certificate signing request: the private key never leaves the
+// process (nor is it written anywhere).
 func (id *identity) fetch(ctx context.Context) error {
 	var who whoAmI
 	if err := id.api.Call(ctx, "GET", "/whoami", nil, &who); err != nil {
@@ -74,19 +79,34 @@ func (id *identity) fetch(ctx context.Context) error {
 	if !ok || !ok2 || (typ != "role" && typ != "user") {
 		return fmt.Errorf("agent identity: credentials of %q: want an IAM user or role ARN", who.Arn)
 	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("agent identity: generating a key: %w", err)
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+	if err != nil {
+		return fmt.Errorf("agent identity: certificate request: %w", err)
+	}
 	var out certificateOut
 	path := "/principals/" + typ + "/" + url.PathEscape(name) + "/certificates"
-	if err := id.api.Call(ctx, "POST", path, map[string]any{"ttlHours": certTTLHours}, &out); err != nil {
+	in := map[string]any{"ttlHours": certTTLHours,
+		"csrPem": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}))}
+	if err := id.api.Call(ctx, "POST", path, in, &out); err != nil {
 		return fmt.Errorf("agent identity: certificate for %s: %w", who.Arn, err)
 	}
-	cert, err := tls.X509KeyPair([]byte(out.CertificatePEM), []byte(out.PrivateKeyPEM))
-	if err != nil {
-		return fmt.Errorf("agent identity: %w", err)
+	block, _ := pem.Decode([]byte(out.CertificatePEM))
+	if block == nil || block.Type != "CERTIFICATE" {
+		return errors.New("agent identity: the server sent no certificate")
 	}
+	cert := tls.Certificate{Certificate: [][]byte{block.Bytes}, PrivateKey: key}
 	leaf, err := x509.ParseCertificate(cert.Certificate[0])
 	if err != nil {
 		return fmt.Errorf("agent identity: %w", err)
 	}
+	if !key.PublicKey.Equal(leaf.PublicKey) {
+		return errors.New("agent identity: the certificate is not for the key the agent sent")
+	}
+	cert.Leaf = leaf
 	roots := x509.NewCertPool()
 	if !roots.AppendCertsFromPEM([]byte(out.CAPEM)) {
 		return errors.New("agent identity: the server sent no CA certificate")

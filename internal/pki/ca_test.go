@@ -3,9 +3,13 @@ package pki
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -232,4 +236,47 @@ func TestIssueRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIssueForPublicKey: a request with PublicKey certifies that key and
+// returns no private key; unsupported keys are refused.
+func TestIssueForPublicKey(t *testing.T) {
+	ca, err := LoadOrCreate(context.Background(), openStore(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	id := "spiffe://trellis.local/account/111111111111/role/web"
+	certPEM, keyPEM, err := ca.IssueRequest(Request{URIs: []string{id}, TTL: time.Hour, PublicKey: key.Public()})
+	if err != nil || keyPEM != nil {
+		t.Fatalf("IssueRequest: %v, key %q", err, keyPEM)
+	}
+	block, _ := pem.Decode(certPEM)
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !key.PublicKey.Equal(leaf.PublicKey) || len(leaf.URIs) != 1 || leaf.URIs[0].String() != id {
+		t.Fatalf("leaf: key %v, URIs %v", leaf.PublicKey, leaf.URIs)
+	}
+	if _, err := tls.X509KeyPair(certPEM, mustKeyPEM(t, key)); err != nil {
+		t.Fatalf("the certificate does not pair with the requester's key: %v", err)
+	}
+	p224, _ := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	small, _ := rsa.GenerateKey(rand.Reader, 1024)
+	_, edPub, _ := ed25519.GenerateKey(rand.Reader)
+	for name, k := range map[string]any{"P-224": p224.Public(), "RSA-1024": small.Public(), "Ed25519": edPub} {
+		if _, _, err := ca.IssueRequest(Request{URIs: []string{id}, TTL: time.Hour, PublicKey: k}); !errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("%s: got %v, want ErrInvalidRequest", name, err)
+		}
+	}
+}
+
+func mustKeyPEM(t *testing.T, k *ecdsa.PrivateKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }

@@ -59,6 +59,11 @@ type Request struct {
 	// "" takes the first DNS name when it fits (a client identity with
 	// only a URI then has an empty subject).
 	CommonName string
+	// PublicKey, when set, is the key to certify, whose private half the
+	// requester keeps (from a certificate signing request whose signature
+	// the caller checked): ECDSA P-256 or P-384, or RSA of 2048–4096
+	// bits. Key is then ignored and no private key is returned.
+	PublicKey crypto.PublicKey
 }
 
 // Issue signs an ECDSA P-256 leaf for dnsNames (server certificate) and/or
@@ -73,6 +78,17 @@ func (ca *CA) IssueRequest(r Request) (certPEM, keyPEM []byte, err error) {
 	tmpl, err := ca.template(r)
 	if err != nil {
 		return nil, nil, err
+	}
+	if r.PublicKey != nil {
+		if err := checkPublicKey(r.PublicKey); err != nil {
+			return nil, nil, err
+		}
+		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, r.PublicKey, ca.key)
+		if err != nil {
+			return nil, nil, fmt.Errorf("pki: signing a certificate for %v %v: %w", r.DNSNames, r.URIs, err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil, nil
 	}
 	var key crypto.Signer
 	switch r.Key {
@@ -98,6 +114,23 @@ func (ca *CA) IssueRequest(r Request) (certPEM, keyPEM []byte, err error) {
 		return nil, nil, err
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), keyPEM, nil
+}
+
+// checkPublicKey accepts the keys Request.PublicKey may be.
+func checkPublicKey(k crypto.PublicKey) error {
+	switch k := k.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve == elliptic.P256() || k.Curve == elliptic.P384() {
+			return nil
+		}
+		return fmt.Errorf("pki: %w: ECDSA keys must be P-256 or P-384", ErrInvalidRequest)
+	case *rsa.PublicKey:
+		if n := k.N.BitLen(); n >= 2048 && n <= 4096 {
+			return nil
+		}
+		return fmt.Errorf("pki: %w: RSA keys must have 2048 to 4096 bits, got %d", ErrInvalidRequest, k.N.BitLen())
+	}
+	return fmt.Errorf("pki: %w: unsupported public key %T (want ECDSA P-256/P-384 or RSA)", ErrInvalidRequest, k)
 }
 
 // template checks r and builds the leaf's template (without key usage).
