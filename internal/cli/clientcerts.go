@@ -1,6 +1,11 @@
 package cli
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net/url"
 	"os"
@@ -11,8 +16,9 @@ import (
 )
 
 // Client certificates are issued through the native API
-// (POST /trellis/v1/principals/{type}/{name}/certificates) and written to
-// files; the private key is never kept by the server.
+// (POST /trellis/v1/principals/{type}/{name}/certificates) for a key made
+// here, sent as a certificate signing request, and written to files: the
+// private key never leaves this machine.
 
 func newCreateClientCertificate(s Streams, cf *clientFlags) *cobra.Command {
 	var typ, outDir, account string
@@ -22,8 +28,9 @@ func newCreateClientCertificate(s Streams, cf *clientFlags) *cobra.Command {
 		Short: "Issue an mTLS client certificate for a principal (cert.pem, key.pem, ca.pem)",
 		Long: `Issue a client certificate for PRINCIPAL (NAME, or TYPE/NAME) from the
 installation's CA and write it to --out-dir: cert.pem (the certificate),
-key.pem (its private key, mode 0600, shown only now) and ca.pem (the CA,
-to verify gateways with). Existing files of those names are replaced.
+key.pem (its ECDSA P-256 private key, made here and never sent anywhere,
+mode 0600) and ca.pem (the CA, to verify gateways with). Existing files of
+those names are replaced.
 
 The certificate carries the SPIFFE ID
 spiffe://<trust-domain>/account/<account>/<type>/<name>; gateways take a
@@ -45,7 +52,11 @@ expire (--ttl-hours).`,
 			if typ != "role" && typ != "user" {
 				return fmt.Errorf("--type must be role or user, got %q", typ)
 			}
-			in := map[string]any{"account": account}
+			keyPEM, csrPEM, err := newKeyAndCSR()
+			if err != nil {
+				return err
+			}
+			in := map[string]any{"account": account, "csrPem": csrPEM}
 			if cmd.Flags().Changed("ttl-hours") || ttlHours != 0 {
 				in["ttlHours"] = ttlHours
 			}
@@ -55,7 +66,6 @@ expire (--ttl-hours).`,
 			}
 			var out struct {
 				CertificatePEM string `json:"certificatePem"`
-				PrivateKeyPEM  string `json:"privateKeyPem"`
 				CAPEM          string `json:"caPem"`
 				SPIFFEID       string `json:"spiffeId"`
 				Principal      string `json:"principal"`
@@ -65,7 +75,7 @@ expire (--ttl-hours).`,
 			if err := c.Native(cmd.Context(), "POST", path, in, &out); err != nil {
 				return err
 			}
-			files, err := writeClientCertificate(outDir, out.CertificatePEM, out.PrivateKeyPEM, out.CAPEM)
+			files, err := writeClientCertificate(outDir, out.CertificatePEM, keyPEM, out.CAPEM)
 			if err != nil {
 				return err
 			}
@@ -85,6 +95,25 @@ expire (--ttl-hours).`,
 	cmd.Flags().IntVar(&ttlHours, "ttl-hours", 0, "lifetime in hours, 1 to 8760 (0: the server's default, 24)")
 	cmd.Flags().StringVar(&account, "account", "", "account of the principal (admins only; default: yours)")
 	return cmd
+}
+
+// newKeyAndCSR makes an ECDSA P-256 key and a certificate signing request
+// for it, both PEM.
+func newKeyAndCSR() (keyPEM, csrPEM string, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", fmt.Errorf("generating a key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", "", fmt.Errorf("encoding the key: %w", err)
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+	if err != nil {
+		return "", "", fmt.Errorf("certificate request: %w", err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr})), nil
 }
 
 // writeClientCertificate writes cert.pem, key.pem (0600) and ca.pem into
