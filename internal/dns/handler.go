@@ -129,12 +129,16 @@ func lowerName(buf *[255]byte, n *dnsmessage.Name) []byte {
 // UDP a response larger than the client's limit is replaced by an empty
 // one with TC set, so the client retries over TCP (over TCP, the same for
 // more than 64 KiB, which only thousands of addresses for one name reach).
-// span chooses which of n addresses an answer carries: all of them for
-// a Lattice name; for a zone's name up to maxAnswers, consecutive from a
-// random offset, so that every address gets its share of the clients.
-func span(n int, zoned bool) (from, count int) {
-	if n == 0 || !zoned {
+// span chooses which of n addresses of rs an answer carries: all of them
+// for a Lattice name; for a zone's name up to maxAnswers (one for a
+// weighted name), consecutive from a random offset, so that every address
+// gets its share of the clients.
+func span(n int, rs *rrset) (from, count int) {
+	switch {
+	case n == 0 || !rs.zoned:
 		return 0, n
+	case rs.one:
+		return rand.IntN(n), 1
 	}
 	return rand.IntN(n), min(n, maxAnswers)
 }
@@ -187,7 +191,7 @@ func (s *Server) build(out []byte, req *request, rcode dnsmessage.RCode, rs *rrs
 			if rs.zoned {
 				rh.TTL = rs.ttlA
 			}
-			from, n := span(len(rs.a), rs.zoned)
+			from, n := span(len(rs.a), rs)
 			for i := range n {
 				a := rs.a[(from+i)%len(rs.a)]
 				if err := b.AResource(rh, dnsmessage.AResource{A: a}); err != nil {
@@ -200,7 +204,7 @@ func (s *Server) build(out []byte, req *request, rcode dnsmessage.RCode, rs *rrs
 			if rs.zoned {
 				rh.TTL = rs.ttlAAAA
 			}
-			from, n := span(len(rs.aaaa), rs.zoned)
+			from, n := span(len(rs.aaaa), rs)
 			for i := range n {
 				a := rs.aaaa[(from+i)%len(rs.aaaa)]
 				if err := b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: a}); err != nil {

@@ -379,3 +379,22 @@ func TestHandleZoneRotation(t *testing.T) {
 		t.Fatalf("%d of %d addresses answered over 200 queries", len(seen), len(addrs))
 	}
 }
+
+// TestHandleZoneWeighted: a weighted name answers one address at a time,
+// each of them over many queries.
+func TestHandleZoneWeighted(t *testing.T) {
+	addrs := []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.3")}
+	s := New(Config{Addr: "127.0.0.1:0"})
+	s.SetRecords(nil, Zone{Apex: "corp.internal", Names: []Name{{Name: "w.corp.internal", A: addrs, ATTL: 10, Weighted: true}}})
+	seen := map[string]bool{}
+	for range 100 {
+		got := answers(parse(t, s.handle(query(t, "w.corp.internal.", dnsmessage.TypeA, 1232), make([]byte, 0, 512), true)))
+		if len(got) != 1 {
+			t.Fatalf("%d answers, want 1", len(got))
+		}
+		seen[got[0]] = true
+	}
+	if len(seen) != len(addrs) {
+		t.Fatalf("%d of %d addresses answered over 100 queries", len(seen), len(addrs))
+	}
+}

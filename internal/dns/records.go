@@ -19,6 +19,7 @@ type rrset struct {
 	// zoned: a name of a Zone, answered with its own TTLs and at most
 	// maxAnswers addresses per type, from a random offset.
 	zoned         bool
+	one           bool // a weighted name: one address per answer
 	ttlA, ttlAAAA uint32
 }
 
@@ -41,11 +42,13 @@ type Zone struct {
 // Name is one name of a Zone: its A and AAAA addresses (IPv4-mapped ones
 // count as IPv4) and their TTLs. A name without addresses of the type
 // asked is NODATA. An answer carries up to eight addresses of a type, a
-// different slice of the list each time.
+// different slice of the list each time; with Weighted, one address
+// picked at random (Route 53's weighted routing, equal weights).
 type Name struct {
 	Name          string
 	A, AAAA       []netip.Addr
 	ATTL, AAAATTL uint32
+	Weighted      bool
 }
 
 // table is an immutable set of records; SetRecords swaps whole tables.
@@ -124,7 +127,7 @@ func newTable(names map[string][]netip.Addr, extra []Zone) *table {
 					rs.aaaa = append(rs.aaaa, a.As16())
 				}
 			}
-			rs.zoned, rs.ttlA, rs.ttlAAAA = true, n.ATTL, n.AAAATTL
+			rs.zoned, rs.one, rs.ttlA, rs.ttlAAAA = true, n.Weighted, n.ATTL, n.AAAATTL
 		}
 	}
 	for zone := range zones {

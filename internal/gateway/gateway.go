@@ -314,7 +314,8 @@ func zones(snap *snapshot.Snapshot) []dns.Zone {
 	for _, z := range snap.DNS {
 		dz := dns.Zone{Apex: z.Apex, Names: make([]dns.Name, 0, len(z.Names))}
 		for _, n := range z.Names {
-			dz.Names = append(dz.Names, dns.Name{Name: n.Name, A: n.A, ATTL: n.ATTL, AAAA: n.AAAA, AAAATTL: n.AAAATTL})
+			dz.Names = append(dz.Names, dns.Name{Name: n.Name, A: n.A, ATTL: n.ATTL, AAAA: n.AAAA, AAAATTL: n.AAAATTL,
+				Weighted: n.Weighted})
 		}
 		out = append(out, dz)
 	}

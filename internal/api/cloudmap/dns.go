@@ -28,11 +28,14 @@ type DNSZone struct {
 // A service with instances but neither record (SRV only, say) is a name
 // without addresses.
 type DNSName struct {
-	Name    string       `json:"name"`
-	A       []netip.Addr `json:"a,omitempty"`
-	ATTL    uint32       `json:"aTtl,omitempty"`
-	AAAA    []netip.Addr `json:"aaaa,omitempty"`
-	AAAATTL uint32       `json:"aaaaTtl,omitempty"`
+	Name string `json:"name"`
+	// Weighted: the service's routing policy is WEIGHTED, and an answer
+	// carries one address of a type, picked at random.
+	Weighted bool         `json:"weighted,omitempty"`
+	A        []netip.Addr `json:"a,omitempty"`
+	ATTL     uint32       `json:"aTtl,omitempty"`
+	AAAA     []netip.Addr `json:"aaaa,omitempty"`
+	AAAATTL  uint32       `json:"aaaaTtl,omitempty"`
 }
 
 const (
@@ -48,8 +51,8 @@ const (
 // from kvs: stored key-values of the Cloud Map key space (others are
 // skipped), read at one revision. Only the namespaces, the services of
 // those namespaces and their instances are decoded. Records that do not
-// decode are left out and their keys returned in skipped. Both routing
-// policies answer like MULTIVALUE; SRV and CNAME records are not answered.
+// decode are left out and their keys returned in skipped. SRV and CNAME
+// records are not answered.
 func PrivateDNS(kvs []store.KV) (zones map[string][]DNSZone, skipped []string) {
 	type nsKey struct{ account, id string }
 	namespaces := map[nsKey]*namespace{}
@@ -124,7 +127,7 @@ func dnsName(svc *service, apex string, insts []*instance) (DNSName, bool) {
 	if len(insts) == 0 {
 		return DNSName{}, false
 	}
-	name := DNSName{Name: strings.ToLower(svc.Name) + "." + apex}
+	name := DNSName{Name: strings.ToLower(svc.Name) + "." + apex, Weighted: svc.DNS.RoutingPolicy == "WEIGHTED"}
 	for _, r := range svc.DNS.DNSRecords {
 		ttl := uint32(min(max(r.TTL, 0), 1<<31-1))
 		switch r.Type {

@@ -69,6 +69,11 @@ func TestPrivateDNS(t *testing.T) {
 	if got, want := fx.privateDNS(t, fx.vpc), name("10.0.0.5", "10.0.0.6"); !reflect.DeepEqual(got, want) {
 		t.Fatalf("none healthy (fail open): got %+v, want %+v", got, want)
 	}
+	w := svc("w", ns, `{"RoutingPolicy":"WEIGHTED","DnsRecords":[{"Type":"A","TTL":60}]}`)
+	reg(w, "w-1", "10.0.1.1")
+	if got := fx.privateDNS(t, fx.vpc)[0].Names; len(got) != 2 || got[1].Name != "w.corp.internal" || !got[1].Weighted || got[0].Weighted {
+		t.Fatalf("a weighted service: %+v", got)
+	}
 	if got := fx.privateDNS(t, "vpc-0000000000000000"); len(got) != 0 {
 		t.Fatalf("another VPC: got %+v", got)
 	}
