@@ -20,6 +20,7 @@ import (
 
 	"github.com/trellis-mesh/trellis/internal/model"
 	"github.com/trellis-mesh/trellis/internal/snapshot"
+	"github.com/trellis-mesh/trellis/internal/testnet"
 )
 
 // wire is a raw client connection to an engine port.
@@ -312,43 +313,25 @@ func TestFastPathHTTP10(t *testing.T) {
 // answer(n), n counting requests over all connections; after answering it
 // closes the connection when closeAfter says so (after a pause, so that
 // the gateway has pooled it).
-func scriptedTarget(t *testing.T, answer func(n int) string, closeAfter func(n int) bool) (addr string, conns *atomic.Int32) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	conns = new(atomic.Int32)
+func scriptedTarget(t *testing.T, answer func(n int) string, closeAfter func(n int) bool) (addr string, conns *atomic.Int64) {
 	var n atomic.Int32
-	go func() {
+	return testnet.Serve(t, func(c net.Conn, br *bufio.Reader) {
 		for {
-			c, err := ln.Accept()
+			req, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			conns.Add(1)
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.Copy(io.Discard, req.Body)
-					i := int(n.Add(1))
-					if _, err := io.WriteString(c, answer(i)); err != nil {
-						return
-					}
-					if closeAfter != nil && closeAfter(i) {
-						time.Sleep(20 * time.Millisecond)
-						return
-					}
-				}
-			}()
+			io.Copy(io.Discard, req.Body)
+			i := int(n.Add(1))
+			if _, err := io.WriteString(c, answer(i)); err != nil {
+				return
+			}
+			if closeAfter != nil && closeAfter(i) {
+				time.Sleep(20 * time.Millisecond)
+				return
+			}
 		}
-	}()
-	return ln.Addr().String(), conns
+	})
 }
 
 // TestFastPathStaleTargetConnection: a target that closes its keep-alive
@@ -398,32 +381,17 @@ func TestFastPathStaleProbe(t *testing.T) {
 // TestFastPathStrayResponse: a response the target sends after the one
 // asked for is never taken for the next request's answer.
 func TestFastPathStrayResponse(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	addr, _ := testnet.Serve(t, func(c net.Conn, br *bufio.Reader) {
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := http.ReadRequest(br); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					if _, err := http.ReadRequest(br); err != nil {
-						return
-					}
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst")
-					time.Sleep(10 * time.Millisecond)
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray")
-				}
-			}()
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst")
+			time.Sleep(10 * time.Millisecond)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray")
 		}
-	}()
-	_, port := oneService(t, Config{}, true, ln.Addr().String())
+	})
+	_, port := oneService(t, Config{}, true, addr)
 	w := dialWire(t, port)
 	for i := range 3 {
 		w.send("GET / HTTP/1.1\r\n" + hostLine + "\r\n")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/trellis-mesh/trellis/internal/model"
 	"github.com/trellis-mesh/trellis/internal/snapshot"
+	"github.com/trellis-mesh/trellis/internal/testnet"
 )
 
 // TestAnswersMatchNetHTTP sends the same requests through the fast path
@@ -179,34 +180,19 @@ func TestFastPathTargetAnswers(t *testing.T) {
 		"/short":    "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok",
 		"/hop":      "HTTP/1.1 200 OK\r\nConnection: X-Secret\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nContent-Length: 2\r\n\r\nok",
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	addr, _ := testnet.Serve(t, func(c net.Conn, br *bufio.Reader) {
 		for {
-			c, err := ln.Accept()
+			req, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.WriteString(c, answers[req.URL.Path])
-					if req.URL.Path == "/short" {
-						return
-					}
-				}
-			}()
+			io.WriteString(c, answers[req.URL.Path])
+			if req.URL.Path == "/short" {
+				return
+			}
 		}
-	}()
-	_, port := oneService(t, Config{}, true, ln.Addr().String())
+	})
+	_, port := oneService(t, Config{}, true, addr)
 	for _, tt := range []struct {
 		path   string
 		status int

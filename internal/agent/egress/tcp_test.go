@@ -13,25 +13,11 @@ import (
 // half-closes, writes "bye" and closes. It returns its address.
 func newEchoServer(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-				io.WriteString(c, "bye")
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	addr, _ := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		io.Copy(c, br)
+		io.WriteString(c, "bye")
+	})
+	return addr
 }
 
 // roundTrip writes msg and reads it back.

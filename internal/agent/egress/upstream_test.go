@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/trellis-mesh/trellis/internal/testnet"
 )
 
 // newCountingBackend is an HTTP/1.1 backend running h that counts the
@@ -67,25 +69,9 @@ func TestH1KeepAlive(t *testing.T) {
 	}
 }
 
-// rawBackend serves each connection with serve, on a loopback port.
-func rawBackend(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) (addr string, conns *atomic.Int64) {
-	t.Helper()
-	ln := newLoopbackListener(t)
-	conns = new(atomic.Int64)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			go func() {
-				defer c.Close()
-				serve(c, bufio.NewReader(c))
-			}()
-		}
-	}()
-	return ln.Addr().String(), conns
+// rawBackend serves each connection with serve on a loopback port.
+func rawBackend(t testing.TB, serve func(c net.Conn, br *bufio.Reader)) (addr string, conns *atomic.Int64) {
+	return testnet.Serve(t, serve)
 }
 
 // readRequest reads one request and its body from br.
