@@ -15,6 +15,7 @@ package accesslog
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -22,8 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/trellis-mesh/trellis/internal/metrics"
 	"github.com/trellis-mesh/trellis/internal/proxy"
 )
 
@@ -54,9 +54,9 @@ type Config struct {
 	// FlushInterval bounds how long a written record may sit in memory.
 	// Default 1 s.
 	FlushInterval time.Duration
-	// Registerer, when set, receives trellis_accesslog_dropped_records_total
+	// Registry, when set, receives trellis_accesslog_dropped_records_total
 	// and trellis_accesslog_errors_total.
-	Registerer prometheus.Registerer
+	Registry *metrics.Registry
 }
 
 // Writer is a proxy.Observer that writes access logs. Safe for concurrent
@@ -99,18 +99,16 @@ func New(cfg Config) (*Writer, error) {
 	}
 	w := &Writer{cfg: cfg, log: cfg.Logger, byPath: map[string]*sink{}, done: make(chan struct{})}
 	w.pool.New = func() any { return &line{b: make([]byte, 0, 1024), pool: &w.pool} }
-	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "trellis_accesslog_dropped_records_total",
-				Help: "Access-log records dropped because a destination's queue was full."},
+	if cfg.Registry != nil {
+		err := cfg.Registry.Register(
+			metrics.NewCounterFunc("trellis_accesslog_dropped_records_total",
+				"Access-log records dropped because a destination's queue was full.",
 				func() float64 { return float64(w.dropped.Load()) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "trellis_accesslog_errors_total",
-				Help: "Access-log records lost to an unusable destination or a file error."},
-				func() float64 { return float64(w.errors.Load()) }),
-		} {
-			if err := cfg.Registerer.Register(c); err != nil {
-				return nil, errors.Join(errors.New("register access-log metrics"), err)
-			}
+			metrics.NewCounterFunc("trellis_accesslog_errors_total",
+				"Access-log records lost to an unusable destination or a file error.",
+				func() float64 { return float64(w.errors.Load()) }))
+		if err != nil {
+			return nil, fmt.Errorf("register access-log metrics: %w", err)
 		}
 	}
 	return w, nil

@@ -17,8 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/trellis-mesh/trellis/internal/metrics"
 	"github.com/trellis-mesh/trellis/internal/proxy"
 )
 
@@ -315,9 +314,9 @@ func (b *blockingWriter) Write(p []byte) (int, error) {
 }
 
 func TestFullQueueDropsWithoutBlocking(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	out := &blockingWriter{release: make(chan struct{})}
-	w := newWriter(t, Config{LogDir: t.TempDir(), Stdout: out, QueueSize: 4, Registerer: reg})
+	w := newWriter(t, Config{LogDir: t.TempDir(), Stdout: out, QueueSize: 4, Registry: reg})
 	rec := fullRecord()
 	rec.AccessLogs = []string{stdoutARN}
 	const n = 200
@@ -345,8 +344,8 @@ func TestFullQueueDropsWithoutBlocking(t *testing.T) {
 
 func TestDestinationsShareAndFail(t *testing.T) {
 	dir := t.TempDir()
-	reg := prometheus.NewRegistry()
-	w := newWriter(t, Config{LogDir: dir, Registerer: reg})
+	reg := metrics.NewRegistry()
+	w := newWriter(t, Config{LogDir: dir, Registry: reg})
 	rec := fullRecord()
 	// The same log group name in two regions is one file; an SQS ARN is
 	// not a destination.
@@ -397,20 +396,14 @@ func TestDestinationsShareAndFail(t *testing.T) {
 	}
 }
 
-// counter reads a registered counter's value.
-func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+// counter reads an unlabelled metric's value as /metrics shows it.
+func counter(t *testing.T, reg *metrics.Registry, name string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	v, ok := reg.Samples()[name]
+	if !ok {
+		t.Fatalf("no metric %s", name)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
+	return v
 }
 
 func TestConcurrentObserveAndNoLeak(t *testing.T) {

@@ -8,8 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/trellis-mesh/trellis/internal/metrics"
 )
 
 // adminPort is the admin listener's port when the document sets no
@@ -33,7 +32,7 @@ func (a *Agent) adminAddr() string {
 // startAdmin serves /metrics (ECS Service Connect's metrics), /ready (200
 // once egress is set up and the task's instances are registered) and
 // /healthz. "-" as the address turns it off.
-func (a *Agent) startAdmin(reg *prometheus.Registry) error {
+func (a *Agent) startAdmin(reg *metrics.Registry) error {
 	addr := a.adminAddr()
 	if addr == "-" {
 		return nil
@@ -43,7 +42,7 @@ func (a *Agent) startAdmin(reg *prometheus.Registry) error {
 		return fmt.Errorf("agent: admin listener (--admin-addr, trellis.adminAddr): %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", reg)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
 		select {

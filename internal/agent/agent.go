@@ -32,11 +32,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trellis-mesh/trellis/internal/agent/config"
 	"github.com/trellis-mesh/trellis/internal/agent/egress"
 	"github.com/trellis-mesh/trellis/internal/dns"
+	"github.com/trellis-mesh/trellis/internal/metrics"
 	"github.com/trellis-mesh/trellis/internal/nativeclient"
 )
 
@@ -216,7 +216,7 @@ func (a *Agent) start(ctx context.Context) error {
 		return fmt.Errorf("agent: %w", err)
 	}
 	a.hosts = h
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	out := a.opts.AccessLog
 	if out == nil {
 		out = os.Stdout

@@ -9,10 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/trellis-mesh/trellis/internal/agent/config"
 	"github.com/trellis-mesh/trellis/internal/agent/egress"
+	"github.com/trellis-mesh/trellis/internal/metrics"
 )
 
 // telemetry turns the proxies' records into ECS Service Connect's metrics
@@ -24,48 +23,46 @@ import (
 // are HTTPCode_Target_<n>XX_Count, TargetProcessedBytes,
 // TargetResponseTime and RequestCount. docs/agent.md has the table.
 type telemetry struct {
-	activeConns   *prometheus.GaugeVec
-	newConns      *prometheus.CounterVec
-	bytes         *prometheus.CounterVec
-	requests      *prometheus.CounterVec
-	grpcRequests  *prometheus.CounterVec
-	targetCodes   *prometheus.CounterVec
-	targetBytes   *prometheus.CounterVec
-	targetTime    *prometheus.HistogramVec
-	targetReqs    *prometheus.CounterVec
-	retries       *prometheus.CounterVec
+	activeConns   *metrics.GaugeVec
+	newConns      *metrics.CounterVec
+	bytes         *metrics.CounterVec
+	requests      *metrics.CounterVec
+	grpcRequests  *metrics.CounterVec
+	targetCodes   *metrics.CounterVec
+	targetBytes   *metrics.CounterVec
+	targetTime    *metrics.HistogramVec
+	targetReqs    *metrics.CounterVec
+	retries       *metrics.CounterVec
 	log           *accessLog // nil when access logs are off
 	inbound       egress.Observer
 	outbound      egress.Observer
 	codeClassName [6]string
 }
 
-func newTelemetry(reg prometheus.Registerer, al *accessLog) *telemetry {
+func newTelemetry(reg *metrics.Registry, al *accessLog) *telemetry {
 	t := &telemetry{log: al, codeClassName: [6]string{"", "1XX", "2XX", "3XX", "4XX", "5XX"}}
-	in := []string{"discovery_name"}
-	out := []string{"target_discovery_name"}
-	t.activeConns = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ecs_service_connect_active_connection_count",
-		Help: "ActiveConnectionCount: client connections open to this task's proxy, by discovery name."}, in)
-	t.newConns = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecs_service_connect_new_connection_count_total",
-		Help: "NewConnectionCount: client connections accepted by this task's proxy."}, in)
-	t.bytes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecs_service_connect_processed_bytes_total",
-		Help: "ProcessedBytes: bytes in and out of this task's proxy for inbound traffic."}, in)
-	t.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecs_service_connect_request_count_total",
-		Help: "RequestCount: inbound requests (HTTP) or connections (TCP) served."}, in)
-	t.grpcRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecs_service_connect_grpc_request_count_total",
-		Help: "GrpcRequestCount: inbound gRPC calls served."}, in)
-	t.targetCodes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecs_service_connect_httpcode_target_count_total",
-		Help: "HTTPCode_Target_<n>XX_Count: responses of the called service's applications, by class."},
-		[]string{"target_discovery_name", "code_class"})
-	t.targetBytes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecs_service_connect_target_processed_bytes_total",
-		Help: "TargetProcessedBytes: bytes of outbound calls, both ways."}, out)
-	t.targetTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ecs_service_connect_target_response_time_seconds",
-		Help:    "TargetResponseTime: from sending a call to the response headers, per attempt that answered.",
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, out)
-	t.targetReqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecs_service_connect_target_request_count_total",
-		Help: "Outbound requests (HTTP) or connections (TCP) to the service."}, out)
-	t.retries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecs_service_connect_target_retries_total",
-		Help: "Retries of outbound calls (Trellis addition)."}, out)
+	const in, out = "discovery_name", "target_discovery_name"
+	t.activeConns = metrics.NewGaugeVec("ecs_service_connect_active_connection_count",
+		"ActiveConnectionCount: client connections open to this task's proxy, by discovery name.", in)
+	t.newConns = metrics.NewCounterVec("ecs_service_connect_new_connection_count_total",
+		"NewConnectionCount: client connections accepted by this task's proxy.", in)
+	t.bytes = metrics.NewCounterVec("ecs_service_connect_processed_bytes_total",
+		"ProcessedBytes: bytes in and out of this task's proxy for inbound traffic.", in)
+	t.requests = metrics.NewCounterVec("ecs_service_connect_request_count_total",
+		"RequestCount: inbound requests (HTTP) or connections (TCP) served.", in)
+	t.grpcRequests = metrics.NewCounterVec("ecs_service_connect_grpc_request_count_total",
+		"GrpcRequestCount: inbound gRPC calls served.", in)
+	t.targetCodes = metrics.NewCounterVec("ecs_service_connect_httpcode_target_count_total",
+		"HTTPCode_Target_<n>XX_Count: responses of the called service's applications, by class.", out, "code_class")
+	t.targetBytes = metrics.NewCounterVec("ecs_service_connect_target_processed_bytes_total",
+		"TargetProcessedBytes: bytes of outbound calls, both ways.", out)
+	t.targetTime = metrics.NewHistogramVec("ecs_service_connect_target_response_time_seconds",
+		"TargetResponseTime: from sending a call to the response headers, per attempt that answered.",
+		[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, out)
+	t.targetReqs = metrics.NewCounterVec("ecs_service_connect_target_request_count_total",
+		"Outbound requests (HTTP) or connections (TCP) to the service.", out)
+	t.retries = metrics.NewCounterVec("ecs_service_connect_target_retries_total",
+		"Retries of outbound calls (Trellis addition).", out)
 	reg.MustRegister(t.activeConns, t.newConns, t.bytes, t.requests, t.grpcRequests, t.targetCodes, t.targetBytes,
 		t.targetTime, t.targetReqs, t.retries)
 	t.inbound = egress.ObserverFunc(t.observeInbound)
@@ -76,19 +73,19 @@ func newTelemetry(reg prometheus.Registerer, al *accessLog) *telemetry {
 func (t *telemetry) observeInbound(r *egress.Record) {
 	switch r.Kind {
 	case egress.KindConnOpen:
-		t.newConns.WithLabelValues(r.Service).Inc()
-		t.activeConns.WithLabelValues(r.Service).Inc()
+		t.newConns.With(r.Service).Inc()
+		t.activeConns.With(r.Service).Inc()
 	case egress.KindConnClose:
-		t.activeConns.WithLabelValues(r.Service).Dec()
+		t.activeConns.With(r.Service).Dec()
 		if r.Protocol == egress.TCP {
-			t.requests.WithLabelValues(r.Service).Inc()
-			t.bytes.WithLabelValues(r.Service).Add(float64(r.BytesIn + r.BytesOut))
+			t.requests.With(r.Service).Inc()
+			t.bytes.With(r.Service).Add(uint64(max(r.BytesIn+r.BytesOut, 0)))
 		}
 	case egress.KindRequest:
-		t.requests.WithLabelValues(r.Service).Inc()
-		t.bytes.WithLabelValues(r.Service).Add(float64(r.BytesIn + r.BytesOut))
+		t.requests.With(r.Service).Inc()
+		t.bytes.With(r.Service).Add(uint64(max(r.BytesIn+r.BytesOut, 0)))
 		if r.IsGRPC() {
-			t.grpcRequests.WithLabelValues(r.Service).Inc()
+			t.grpcRequests.With(r.Service).Inc()
 		}
 		if t.log != nil {
 			t.log.write(r, "inbound")
@@ -100,20 +97,20 @@ func (t *telemetry) observeOutbound(r *egress.Record) {
 	switch r.Kind {
 	case egress.KindConnClose:
 		if r.Protocol == egress.TCP {
-			t.targetReqs.WithLabelValues(r.Service).Inc()
-			t.targetBytes.WithLabelValues(r.Service).Add(float64(r.BytesIn + r.BytesOut))
+			t.targetReqs.With(r.Service).Inc()
+			t.targetBytes.With(r.Service).Add(uint64(max(r.BytesIn+r.BytesOut, 0)))
 		}
 	case egress.KindRequest:
-		t.targetReqs.WithLabelValues(r.Service).Inc()
-		t.targetBytes.WithLabelValues(r.Service).Add(float64(r.BytesIn + r.BytesOut))
+		t.targetReqs.With(r.Service).Inc()
+		t.targetBytes.With(r.Service).Add(uint64(max(r.BytesIn+r.BytesOut, 0)))
 		if r.Retries > 0 {
-			t.retries.WithLabelValues(r.Service).Add(float64(r.Retries))
+			t.retries.With(r.Service).Add(uint64(r.Retries))
 		}
 		if !r.Generated && r.Status >= 100 && r.Status < 600 {
-			t.targetCodes.WithLabelValues(r.Service, t.codeClassName[r.Status/100]).Inc()
+			t.targetCodes.With(r.Service, t.codeClassName[r.Status/100]).Inc()
 		}
 		if r.TargetTime > 0 {
-			t.targetTime.WithLabelValues(r.Service).Observe(r.TargetTime.Seconds())
+			t.targetTime.With(r.Service).Observe(r.TargetTime.Seconds())
 		}
 		if t.log != nil {
 			t.log.write(r, "outbound")

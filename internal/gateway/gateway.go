@@ -30,14 +30,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/trellis-mesh/trellis/internal/accesslog"
 	"github.com/trellis-mesh/trellis/internal/controlclient"
 	"github.com/trellis-mesh/trellis/internal/dns"
 	"github.com/trellis-mesh/trellis/internal/gateway/telemetry"
+	"github.com/trellis-mesh/trellis/internal/metrics"
 	"github.com/trellis-mesh/trellis/internal/proxy"
 	"github.com/trellis-mesh/trellis/internal/proxy/health"
 	"github.com/trellis-mesh/trellis/internal/snapshot"
@@ -60,7 +57,7 @@ type Config struct {
 	// gateway's metrics through Registry).
 	AdminAddr string
 	// Registry receives the gateway's metrics; nil makes a new one.
-	Registry *prometheus.Registry
+	Registry *metrics.Registry
 	// LogDir is where access logs go (see docs/access-logs.md); default
 	// Control.StateDir/logs.
 	LogDir string
@@ -77,7 +74,7 @@ type Config struct {
 type Gateway struct {
 	cfg     Config
 	log     *slog.Logger
-	reg     *prometheus.Registry
+	reg     *metrics.Registry
 	client  *controlclient.Client
 	checker *health.Checker
 	engine  *proxy.Engine
@@ -117,8 +114,8 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.LogDir = cfg.Control.StateDir + string(os.PathSeparator) + "logs"
 	}
 	if cfg.Registry == nil {
-		cfg.Registry = prometheus.NewRegistry()
-		cfg.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		cfg.Registry = metrics.NewRegistry()
+		cfg.Registry.MustRegister(metrics.NewProcessCollector())
 	}
 	cfg.Control.Address = cfg.Address
 	cfg.Control.Logger = cfg.Logger.With("component", "controlclient")
@@ -132,7 +129,7 @@ func New(cfg Config) (*Gateway, error) {
 	if g.client, err = controlclient.New(cfg.Control); err != nil {
 		return nil, err
 	}
-	if g.metrics, err = telemetry.New(telemetry.Config{Registerer: cfg.Registry}); err != nil {
+	if g.metrics, err = telemetry.New(telemetry.Config{Registry: cfg.Registry}); err != nil {
 		return nil, fmt.Errorf("gateway: metrics: %w", err)
 	}
 	g.checker = health.NewChecker(health.Config{Logger: cfg.Logger.With("component", "health"),
@@ -262,7 +259,7 @@ func (g *Gateway) apply(snap *snapshot.Snapshot) error {
 	if g.logs.Load() == nil {
 		w, err := accesslog.New(accesslog.Config{LogDir: g.cfg.LogDir, Stdout: g.cfg.Stdout,
 			Logger: g.log.With("component", "accesslog"), VPCArn: snap.VPC.ARN, VPCID: snap.VPC.ID,
-			DestinationVPC: g.destinationVPC, Registerer: g.reg})
+			DestinationVPC: g.destinationVPC, Registry: g.reg})
 		if err != nil {
 			return fmt.Errorf("access logs: %w", err)
 		}
@@ -326,7 +323,7 @@ func zones(snap *snapshot.Snapshot) []dns.Zone {
 // is served).
 func (g *Gateway) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", g.reg)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !g.Ready() {

@@ -13,11 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/trellis-mesh/trellis/internal/api/cloudmap"
 	"github.com/trellis-mesh/trellis/internal/api/wire"
 	"github.com/trellis-mesh/trellis/internal/iam"
+	"github.com/trellis-mesh/trellis/internal/metrics"
 	"github.com/trellis-mesh/trellis/internal/model"
 	"github.com/trellis-mesh/trellis/internal/sigv4"
 	"github.com/trellis-mesh/trellis/internal/store"
@@ -36,10 +35,10 @@ type authenticator struct {
 	region string
 	now    func() time.Time
 	log    *slog.Logger
-	denied *prometheus.CounterVec
+	denied *metrics.CounterVec
 
 	limit     *limiter
-	throttled prometheus.Counter
+	throttled *metrics.Counter
 }
 
 func (a *authenticator) verifier() *sigv4.Verifier {
@@ -144,7 +143,7 @@ func reasonOf(err error) string {
 }
 
 func (a *authenticator) deny(w http.ResponseWriter, r *http.Request, reason, msg string) {
-	a.denied.WithLabelValues(reason).Inc()
+	a.denied.With(reason).Inc()
 	if w.Header().Get("x-amzn-RequestId") == "" {
 		w.Header().Set("x-amzn-RequestId", wire.NewRequestID())
 	}

@@ -22,14 +22,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/trellis-mesh/trellis/internal/api/cloudmap"
 	"github.com/trellis-mesh/trellis/internal/api/lattice"
 	"github.com/trellis-mesh/trellis/internal/api/native"
 	"github.com/trellis-mesh/trellis/internal/iam"
+	"github.com/trellis-mesh/trellis/internal/metrics"
 	"github.com/trellis-mesh/trellis/internal/pki"
 	"github.com/trellis-mesh/trellis/internal/snapshot"
 	"github.com/trellis-mesh/trellis/internal/store"
@@ -108,7 +105,7 @@ type Server struct {
 	cfg      Config
 	st       store.Store
 	log      *slog.Logger
-	reg      *prometheus.Registry
+	reg      *metrics.Registry
 	handler  http.Handler
 	lattice  *lattice.API
 	cloudmap *cloudmap.API
@@ -129,8 +126,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s := &Server{cfg: cfg, st: st, log: cfg.Logger, reg: prometheus.NewRegistry()}
-	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := &Server{cfg: cfg, st: st, log: cfg.Logger, reg: metrics.NewRegistry()}
+	s.reg.MustRegister(metrics.NewProcessCollector())
 	partition, err := installationPartition(ctx, st)
 	if err != nil {
 		_ = st.Close()
@@ -152,7 +149,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		cfg.CertSource = is
 	}
-	m := newMetrics(s.reg)
+	m := newAPIMetrics(s.reg)
 	la := lattice.New(lattice.Config{Store: st, Region: cfg.Region, DNSPartition: partition, Quotas: cfg.Quotas,
 		Logger: s.log.With("api", "lattice"), Now: cfg.Now, Observe: m.observer("lattice"),
 		DeregistrationDelay: cfg.DeregistrationDelay})
@@ -176,7 +173,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 // Registry is the registry /metrics serves; a gateway run in the same
 // process (trellis up) registers its metrics here.
-func (s *Server) Registry() *prometheus.Registry { return s.reg }
+func (s *Server) Registry() *metrics.Registry { return s.reg }
 
 // Region is the region of every ARN.
 func (s *Server) Region() string { return s.cfg.Region }
@@ -263,7 +260,7 @@ func (s *Server) Close() error {
 
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", s.reg)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})

@@ -9,8 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/trellis-mesh/trellis/internal/metrics"
 	"github.com/trellis-mesh/trellis/internal/store"
 )
 
@@ -64,7 +63,7 @@ type BrokerConfig struct {
 	// error, certificate failure); it doubles up to 30 s. Default 1 s.
 	RetryInterval time.Duration
 	// Metrics, if set, receives the broker's metrics (metrics.go).
-	Metrics prometheus.Registerer
+	Metrics *metrics.Registry
 	// Auth says how snapshots' auth material is made: the client CA, the
 	// trust domain, and the clock whose UTC date picks the signing keys'
 	// dates (and at whose midnight the broker rebuilds).
@@ -76,7 +75,7 @@ type BrokerConfig struct {
 type Broker struct {
 	cfg    BrokerConfig
 	log    *slog.Logger
-	m      *metrics
+	m      *brokerMetrics
 	cancel context.CancelFunc
 	done   chan struct{}
 	wake   chan struct{} // a VPC needs its first build
@@ -144,7 +143,7 @@ func NewBroker(ctx context.Context, cfg BrokerConfig) *Broker {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	b := &Broker{cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Metrics), cancel: cancel, done: make(chan struct{}),
+	b := &Broker{cfg: cfg, log: cfg.Logger, m: newBrokerMetrics(cfg.Metrics), cancel: cancel, done: make(chan struct{}),
 		wake: make(chan struct{}, 1), vpcs: map[string]*vpcState{}, auth: &authCache{}}
 	go b.run(ctx)
 	return b
@@ -368,7 +367,7 @@ func (b *Broker) shutdown() {
 		for sub := range st.subs {
 			close(sub.ch)
 		}
-		b.m.subscribed(-float64(len(st.subs)))
+		b.m.subscribed(-int64(len(st.subs)))
 		st.subs = nil
 	}
 }
@@ -466,7 +465,7 @@ func (b *Broker) drop(vpcID string) {
 		for sub := range st.subs {
 			close(sub.ch)
 		}
-		b.m.subscribed(-float64(len(st.subs)))
+		b.m.subscribed(-int64(len(st.subs)))
 		delete(b.vpcs, vpcID)
 	}
 }

@@ -12,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/trellis-mesh/trellis/internal/metrics"
 	"github.com/trellis-mesh/trellis/internal/model"
 	"github.com/trellis-mesh/trellis/internal/snapshot"
 	"github.com/trellis-mesh/trellis/internal/store"
@@ -112,7 +111,7 @@ func newBroker(t *testing.T, e *env, cfg snapshot.BrokerConfig) *snapshot.Broker
 func TestBrokerPublishesOnlyChanges(t *testing.T) {
 	e := newEnv(t)
 	client, backend := e.world()
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	b := newBroker(t, e, snapshot.BrokerConfig{Metrics: reg})
 	ctx := context.Background()
 	chA, cancelA := b.Subscribe(ctx, client)
@@ -415,22 +414,11 @@ func TestBrokerRebuildsForCertificateRenewal(t *testing.T) {
 }
 
 // metric is the value of an unlabelled counter or gauge in reg.
-func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
+func metric(t *testing.T, reg *metrics.Registry, name string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	v, ok := reg.Samples()[name]
+	if !ok {
+		t.Fatalf("no metric %s", name)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		m := mf.GetMetric()[0]
-		if c := m.GetCounter(); c != nil {
-			return c.GetValue()
-		}
-		return m.GetGauge().GetValue()
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
+	return v
 }

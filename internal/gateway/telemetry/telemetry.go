@@ -18,8 +18,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/trellis-mesh/trellis/internal/metrics"
 	"github.com/trellis-mesh/trellis/internal/proxy"
 )
 
@@ -36,8 +35,8 @@ var classes = [...]string{"2xx", "3xx", "4xx", "5xx"}
 
 // Config configures Metrics.
 type Config struct {
-	// Registerer receives the metrics. Required.
-	Registerer prometheus.Registerer
+	// Registry receives the metrics. Required.
+	Registry *metrics.Registry
 	// Buckets of the request-time histograms, in seconds. Default: 1 ms,
 	// 2.5 ms, 5 ms ... 10 s, 30 s, 60 s (15 buckets); more buckets mean
 	// finer quantiles and more series.
@@ -47,21 +46,21 @@ type Config struct {
 // Metrics records Lattice's service and target-group metrics. Safe for
 // concurrent use.
 type Metrics struct {
-	svcRequests  *prometheus.CounterVec
-	svcResponses *prometheus.CounterVec
-	svcGenerated *prometheus.CounterVec
-	svcTime      *prometheus.HistogramVec
-	svcTimeouts  *prometheus.CounterVec
+	svcRequests  *metrics.CounterVec
+	svcResponses *metrics.CounterVec
+	svcGenerated *metrics.CounterVec
+	svcTime      *metrics.HistogramVec
+	svcTimeouts  *metrics.CounterVec
 
-	tgRequests  *prometheus.CounterVec
-	tgResponses *prometheus.CounterVec
-	tgTime      *prometheus.HistogramVec
-	tgConns     *prometheus.CounterVec
-	tgConnErrs  *prometheus.CounterVec
-	tgRecvBytes *prometheus.CounterVec
-	tgSentBytes *prometheus.CounterVec
+	tgRequests  *metrics.CounterVec
+	tgResponses *metrics.CounterVec
+	tgTime      *metrics.HistogramVec
+	tgConns     *metrics.CounterVec
+	tgConnErrs  *metrics.CounterVec
+	tgRecvBytes *metrics.CounterVec
+	tgSentBytes *metrics.CounterVec
 
-	unmatched prometheus.Counter
+	unmatched *metrics.Counter
 
 	services sync.Map // service ID → *serviceSeries
 	groups   sync.Map // target group ID → *groupSeries
@@ -70,42 +69,41 @@ type Metrics struct {
 
 // serviceSeries are one service's resolved series.
 type serviceSeries struct {
-	requests  prometheus.Counter
-	responses [len(classes)]prometheus.Counter
-	generated [len(latticeCodes)]prometheus.Counter
-	time      prometheus.Observer
-	timeouts  prometheus.Counter
+	requests  *metrics.Counter
+	responses [len(classes)]*metrics.Counter
+	generated [len(latticeCodes)]*metrics.Counter
+	time      *metrics.Histogram
+	timeouts  *metrics.Counter
 }
 
 // groupSeries are one target group's resolved series.
 type groupSeries struct {
-	requests  prometheus.Counter
-	responses [len(classes)]prometheus.Counter
-	time      prometheus.Observer
-	conns     prometheus.Counter
-	connErrs  prometheus.Counter
-	recvBytes prometheus.Counter
-	sentBytes prometheus.Counter
+	requests  *metrics.Counter
+	responses [len(classes)]*metrics.Counter
+	time      *metrics.Histogram
+	conns     *metrics.Counter
+	connErrs  *metrics.Counter
+	recvBytes *metrics.Counter
+	sentBytes *metrics.Counter
 }
 
 var _ proxy.Observer = (*Metrics)(nil)
 
 // New registers the metrics on cfg.Registerer.
 func New(cfg Config) (*Metrics, error) {
-	if cfg.Registerer == nil {
-		return nil, fmt.Errorf("telemetry: no registerer")
+	if cfg.Registry == nil {
+		return nil, fmt.Errorf("telemetry: no registry")
 	}
 	if len(cfg.Buckets) == 0 {
 		cfg.Buckets = defaultBuckets
 	}
 	svc := []string{"service"}
 	tg := []string{"target_group"}
-	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "vpclattice", Name: name, Help: help}, labels)
+	counter := func(name, help string, labels ...string) *metrics.CounterVec {
+		return metrics.NewCounterVec("vpclattice_"+name, help, labels...)
 	}
-	histogram := func(name, help string, labels []string) *prometheus.HistogramVec {
-		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "vpclattice", Name: name, Help: help,
-			Buckets: cfg.Buckets}, labels)
+	histogram := func(name, help string, labels []string) *metrics.HistogramVec {
+		return metrics.NewHistogramVec("vpclattice_"+name, help, cfg.Buckets, labels...)
 	}
 	m := &Metrics{
 		svcRequests:  counter("service_requests_total", "Requests to the service (TotalRequestCount).", svc...),
@@ -122,14 +120,12 @@ func New(cfg Config) (*Metrics, error) {
 		tgRecvBytes: counter("targetgroup_received_bytes_total", "Bytes received from clients for the group (TotalReceivedConnectionBytes).", tg...),
 		tgSentBytes: counter("targetgroup_sent_bytes_total", "Bytes sent to clients from the group (TotalSentConnectionBytes).", tg...),
 
-		unmatched: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "trellis", Name: "gateway_unmatched_requests_total",
-			Help: "Requests that matched no service (answered by the gateway with 404 or a closed connection)."}),
+		unmatched: metrics.NewCounter("trellis_gateway_unmatched_requests_total",
+			"Requests that matched no service (answered by the gateway with 404 or a closed connection)."),
 	}
-	for _, c := range []prometheus.Collector{m.svcRequests, m.svcResponses, m.svcGenerated, m.svcTime, m.svcTimeouts,
-		m.tgRequests, m.tgResponses, m.tgTime, m.tgConns, m.tgConnErrs, m.tgRecvBytes, m.tgSentBytes, m.unmatched} {
-		if err := cfg.Registerer.Register(c); err != nil {
-			return nil, fmt.Errorf("telemetry: register: %w", err)
-		}
+	if err := cfg.Registry.Register(m.svcRequests, m.svcResponses, m.svcGenerated, m.svcTime, m.svcTimeouts,
+		m.tgRequests, m.tgResponses, m.tgTime, m.tgConns, m.tgConnErrs, m.tgRecvBytes, m.tgSentBytes, m.unmatched); err != nil {
+		return nil, fmt.Errorf("telemetry: register: %w", err)
 	}
 	return m, nil
 }
@@ -158,8 +154,8 @@ func (m *Metrics) Observe(rec *proxy.Record) {
 	}
 	g := m.group(rec.TargetGroupID)
 	g.requests.Inc()
-	g.recvBytes.Add(float64(rec.BytesReceived))
-	g.sentBytes.Add(float64(rec.BytesSent))
+	g.recvBytes.Add(uint64(max(rec.BytesReceived, 0)))
+	g.sentBytes.Add(uint64(max(rec.BytesSent, 0)))
 	if rec.FailureReason == "TargetConnectionError" {
 		g.connErrs.Inc()
 	}
@@ -187,7 +183,7 @@ func (m *Metrics) generated(s *serviceSeries, id string, code int) {
 		}
 	}
 	if code > 0 {
-		m.svcGenerated.WithLabelValues(id, strconv.Itoa(code)).Inc()
+		m.svcGenerated.With(id, strconv.Itoa(code)).Inc()
 	}
 }
 
@@ -209,15 +205,15 @@ func (m *Metrics) service(id string) *serviceSeries {
 		return v.(*serviceSeries)
 	}
 	s := &serviceSeries{
-		requests: m.svcRequests.WithLabelValues(id),
-		time:     m.svcTime.WithLabelValues(id),
-		timeouts: m.svcTimeouts.WithLabelValues(id),
+		requests: m.svcRequests.With(id),
+		time:     m.svcTime.With(id),
+		timeouts: m.svcTimeouts.With(id),
 	}
 	for i, c := range classes {
-		s.responses[i] = m.svcResponses.WithLabelValues(id, c)
+		s.responses[i] = m.svcResponses.With(id, c)
 	}
 	for i, c := range latticeCodes {
-		s.generated[i] = m.svcGenerated.WithLabelValues(id, strconv.Itoa(c))
+		s.generated[i] = m.svcGenerated.With(id, strconv.Itoa(c))
 	}
 	m.services.Store(id, s)
 	return s
@@ -233,15 +229,15 @@ func (m *Metrics) group(id string) *groupSeries {
 		return v.(*groupSeries)
 	}
 	g := &groupSeries{
-		requests:  m.tgRequests.WithLabelValues(id),
-		time:      m.tgTime.WithLabelValues(id),
-		conns:     m.tgConns.WithLabelValues(id),
-		connErrs:  m.tgConnErrs.WithLabelValues(id),
-		recvBytes: m.tgRecvBytes.WithLabelValues(id),
-		sentBytes: m.tgSentBytes.WithLabelValues(id),
+		requests:  m.tgRequests.With(id),
+		time:      m.tgTime.With(id),
+		conns:     m.tgConns.With(id),
+		connErrs:  m.tgConnErrs.With(id),
+		recvBytes: m.tgRecvBytes.With(id),
+		sentBytes: m.tgSentBytes.With(id),
 	}
 	for i, c := range classes {
-		g.responses[i] = m.tgResponses.WithLabelValues(id, c)
+		g.responses[i] = m.tgResponses.With(id, c)
 	}
 	m.groups.Store(id, g)
 	return g
@@ -266,10 +262,9 @@ func (m *Metrics) Retain(serviceIDs, targetGroupIDs []string) {
 		id := k.(string)
 		if !svcs[id] {
 			m.services.Delete(id)
-			l := prometheus.Labels{"service": id}
-			for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
+			for _, v := range []interface{ Delete(label, value string) int }{
 				m.svcRequests, m.svcResponses, m.svcGenerated, m.svcTime, m.svcTimeouts} {
-				v.DeletePartialMatch(l)
+				v.Delete("service", id)
 			}
 		}
 		return true
@@ -278,10 +273,9 @@ func (m *Metrics) Retain(serviceIDs, targetGroupIDs []string) {
 		id := k.(string)
 		if !groups[id] {
 			m.groups.Delete(id)
-			l := prometheus.Labels{"target_group": id}
-			for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
+			for _, v := range []interface{ Delete(label, value string) int }{
 				m.tgRequests, m.tgResponses, m.tgTime, m.tgConns, m.tgConnErrs, m.tgRecvBytes, m.tgSentBytes} {
-				v.DeletePartialMatch(l)
+				v.Delete("target_group", id)
 			}
 		}
 		return true

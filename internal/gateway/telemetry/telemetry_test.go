@@ -12,17 +12,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
+	"github.com/trellis-mesh/trellis/internal/metrics"
 	"github.com/trellis-mesh/trellis/internal/proxy"
 )
 
-func newMetrics(t testing.TB) (*Metrics, *prometheus.Registry) {
+func newMetrics(t testing.TB) (*Metrics, *metrics.Registry) {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	m, err := New(Config{Registerer: reg})
+	reg := metrics.NewRegistry()
+	m, err := New(Config{Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,9 +30,9 @@ func newMetrics(t testing.TB) (*Metrics, *prometheus.Registry) {
 
 // scrape fetches /metrics over HTTP, as Prometheus would, and returns each
 // sample as "name{labels}" → value.
-func scrape(t *testing.T, reg *prometheus.Registry) (map[string]float64, string) {
+func scrape(t *testing.T, reg *metrics.Registry) (map[string]float64, string) {
 	t.Helper()
-	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := httptest.NewServer(reg)
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
 	if err != nil {
@@ -196,13 +195,13 @@ func TestRetain(t *testing.T) {
 
 func TestNewErrors(t *testing.T) {
 	if _, err := New(Config{}); err == nil {
-		t.Error("New without a registerer succeeded")
+		t.Error("New without a registry succeeded")
 	}
-	reg := prometheus.NewRegistry()
-	if _, err := New(Config{Registerer: reg}); err != nil {
+	reg := metrics.NewRegistry()
+	if _, err := New(Config{Registry: reg}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(Config{Registerer: reg}); err == nil {
+	if _, err := New(Config{Registry: reg}); err == nil {
 		t.Error("registering twice succeeded")
 	}
 }
