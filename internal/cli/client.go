@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,10 +12,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/vpclattice"
 	"github.com/spf13/cobra"
 
+	"github.com/trellis-mesh/trellis/internal/awsprofile"
 	"github.com/trellis-mesh/trellis/internal/nativeclient"
 )
 
@@ -50,44 +51,28 @@ const defaultEndpoint = "http://127.0.0.1:7070"
 // connect resolves credentials, region and endpoint the way the AWS CLI
 // does, with --data as a shortcut to the files 'trellis up' wrote.
 func (f *clientFlags) connect(ctx context.Context) (*Client, error) {
-	var opts []func(*config.LoadOptions) error
+	opts := awsprofile.Options{Profile: f.profile, Region: f.region}
 	if f.data != "" {
-		creds, conf := filepath.Join(f.data, "credentials"), filepath.Join(f.data, "config")
-		if _, err := os.Stat(creds); err != nil {
+		opts.CredentialsFile, opts.ConfigFile = filepath.Join(f.data, "credentials"), filepath.Join(f.data, "config")
+		if _, err := os.Stat(opts.CredentialsFile); err != nil {
 			return nil, fmt.Errorf("--data %s: no credentials file there; run 'trellis up --data %s' first", f.data, f.data)
 		}
-		opts = append(opts, config.WithSharedCredentialsFiles([]string{creds}), config.WithSharedConfigFiles([]string{conf}))
 	}
-	if f.profile != "" {
-		opts = append(opts, config.WithSharedConfigProfile(f.profile))
-	}
-	if f.region != "" {
-		opts = append(opts, config.WithRegion(f.region))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	p, err := awsprofile.Load(opts)
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
 	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	endpoint := f.endpoint
-	if endpoint == "" && cfg.BaseEndpoint != nil {
-		endpoint = *cfg.BaseEndpoint
-	}
-	if endpoint == "" {
-		endpoint = defaultEndpoint
-	}
-	endpoint = strings.TrimSuffix(endpoint, "/")
-	cfg.BaseEndpoint = aws.String(endpoint)
-	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+	region := cmp.Or(p.Region, "us-east-1")
+	endpoint := strings.TrimSuffix(cmp.Or(f.endpoint, p.Endpoint, defaultEndpoint), "/")
+	if _, err := p.Credentials.Retrieve(ctx); err != nil {
 		return nil, fmt.Errorf("no credentials: set AWS_SHARED_CREDENTIALS_FILE to the file 'trellis up' wrote, or pass --data DIR (%w)", err)
 	}
 	hc := &http.Client{Timeout: 30 * time.Second}
-	cfg.HTTPClient = hc
+	cfg := aws.Config{Region: region, Credentials: aws.NewCredentialsCache(p.Credentials), HTTPClient: hc,
+		BaseEndpoint: aws.String(endpoint)}
 	return &Client{
-		Lattice:  vpclattice.NewFromConfig(cfg, func(o *vpclattice.Options) { o.BaseEndpoint = aws.String(endpoint) }),
-		Endpoint: endpoint, Region: cfg.Region, aws: cfg, http: hc,
+		Lattice:  vpclattice.NewFromConfig(cfg),
+		Endpoint: endpoint, Region: region, aws: cfg, http: hc,
 	}, nil
 }
 
