@@ -97,8 +97,10 @@ func trellisBinary(ctx context.Context, cfg *config) (string, error) {
 	}
 	if cfg.trellisBin == "" && cfg.trellisBuild == nil {
 		bin := filepath.Join(cfg.work, "trellis")
-		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/trellis").CombinedOutput(); err != nil {
-			cfg.trellisBuild = errSkip("trellis does not build from this tree (go build ./cmd/trellis: %s)", firstLine(out))
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/trellis")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as the README builds it
+		if out, err := cmd.CombinedOutput(); err != nil {
+			cfg.trellisBuild = errSkip("trellis does not build from this tree (CGO_ENABLED=0 go build ./cmd/trellis: %s)", firstLine(out))
 		} else {
 			cfg.trellisBin = bin
 		}

@@ -24,6 +24,7 @@ func build(t *testing.T) string {
 	bin := filepath.Join(t.TempDir(), "trellis")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/trellis")
 	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as the README builds it
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
