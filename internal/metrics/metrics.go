@@ -57,6 +57,9 @@ func (r *Registry) Register(cs ...Collector) error {
 	defer r.mu.Unlock()
 	seen := map[string]bool{}
 	for _, c := range cs {
+		if len(c.names()) == 0 {
+			return errors.New("metrics: a series of a vector cannot be registered; register the vector")
+		}
 		for _, n := range c.names() {
 			if r.taken[n] || seen[n] {
 				return fmt.Errorf("%w: %s", ErrDuplicate, n)
@@ -163,7 +166,18 @@ func newDesc(name, help, typ string, labels []string) desc {
 	return d
 }
 
-func (d *desc) names() []string { return []string{d.name} }
+// names are the family's name and, for a histogram, the names of its
+// series, which no other family may take. A vector's series has no desc
+// and no names: registering one is an error.
+func (d *desc) names() []string {
+	if d == nil {
+		return nil
+	}
+	if d.typ == "histogram" {
+		return []string{d.name, d.name + "_bucket", d.name + "_count", d.name + "_sum"}
+	}
+	return []string{d.name}
+}
 
 func hasDuplicate(ss []string) bool {
 	for i, s := range ss {
@@ -239,7 +253,6 @@ func appendSeries(b []byte, name, suffix string, labels, values []string, extraN
 func appendLabel(b []byte, name, value string) []byte {
 	b = append(b, name...)
 	b = append(b, `="`...)
-	value = strings.ToValidUTF8(value, "\uFFFD")
 	for i := 0; i < len(value); i++ {
 		switch c := value[i]; c {
 		case '\\':

@@ -7,9 +7,12 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	dto "github.com/prometheus/client_model/go"
@@ -93,6 +96,9 @@ func TestExposition(t *testing.T) {
 		t.Errorf("duration: count %d sum %v, want 5 and 3.15", h.GetSampleCount(), h.GetSampleSum())
 	}
 	wantCum := map[float64]uint64{0.1: 2, 0.5: 3, 1: 4, math.Inf(1): 5} // le is inclusive
+	if len(h.GetBucket()) != len(wantCum) {
+		t.Errorf("duration: %d buckets, want %d", len(h.GetBucket()), len(wantCum))
+	}
 	for _, b := range h.GetBucket() {
 		if w, ok := wantCum[b.GetUpperBound()]; !ok || b.GetCumulativeCount() != w {
 			t.Errorf("bucket le=%v: %d, want %d", b.GetUpperBound(), b.GetCumulativeCount(), w)
@@ -121,7 +127,8 @@ func TestProcessCollector(t *testing.T) {
 	r := NewRegistry()
 	r.MustRegister(NewProcessCollector())
 	fams := parse(t, r)
-	for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "go_memstats_sys_bytes", "go_gc_cycles_total",
+	for _, name := range []string{"go_goroutines", "go_threads", "go_memstats_alloc_bytes", "go_memstats_heap_alloc_bytes",
+		"go_memstats_sys_bytes", "go_gc_cycles_total", "go_gc_gogc_percent", "go_gc_gomemlimit_bytes", "go_sched_gomaxprocs_threads",
 		"process_cpu_seconds_total", "process_resident_memory_bytes", "process_virtual_memory_bytes", "process_open_fds",
 		"process_max_fds", "process_start_time_seconds"} {
 		f, ok := fams[name]
@@ -141,12 +148,24 @@ func TestProcessCollector(t *testing.T) {
 	if l := labelsOf(fams["go_info"].GetMetric()[0]); !strings.HasPrefix(l["version"], "go") {
 		t.Errorf("go_info labels %v", l)
 	}
+	gauge := func(name string) float64 { return fams[name].GetMetric()[0].GetGauge().GetValue() }
+	// This test binary started less than ten minutes ago.
+	now := float64(time.Now().Unix())
+	if start := gauge("process_start_time_seconds"); start > now+1 || start < now-600 {
+		t.Errorf("process_start_time_seconds = %v, now is %v", start, now)
+	}
+	if got := gauge("go_sched_gomaxprocs_threads"); got != float64(runtime.GOMAXPROCS(0)) {
+		t.Errorf("go_sched_gomaxprocs_threads = %v, GOMAXPROCS is %d", got, runtime.GOMAXPROCS(0))
+	}
+	if got := gauge("go_gc_gogc_percent"); got != 100 && os.Getenv("GOGC") == "" {
+		t.Errorf("go_gc_gogc_percent = %v with GOGC unset", got)
+	}
 }
 
 func TestParseStat(t *testing.T) {
 	line := []byte("4242 (a) (b c) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 12345 1000000 2048 18446744073709551615\n")
 	s, ok := parseStat(line)
-	if !ok || s.utime != 250 || s.stime != 50 || s.start != 12345 || s.vsize != 1000000 || s.rss != 2048 {
+	if !ok || s.utime != 250 || s.stime != 50 || s.threads != 9 || s.start != 12345 || s.vsize != 1000000 || s.rss != 2048 {
 		t.Errorf("parseStat = %+v, %v", s, ok)
 	}
 	for _, bad := range []string{"", "1 (x) S 1 2", "1 (x) S 1 2 3 4 5 6 7 8 9 10 x 12 13 14 15 16 17 18 19 20 21 22"} {
@@ -169,6 +188,16 @@ func TestRegisterDuplicate(t *testing.T) {
 	}
 	if err := r.Register(NewProcessCollector(), NewGauge("go_goroutines", "x")); !errors.Is(err, ErrDuplicate) {
 		t.Errorf("a name inside a collector is not checked: %v", err)
+	}
+	// A histogram's series names are taken too.
+	r.MustRegister(NewHistogram("h_seconds", "H.", []float64{1}))
+	if err := r.Register(NewCounter("h_seconds_count", "C.")); !errors.Is(err, ErrDuplicate) {
+		t.Errorf("a counter named like a histogram's _count: %v", err)
+	}
+	// A series of a vector is not a family.
+	v := NewCounterVec("v_total", "V.", "a")
+	if err := r.Register(v.With("x")); err == nil || errors.Is(err, ErrDuplicate) {
+		t.Errorf("registering a vector's series: %v", err)
 	}
 }
 
@@ -221,6 +250,20 @@ func TestDelete(t *testing.T) {
 	}
 }
 
+// Label values that differ only in invalid UTF-8 bytes are written alike,
+// so they are one series.
+func TestInvalidUTF8IsOneSeries(t *testing.T) {
+	r := NewRegistry()
+	v := NewCounterVec("x_total", "X.", "a")
+	r.MustRegister(v)
+	v.With("\xff").Add(5)
+	v.With("\xfe").Inc()
+	parse(t, r)
+	if s := r.Samples(); len(s) != 1 || s["x_total{a=\"\uFFFD\"}"] != 6 {
+		t.Errorf("samples %v, want one series of 6", s)
+	}
+}
+
 // Label values that only differ in where one ends and the next starts are
 // different series.
 func TestLabelKeysUnambiguous(t *testing.T) {
@@ -257,18 +300,22 @@ func TestConcurrent(t *testing.T) {
 	h := NewHistogram("y_seconds", "Y.", []float64{1})
 	r.MustRegister(c, h)
 	const workers, each = 4, 2000
-	var wg sync.WaitGroup
+	var wg, scraper sync.WaitGroup
 	stop := make(chan struct{})
-	go func() {
+	scraper.Go(func() {
 		for {
 			select {
 			case <-stop:
 				return
 			default:
-				parse(t, r)
+			}
+			p := expfmt.NewTextParser(model.LegacyValidation)
+			if _, err := p.TextToMetricFamilies(bytes.NewReader(r.AppendText(nil))); err != nil {
+				t.Errorf("a scrape during writes: %v", err)
+				return
 			}
 		}
-	}()
+	})
 	for w := range workers {
 		wg.Go(func() {
 			for range each {
@@ -279,6 +326,7 @@ func TestConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	close(stop)
+	scraper.Wait()
 	s := r.Samples()
 	for w := range workers {
 		if got := s[`x_total{worker="`+string(rune('a'+w))+`"}`]; got != each {
@@ -344,16 +392,23 @@ func FuzzExposition(f *testing.F) {
 		if want := strings.TrimLeft(help, " \t"); f.GetHelp() != want {
 			t.Errorf("help %q, want %q", f.GetHelp(), want)
 		}
-		want := map[[2]string]float64{}
-		want[[2]string{strings.ToValidUTF8(a, "\uFFFD"), strings.ToValidUTF8(b, "\uFFFD")}] += float64(n)
+		want := map[[2]string]uint64{} // counters wrap as uint64 does
+		want[[2]string{strings.ToValidUTF8(a, "\uFFFD"), strings.ToValidUTF8(b, "\uFFFD")}] += n
 		want[[2]string{strings.ToValidUTF8(b, "\uFFFD"), strings.ToValidUTF8(a, "\uFFFD")}] += 1
 		got := map[[2]string]float64{}
 		for _, m := range f.GetMetric() {
 			l := labelsOf(m)
-			got[[2]string{l["a"], l["b"]}] += m.GetCounter().GetValue()
+			k := [2]string{l["a"], l["b"]}
+			if _, dup := got[k]; dup {
+				t.Errorf("label set %q written twice: Prometheus would drop one", k)
+			}
+			got[k] = m.GetCounter().GetValue()
+		}
+		if len(got) != len(want) {
+			t.Errorf("%d series, want %d: %v", len(got), len(want), got)
 		}
 		for k, w := range want {
-			if got[k] != w {
+			if got[k] != float64(w) {
 				t.Errorf("%q = %v, want %v (all: %v)", k, got[k], w, got)
 			}
 		}

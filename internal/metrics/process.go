@@ -6,17 +6,20 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"strconv"
-	"syscall"
 )
 
 // NewProcessCollector returns the process's and the Go runtime's own
-// metrics, under the names Prometheus's Go client uses for them:
+// metrics. Those Prometheus's Go client also exports keep its names:
 //
 //	process_cpu_seconds_total, process_resident_memory_bytes,
 //	process_virtual_memory_bytes, process_open_fds, process_max_fds,
 //	process_start_time_seconds (Linux, from /proc/self), go_goroutines,
+//	go_threads, go_info, go_memstats_alloc_bytes,
 //	go_memstats_heap_alloc_bytes, go_memstats_sys_bytes,
-//	go_gc_cycles_total and go_info.
+//	go_sched_gomaxprocs_threads, go_gc_gogc_percent,
+//	go_gc_gomemlimit_bytes;
+//
+// and go_gc_cycles_total counts completed collections.
 func NewProcessCollector() Collector {
 	return &processCollector{
 		pageSize: uint64(os.Getpagesize()),
@@ -24,6 +27,9 @@ func NewProcessCollector() Collector {
 			{Name: "/memory/classes/heap/objects:bytes"},
 			{Name: "/memory/classes/total:bytes"},
 			{Name: "/gc/cycles/total:gc-cycles"},
+			{Name: "/sched/gomaxprocs:threads"},
+			{Name: "/gc/gogc:percent"},
+			{Name: "/gc/gomemlimit:bytes"},
 		},
 	}
 }
@@ -38,10 +44,15 @@ const ticksPerSecond = 100
 
 var processFamilies = []desc{
 	{name: "go_gc_cycles_total", help: "Completed garbage-collection cycles.", typ: "counter"},
+	{name: "go_gc_gogc_percent", help: "The heap growth percentage that triggers a collection (GOGC).", typ: "gauge"},
+	{name: "go_gc_gomemlimit_bytes", help: "The Go runtime's soft memory limit (GOMEMLIMIT).", typ: "gauge"},
 	{name: "go_goroutines", help: "Goroutines that currently exist.", typ: "gauge"},
 	{name: "go_info", help: "The Go version the binary was built with.", typ: "gauge"},
+	{name: "go_memstats_alloc_bytes", help: "Bytes of heap objects, live and not yet swept.", typ: "gauge"},
 	{name: "go_memstats_heap_alloc_bytes", help: "Bytes of heap objects, live and not yet swept.", typ: "gauge"},
 	{name: "go_memstats_sys_bytes", help: "Bytes of memory the Go runtime has mapped.", typ: "gauge"},
+	{name: "go_sched_gomaxprocs_threads", help: "The number of Ps: goroutines that run at once (GOMAXPROCS).", typ: "gauge"},
+	{name: "go_threads", help: "Operating-system threads of the process.", typ: "gauge"},
 	{name: "process_cpu_seconds_total", help: "User and system CPU time spent, in seconds.", typ: "counter"},
 	{name: "process_max_fds", help: "The limit on open file descriptors.", typ: "gauge"},
 	{name: "process_open_fds", help: "Open file descriptors.", typ: "gauge"},
@@ -62,10 +73,13 @@ func (c *processCollector) appendTo(b []byte) []byte {
 	samples := append([]metrics.Sample(nil), c.samples...)
 	metrics.Read(samples)
 	val := func(i int) (float64, bool) {
-		if samples[i].Value.Kind() != metrics.KindUint64 {
-			return 0, false
+		switch samples[i].Value.Kind() {
+		case metrics.KindUint64:
+			return float64(samples[i].Value.Uint64()), true
+		case metrics.KindFloat64:
+			return samples[i].Value.Float64(), true
 		}
-		return float64(samples[i].Value.Uint64()), true
+		return 0, false
 	}
 	st, stOK := readStat()
 	for _, d := range processFamilies {
@@ -74,6 +88,14 @@ func (c *processCollector) appendTo(b []byte) []byte {
 		switch d.name {
 		case "go_gc_cycles_total":
 			v, ok = val(2)
+		case "go_gc_gogc_percent":
+			v, ok = val(4)
+		case "go_gc_gomemlimit_bytes":
+			v, ok = val(5)
+		case "go_sched_gomaxprocs_threads":
+			v, ok = val(3)
+		case "go_threads":
+			v, ok = float64(st.threads), stOK
 		case "go_goroutines":
 			v = float64(runtime.NumGoroutine())
 		case "go_info":
@@ -81,16 +103,14 @@ func (c *processCollector) appendTo(b []byte) []byte {
 			b = appendSeries(b, d.name, "", []string{"version"}, []string{runtime.Version()}, "", "")
 			b = append(b, " 1\n"...)
 			continue
-		case "go_memstats_heap_alloc_bytes":
+		case "go_memstats_alloc_bytes", "go_memstats_heap_alloc_bytes":
 			v, ok = val(0)
 		case "go_memstats_sys_bytes":
 			v, ok = val(1)
 		case "process_cpu_seconds_total":
 			v, ok = float64(st.utime+st.stime)/ticksPerSecond, stOK
 		case "process_max_fds":
-			var rl syscall.Rlimit
-			ok = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil
-			v = float64(rl.Cur)
+			v, ok = maxFDs()
 		case "process_open_fds":
 			fds, err := os.ReadDir("/proc/self/fd")
 			v, ok = float64(len(fds)), err == nil
@@ -115,7 +135,7 @@ func (c *processCollector) appendTo(b []byte) []byte {
 
 // stat is what /proc/self/stat says of the process.
 type stat struct {
-	utime, stime, start, vsize, rss uint64
+	utime, stime, threads, start, vsize, rss uint64
 }
 
 func readStat() (stat, bool) {
@@ -126,7 +146,8 @@ func readStat() (stat, bool) {
 	return parseStat(raw)
 }
 
-// parseStat reads fields 14, 15, 22, 23 and 24 of a /proc/PID/stat line.
+// parseStat reads fields 14, 15, 20, 22, 23 and 24 of a /proc/PID/stat
+// line.
 // The command name (field 2) may hold spaces and parentheses, so fields
 // are counted from the last ')'.
 func parseStat(raw []byte) (stat, bool) {
@@ -142,7 +163,7 @@ func parseStat(raw []byte) (stat, bool) {
 	for _, x := range []struct {
 		field int
 		dst   *uint64
-	}{{14, &s.utime}, {15, &s.stime}, {22, &s.start}, {23, &s.vsize}, {24, &s.rss}} {
+	}{{14, &s.utime}, {15, &s.stime}, {20, &s.threads}, {22, &s.start}, {23, &s.vsize}, {24, &s.rss}} {
 		n, err := strconv.ParseUint(string(f[x.field-3]), 10, 64)
 		if err != nil {
 			return stat{}, false

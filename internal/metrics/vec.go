@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 )
 
 // sample is what a vector's series are: something that appends its
@@ -65,6 +67,14 @@ func (v *Vec[M, PM]) With(values ...string) *M {
 	if len(values) != len(v.d.labels) {
 		panic(fmt.Sprintf("metrics: %s: %d label values for %d labels", v.d.name, len(values), len(v.d.labels)))
 	}
+	for i, s := range values {
+		if !utf8.ValidString(s) {
+			// Two values that differ only in invalid bytes are written
+			// the same, so they must be one series.
+			values = slices.Clone(values)
+			values[i] = strings.ToValidUTF8(s, "\uFFFD")
+		}
+	}
 	var buf [128]byte
 	key := appendKey(buf[:0], values)
 	if m := v.series.Load(); m != nil {
@@ -85,6 +95,10 @@ func appendKey(b []byte, values []string) []byte {
 	return b
 }
 
+// insert adds a series. Each insert copies the map, so making n series
+// costs O(n²) copies in all; series are made once per label set (a
+// service, a target group), which keeps that small next to the lock-free
+// reads it buys.
 func (v *Vec[M, PM]) insert(key string, values []string) *M {
 	v.mu.Lock()
 	defer v.mu.Unlock()
