@@ -3,10 +3,13 @@
 // as the AWS CLI and SDKs do, for the sources that make sense against a
 // self-hosted Trellis:
 //
+//   - profile: a flag, AWS_PROFILE, AWS_DEFAULT_PROFILE, "default"; its
+//     settings are its config-file section overlaid with its
+//     credentials-file section;
 //   - credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
-//     AWS_SESSION_TOKEN; a profile's aws_access_key_id,
-//     aws_secret_access_key and aws_session_token (credentials file first,
-//     then config file); a profile's credential_process;
+//     AWS_SESSION_TOKEN unless the profile came from a flag; the profile's
+//     aws_access_key_id, aws_secret_access_key and aws_session_token; its
+//     credential_process;
 //   - region: a flag, AWS_REGION, AWS_DEFAULT_REGION, the profile's region;
 //   - endpoint: AWS_ENDPOINT_URL, the profile's endpoint_url (both ignored
 //     with AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true or the profile's
@@ -29,6 +32,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,8 +65,9 @@ type Resolved struct {
 	Credentials aws.CredentialsProvider
 }
 
-// Load resolves opts. Credentials from a credential_process are read when
-// first retrieved, and again before they expire.
+// Load resolves opts. Resolved.Credentials is not cached: a
+// credential_process runs at every Retrieve, so callers wrap it in
+// aws.NewCredentialsCache.
 func Load(opts Options) (Resolved, error) {
 	getenv := opts.Getenv
 	if getenv == nil {
@@ -78,34 +83,33 @@ func Load(opts Options) (Resolved, error) {
 	if err != nil {
 		return Resolved{}, err
 	}
-	explicit := first(opts.Profile, getenv("AWS_PROFILE"))
-	r := Resolved{Profile: first(explicit, "default")}
-	cred, hasCred := credsFile[r.Profile]
-	conf, hasConf := configFile[configSection(r.Profile)]
-	if !hasConf && r.Profile == "default" {
-		conf, hasConf = configFile["profile default"]
-	}
-	if explicit != "" && !hasCred && !hasConf {
+	r := Resolved{Profile: first(opts.Profile, getenv("AWS_PROFILE"), getenv("AWS_DEFAULT_PROFILE"), "default")}
+	prof, found := profile(r.Profile, configFile, credsFile)
+	if opts.Profile != "" && !found {
 		return Resolved{}, fmt.Errorf("profile %q is in neither %s nor %s", r.Profile, credsPath, configPath)
 	}
 
-	r.Region = first(opts.Region, getenv("AWS_REGION"), getenv("AWS_DEFAULT_REGION"), conf["region"])
-	if !isTrue(getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) && !isTrue(conf["ignore_configured_endpoint_urls"]) {
-		r.Endpoint = first(getenv("AWS_ENDPOINT_URL"), conf["endpoint_url"])
+	r.Region = first(opts.Region, getenv("AWS_REGION"), getenv("AWS_DEFAULT_REGION"), prof["region"])
+	if !isTrue(getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) && !isTrue(prof["ignore_configured_endpoint_urls"]) {
+		r.Endpoint = first(getenv("AWS_ENDPOINT_URL"), prof["endpoint_url"])
 	}
 
+	// As in the SDKs, keys in the environment win over AWS_PROFILE but not
+	// over a profile named on the command line.
 	envKey, envSecret := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY")
 	switch {
-	case explicit == "" && envKey != "" && envSecret != "":
+	case opts.Profile == "" && envKey != "" && envSecret != "":
 		r.Credentials = static(envKey, envSecret, getenv("AWS_SESSION_TOKEN"), "environment")
-	case cred["aws_access_key_id"] != "":
-		r.Credentials, err = fromKeys(cred, credsPath, r.Profile)
-	case conf["aws_access_key_id"] != "":
-		r.Credentials, err = fromKeys(conf, configPath, r.Profile)
-	case first(cred["credential_process"], conf["credential_process"]) != "":
-		r.Credentials = aws.NewCredentialsCache(&processProvider{command: first(cred["credential_process"], conf["credential_process"])})
+	case !found || needsAWS(prof) != "" || prof["aws_access_key_id"] == "" && prof["credential_process"] == "":
+		err = noCredentials(r.Profile, prof, credsPath, configPath)
+	case prof["aws_access_key_id"] != "":
+		if prof["aws_secret_access_key"] == "" {
+			err = fmt.Errorf("profile %q has aws_access_key_id but no aws_secret_access_key (%s, %s)", r.Profile, credsPath, configPath)
+			break
+		}
+		r.Credentials = static(prof["aws_access_key_id"], prof["aws_secret_access_key"], prof["aws_session_token"], "profile "+r.Profile)
 	default:
-		err = noCredentials(r.Profile, conf, credsPath, configPath)
+		r.Credentials = &processProvider{command: prof["credential_process"]}
 	}
 	if err != nil {
 		return Resolved{}, err
@@ -113,29 +117,51 @@ func Load(opts Options) (Resolved, error) {
 	return r, nil
 }
 
+// profile is a profile's settings: its config-file section ([profile
+// NAME], or [default]; [profile default] wins over [default] as in the
+// SDKs) overlaid with its credentials-file section ([NAME]), which wins.
+func profile(name string, configFile, credsFile map[string]map[string]string) (map[string]string, bool) {
+	conf, inConf := configFile["profile "+name]
+	if !inConf && name == "default" {
+		conf, inConf = configFile["default"]
+	}
+	cred, inCreds := credsFile[name]
+	out := make(map[string]string, len(conf)+len(cred))
+	for k, v := range conf {
+		out[k] = v
+	}
+	for k, v := range cred {
+		out[k] = v
+	}
+	return out, inConf || inCreds
+}
+
 func static(key, secret, token, source string) aws.CredentialsProvider {
 	c := aws.Credentials{AccessKeyID: key, SecretAccessKey: secret, SessionToken: token, Source: source}
 	return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return c, nil })
 }
 
-func fromKeys(sec map[string]string, path, profile string) (aws.CredentialsProvider, error) {
-	if sec["aws_secret_access_key"] == "" {
-		return nil, fmt.Errorf("profile %q in %s has aws_access_key_id but no aws_secret_access_key", profile, path)
-	}
-	return static(sec["aws_access_key_id"], sec["aws_secret_access_key"], sec["aws_session_token"], path), nil
-}
-
 // noCredentials explains why a profile gave none.
-func noCredentials(profile string, conf map[string]string, credsPath, configPath string) error {
-	for _, k := range []string{"role_arn", "sso_session", "sso_start_url", "web_identity_token_file", "credential_source"} {
-		if conf[k] != "" {
-			return fmt.Errorf("profile %q uses %s, which needs AWS's own STS or IAM Identity Center; "+
-				"Trellis signs with its own access keys: put aws_access_key_id and aws_secret_access_key "+
-				"(from 'trellis create access-key') or a credential_process in the profile", profile, k)
-		}
+func noCredentials(profile string, prof map[string]string, credsPath, configPath string) error {
+	if k := needsAWS(prof); k != "" {
+		return fmt.Errorf("profile %q uses %s, which needs AWS's own STS or IAM Identity Center; "+
+			"Trellis signs with its own access keys: put aws_access_key_id and aws_secret_access_key "+
+			"(from 'trellis create access-key') or a credential_process in the profile", profile, k)
 	}
 	return fmt.Errorf("no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give profile %q keys in %s "+
 		"(or %s); 'trellis up --data DIR' writes DIR/credentials", profile, credsPath, configPath)
+}
+
+// needsAWS names the setting of prof, if any, that gets credentials from
+// AWS's own services; the SDKs follow it before any keys of the profile.
+func needsAWS(prof map[string]string) string {
+	for _, k := range []string{"role_arn", "source_profile", "credential_source", "sso_session", "sso_start_url",
+		"web_identity_token_file", "login_session"} {
+		if prof[k] != "" {
+			return k
+		}
+	}
+	return ""
 }
 
 // processProvider runs a credential_process command, which prints
@@ -147,13 +173,26 @@ func (p *processProvider) Retrieve(ctx context.Context) (aws.Credentials, error)
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", p.command)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	// As in the SDKs, the command may ask the user (an MFA code, a touch
+	// of a key): it has the terminal's standard input and error.
+	var stderr tail
+	cmd.Stdin, cmd.Stderr = os.Stdin, io.MultiWriter(os.Stderr, &stderr)
 	out, err := cmd.Output()
 	if err != nil {
-		return aws.Credentials{}, fmt.Errorf("credential_process: %w: %s", err, strings.TrimSpace(stderr.String()))
+		return aws.Credentials{}, fmt.Errorf("credential_process: %w: %s", err, strings.TrimSpace(string(stderr.b)))
 	}
 	return parseProcessOutput(out)
+}
+
+// tail keeps the last 1 KiB written to it.
+type tail struct{ b []byte }
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 1024 {
+		t.b = t.b[len(t.b)-1024:]
+	}
+	return len(p), nil
 }
 
 func parseProcessOutput(out []byte) (aws.Credentials, error) {
@@ -179,14 +218,6 @@ func parseProcessOutput(out []byte) (aws.Credentials, error) {
 		c.CanExpire, c.Expires = true, *v.Expiration
 	}
 	return c, nil
-}
-
-// configSection is the config file's section of a profile.
-func configSection(profile string) string {
-	if profile == "default" {
-		return "default"
-	}
-	return "profile " + profile
 }
 
 func homeFile(getenv func(string) string, name string) string {
@@ -215,13 +246,13 @@ func readFile(path string) (map[string]map[string]string, error) {
 	return Parse(b), nil
 }
 
-// Parse reads the INI dialect of the AWS shared files: [section] headers,
-// key = value lines (keys lower-cased), # and ; comment lines. As in the
-// AWS CLI, a # or ; inside a value is part of it (a credential_process
-// command may hold one). The indented
-// lines of a nested block (a key with an empty value, as in `s3 =`) are
-// skipped. Of a section or key given twice, the later wins. Lines before
-// the first section and lines that are neither are ignored.
+// Parse reads the INI dialect of the AWS shared files as the AWS SDK for
+// Go reads it: [section] headers, key = value lines (keys lower-cased),
+// comment lines starting with # or ;, and inline comments: a # or ;
+// after a blank ends the value. The indented lines of a nested block (a
+// key with an empty value, as in `s3 =`) are skipped; other indented
+// lines are ordinary. Of a section or key given twice, the later wins.
+// Lines before the first section and lines that are neither are ignored.
 func Parse(b []byte) map[string]map[string]string {
 	out := map[string]map[string]string{}
 	var cur map[string]string
@@ -238,6 +269,10 @@ func Parse(b []byte) map[string]map[string]string {
 			continue
 		}
 		nested = false
+		line = stripComment(line)
+		if line == "" {
+			continue
+		}
 		if line[0] == '[' {
 			name, _, ok := strings.Cut(line[1:], "]")
 			cur = nil
@@ -262,6 +297,16 @@ func Parse(b []byte) map[string]map[string]string {
 		cur[k] = v
 	}
 	return out
+}
+
+// stripComment cuts an inline comment: # or ; after a blank.
+func stripComment(s string) string {
+	for i := 1; i < len(s); i++ {
+		if (s[i] == '#' || s[i] == ';') && (s[i-1] == ' ' || s[i-1] == '\t') {
+			return strings.TrimSpace(s[:i])
+		}
+	}
+	return s
 }
 
 func isTrue(s string) bool { return strings.EqualFold(strings.TrimSpace(s), "true") }

@@ -22,6 +22,16 @@ aws_session_token = tokendev
 
 [half]
 aws_access_key_id = AKIDHALF
+
+[credsregion]
+aws_access_key_id = AKIDCR
+aws_secret_access_key = secretcr
+region = from-credentials-file
+
+[keysandrole]
+aws_access_key_id = AKIDKR
+aws_secret_access_key = secretkr
+role_arn = arn:aws:iam::123456789012:role/x
 `
 
 const configFile = `
@@ -33,7 +43,10 @@ s3 =
   region = nested-must-not-win
 
 [profile dev]
-region = us-west-2
+region = us-west-2 # an inline comment
+
+[profile credsregion]
+region = from-config-file
 
 [profile cfgkeys]
 aws_access_key_id = AKIDCFG
@@ -63,7 +76,7 @@ func setup(t *testing.T, e env) (Options, string) {
 	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$1\" >&2\ncat \""+dir+"/proc.json\"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for path, body := range map[string]string{creds: credentialsFile, conf: strings.ReplaceAll(configFile, "PROC", script+" 'a ; b # c'")} {
+	for path, body := range map[string]string{creds: credentialsFile, conf: strings.ReplaceAll(configFile, "PROC", script+" 'a;b#c' ; the rest is a comment")} {
 		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -95,9 +108,19 @@ func TestResolution(t *testing.T) {
 		{name: "environment keys before the default profile",
 			env: env{"AWS_ACCESS_KEY_ID": "AKIDENV", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "tokenenv"},
 			key: "AKIDENV", token: "tokenenv", region: "eu-west-1", endpoint: "http://127.0.0.1:7070", wantProfileResolved: "default"},
-		{name: "a named profile before environment keys",
+		{name: "environment keys before AWS_PROFILE, whose region still counts",
 			env: env{"AWS_PROFILE": "dev", "AWS_ACCESS_KEY_ID": "AKIDENV", "AWS_SECRET_ACCESS_KEY": "s"},
+			key: "AKIDENV", region: "us-west-2", wantProfileResolved: "dev"},
+		{name: "environment keys with an AWS_PROFILE that does not exist",
+			env: env{"AWS_PROFILE": "ghost", "AWS_ACCESS_KEY_ID": "AKIDENV", "AWS_SECRET_ACCESS_KEY": "s"},
+			key: "AKIDENV", wantProfileResolved: "ghost"},
+		{name: "a profile named by the flag before environment keys",
+			env: env{"AWS_ACCESS_KEY_ID": "AKIDENV", "AWS_SECRET_ACCESS_KEY": "s"}, opts: Options{Profile: "dev"},
 			key: "AKIDDEV", token: "tokendev", region: "us-west-2", wantProfileResolved: "dev"},
+		{name: "AWS_DEFAULT_PROFILE", env: env{"AWS_DEFAULT_PROFILE": "dev"},
+			key: "AKIDDEV", token: "tokendev", region: "us-west-2", wantProfileResolved: "dev"},
+		{name: "the credentials file's settings win over the config file's", env: env{}, opts: Options{Profile: "credsregion"},
+			key: "AKIDCR", region: "from-credentials-file", wantProfileResolved: "credsregion"},
 		{name: "the flag's profile before AWS_PROFILE", env: env{"AWS_PROFILE": "nope"}, opts: Options{Profile: "dev"},
 			key: "AKIDDEV", token: "tokendev", region: "us-west-2", wantProfileResolved: "dev"},
 		{name: "keys in the config file; endpoint_url ignored by the profile", env: env{}, opts: Options{Profile: "cfgkeys"},
@@ -154,6 +177,8 @@ func TestErrors(t *testing.T) {
 		{name: "unknown profile", profile: "ghost", env: env{}, want: `profile "ghost" is in neither`},
 		{name: "role_arn", profile: "role", env: env{}, want: "role_arn, which needs AWS's own STS"},
 		{name: "key without secret", profile: "half", env: env{}, want: "no aws_secret_access_key"},
+		{name: "role_arn beside keys", profile: "keysandrole", env: env{}, want: "role_arn, which needs AWS's own STS"},
+		{name: "AWS_PROFILE that does not exist, no keys", env: env{"AWS_PROFILE": "ghost"}, want: `no credentials`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts, _ := setup(t, tc.env)
@@ -215,20 +240,41 @@ func TestCredentialProcess(t *testing.T) {
 		}
 	}
 	// A command that fails is reported with what it printed on stderr:
-	// here its argument, which also shows "; b # c" reached the shell.
+	// here its argument, which shows that ";" and "#" inside a value
+	// reached the shell and the inline comment did not.
 	if err := os.Remove(filepath.Join(dir, "proc.json")); err != nil {
 		t.Fatal(err)
 	}
 	r, _ = Load(opts)
-	if _, err := r.Credentials.Retrieve(context.Background()); err == nil || !strings.Contains(err.Error(), "a ; b # c") {
+	_, err = r.Credentials.Retrieve(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "a;b#c") || strings.Contains(err.Error(), "rest is a comment") {
 		t.Errorf("failing command: %v", err)
 	}
 }
 
+func TestProfileDefaultSection(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "config")
+	body := "[default]\nregion = plain\naws_access_key_id = A\naws_secret_access_key = B\n[profile default]\nregion = prefixed\n"
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Load(Options{ConfigFile: conf, CredentialsFile: filepath.Join(dir, "none"), Getenv: env{}.get})
+	if err == nil || r.Region != "" {
+		// [profile default] replaces [default] whole, as in the SDK: no keys.
+		t.Fatalf("Load = %+v, %v; want no credentials", r, err)
+	}
+	r, err = Load(Options{ConfigFile: conf, CredentialsFile: filepath.Join(dir, "none"),
+		Getenv: env{"AWS_ACCESS_KEY_ID": "E", "AWS_SECRET_ACCESS_KEY": "S"}.get})
+	if err != nil || r.Region != "prefixed" {
+		t.Errorf("region %q, %v; want the [profile default] section's", r.Region, err)
+	}
+}
+
 func TestParse(t *testing.T) {
-	got := Parse([]byte("top = ignored\n[ profile   x ]\nKey = v=with=equals ; not a comment\n; comment\n# comment\n" +
-		"nested =\n  inner = no\n\tinner2 = no\nafter = yes\n[profile x]\nafter = again\n[broken\nlost = 1\n"))
-	want := map[string]string{"key": "v=with=equals ; not a comment", "after": "again"}
+	got := Parse([]byte("top = ignored\n[ profile   x ] ; comment\nKey = v=with=equals ; a comment\nhash = a#b;c\n; comment\n# comment\n" +
+		"nested =\n  inner = no\n\tinner2 = no\nafter = yes\n  indented = ordinary\n[profile x]\nafter = again\n[broken\nlost = 1\n"))
+	want := map[string]string{"key": "v=with=equals", "hash": "a#b;c", "indented": "ordinary", "after": "again"}
 	if len(got) != 1 || len(got["profile x"]) != len(want) {
 		t.Fatalf("Parse = %v", got)
 	}

@@ -64,12 +64,14 @@ func (f *clientFlags) connect(ctx context.Context) (*Client, error) {
 	}
 	region := cmp.Or(p.Region, "us-east-1")
 	endpoint := strings.TrimSuffix(cmp.Or(f.endpoint, p.Endpoint, defaultEndpoint), "/")
-	if _, err := p.Credentials.Retrieve(ctx); err != nil {
-		return nil, fmt.Errorf("no credentials: set AWS_SHARED_CREDENTIALS_FILE to the file 'trellis up' wrote, or pass --data DIR (%w)", err)
+	// Credentials from a credential_process are fetched again a minute
+	// before they expire.
+	creds := aws.NewCredentialsCache(p.Credentials, func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = time.Minute })
+	if _, err := creds.Retrieve(ctx); err != nil {
+		return nil, fmt.Errorf("credentials of profile %q: %w", p.Profile, err)
 	}
 	hc := &http.Client{Timeout: 30 * time.Second}
-	cfg := aws.Config{Region: region, Credentials: aws.NewCredentialsCache(p.Credentials), HTTPClient: hc,
-		BaseEndpoint: aws.String(endpoint)}
+	cfg := aws.Config{Region: region, Credentials: creds, HTTPClient: hc, BaseEndpoint: aws.String(endpoint)}
 	return &Client{
 		Lattice:  vpclattice.NewFromConfig(cfg),
 		Endpoint: endpoint, Region: region, aws: cfg, http: hc,
