@@ -15,6 +15,8 @@ package metrics
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -99,7 +101,8 @@ func (r *Registry) WriteTo(w io.Writer) (int64, error) {
 	return int64(n), err
 }
 
-// ServeHTTP answers GET and HEAD with the text format.
+// ServeHTTP answers GET and HEAD with the text format, gzipped when the
+// scraper accepts it (Prometheus does).
 func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -107,11 +110,41 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	body := r.AppendText(nil)
-	w.Header().Set("Content-Type", ContentType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	h := w.Header()
+	h.Set("Content-Type", ContentType)
+	h.Set("Vary", "Accept-Encoding")
+	if acceptsGzip(req.Header.Values("Accept-Encoding")) {
+		var zb bytes.Buffer
+		zw := gzip.NewWriter(&zb)
+		zw.Write(body) //nolint:errcheck // a bytes.Buffer does not fail
+		zw.Close()     //nolint:errcheck
+		body = zb.Bytes()
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	if req.Method == http.MethodGet {
 		w.Write(body) //nolint:errcheck // the scraper left
 	}
+}
+
+// acceptsGzip reports whether Accept-Encoding lists gzip without q=0.
+func acceptsGzip(fields []string) bool {
+	for _, f := range fields {
+		for part := range strings.SplitSeq(f, ",") {
+			coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+				continue
+			}
+			q, ok := strings.CutPrefix(strings.ReplaceAll(strings.ToLower(params), " ", ""), "q=")
+			if !ok {
+				return true
+			}
+			if v, err := strconv.ParseFloat(q, 64); err == nil && v > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Samples returns every sample as its series, `name{label="value",...}`

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"io"
 	"math"
@@ -361,6 +362,28 @@ func TestServeHTTP(t *testing.T) {
 	if format := expfmt.ResponseFormat(resp.Header); format.FormatType() != expfmt.TypeTextPlain {
 		t.Errorf("Prometheus reads the answer as %v", format)
 	}
+	// Gzipped when asked, as Prometheus asks; not when q=0.
+	for ae, gz := range map[string]bool{"gzip": true, "deflate, GZIP;q=0.5": true, "gzip;q=0": false, "identity": false} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+		req.Header.Set("Accept-Encoding", ae)
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rd io.Reader = resp.Body
+		if got := resp.Header.Get("Content-Encoding") == "gzip"; got != gz {
+			t.Errorf("Accept-Encoding %q: gzipped %v, want %v", ae, got, gz)
+		} else if gz {
+			if rd, err = gzip.NewReader(resp.Body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err := io.ReadAll(rd)
+		resp.Body.Close()
+		if err != nil || !strings.Contains(string(b), "x_total 42\n") {
+			t.Errorf("Accept-Encoding %q: body %q, %v", ae, b, err)
+		}
+	}
 	resp, err = http.Post(srv.URL, "text/plain", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -450,4 +473,15 @@ func BenchmarkScrape(b *testing.B) {
 	for b.Loop() {
 		buf = r.AppendText(buf[:0])
 	}
+}
+
+func FuzzAcceptsGzip(f *testing.F) {
+	for _, s := range []string{"gzip", "gzip;q=0", "br, gzip;q=0.8", "GZIP ; Q=1", "gzip;q=abc", ";", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if acceptsGzip([]string{s}) && !strings.Contains(strings.ToLower(s), "gzip") {
+			t.Errorf("acceptsGzip(%q) without gzip in it", s)
+		}
+	})
 }
