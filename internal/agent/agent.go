@@ -217,6 +217,7 @@ func (a *Agent) start(ctx context.Context) error {
 	}
 	a.hosts = h
 	reg := metrics.NewRegistry()
+	reg.MustRegister(metrics.NewProcessCollector())
 	out := a.opts.AccessLog
 	if out == nil {
 		out = os.Stdout

@@ -209,6 +209,7 @@ func TestAgentNamespace(t *testing.T) {
 			`ecs_service_connect_target_request_count_total{target_discovery_name="payments"}`,
 			`ecs_service_connect_httpcode_target_count_total{code_class="2XX",target_discovery_name="payments"}`,
 			`ecs_service_connect_target_response_time_seconds_count{target_discovery_name="payments"}`,
+			"process_resident_memory_bytes ", "go_gc_gomemlimit_bytes ",
 		} {
 			if !strings.Contains(web, want) {
 				t.Errorf("web agent's /metrics lacks %s", want)
