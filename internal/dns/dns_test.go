@@ -399,3 +399,33 @@ func BenchmarkUDPQuery(b *testing.B) {
 		}
 	}
 }
+
+// TestGoResolverSRV: Go's resolver finds a Cloud Map SRV service by
+// service and protocol, and resolves each target.
+func TestGoResolverSRV(t *testing.T) {
+	s := New(Config{Addr: "127.0.0.1:0"})
+	s.SetRecords(nil, srvZone())
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+	r := resolver(s, "udp")
+	_, srvs, err := r.LookupSRV(ctx, "pg", "tcp", "corp.internal.")
+	if err != nil || len(srvs) != 2 {
+		t.Fatalf("LookupSRV: %v %v", srvs, err)
+	}
+	ports := map[string]uint16{}
+	for _, srv := range srvs {
+		ports[srv.Target] = srv.Port
+		if addrs, err := r.LookupHost(ctx, srv.Target); err != nil || len(addrs) == 0 {
+			t.Errorf("target %s: %v %v", srv.Target, addrs, err)
+		}
+	}
+	if ports["pg-1._pg._tcp.corp.internal."] != 5432 || ports["pg-2._pg._tcp.corp.internal."] != 5433 {
+		t.Errorf("targets %v", ports)
+	}
+}

@@ -28,6 +28,7 @@ type request struct {
 	edns     bool
 	ednsVer  uint8
 	udpLimit int
+	tbl      *table // the records the answer comes from
 }
 
 // handle answers one query. msg is the query; out is a buffer (len 0) the
@@ -65,7 +66,8 @@ func (s *Server) handle(msg []byte, out []byte, udp bool) []byte {
 
 	var lower [255]byte
 	name := lowerName(&lower, &req.q.Name)
-	rs, found, inZone := s.records.Load().lookup(name)
+	req.tbl = s.records.Load()
+	rs, found, inZone := req.tbl.lookup(name)
 	switch {
 	case found:
 		return s.respond(out, &req, dnsmessage.RCodeSuccess, rs, udp)
@@ -170,6 +172,7 @@ func (s *Server) build(out []byte, req *request, rcode dnsmessage.RCode, rs *rrs
 		RCode:            rcode & 0xF, // the upper bits travel in OPT
 	}
 	b := dnsmessage.NewBuilder(out, h)
+	var srvFrom, srvN int // the SRV records answered
 	if req.hasQ {
 		if err := b.StartQuestions(); err != nil {
 			return nil, err
@@ -212,11 +215,31 @@ func (s *Server) build(out []byte, req *request, rcode dnsmessage.RCode, rs *rrs
 				}
 			}
 		}
+		if t == dnsmessage.TypeSRV || t == dnsmessage.TypeALL {
+			rh.Type, rh.TTL = dnsmessage.TypeSRV, rs.ttlSRV
+			from, n := span(len(rs.srv), rs)
+			for i := range n {
+				r := &rs.srv[(from+i)%len(rs.srv)]
+				if err := b.SRVResource(rh, dnsmessage.SRVResource{Priority: 1, Weight: 1, Port: r.port, Target: r.target}); err != nil {
+					return nil, err
+				}
+			}
+			srvFrom, srvN = from, n
+		}
 	}
-	if req.edns {
+	if srvN > 0 || req.edns {
 		if err := b.StartAdditionals(); err != nil {
 			return nil, err
 		}
+	}
+	// The targets' addresses, so that the client needs no second query.
+	for i := range srvN {
+		r := &rs.srv[(srvFrom+i)%len(rs.srv)]
+		if err := additional(&b, req.tbl, r); err != nil {
+			return nil, err
+		}
+	}
+	if req.edns {
 		var oh dnsmessage.ResourceHeader
 		if err := oh.SetEDNS0(maxUDPSize, rcode, false); err != nil {
 			return nil, err
@@ -226,4 +249,29 @@ func (s *Server) build(out []byte, req *request, rcode dnsmessage.RCode, rs *rrs
 		}
 	}
 	return b.Finish()
+}
+
+// additional adds the A and AAAA records of an SRV record's target, when
+// the table holds the target.
+func additional(b *dnsmessage.Builder, tbl *table, r *srvRecord) error {
+	if tbl == nil {
+		return nil
+	}
+	hs, ok := tbl.names[r.host]
+	if !ok {
+		return nil
+	}
+	rh := dnsmessage.ResourceHeader{Name: r.target, Class: dnsmessage.ClassINET, Type: dnsmessage.TypeA, TTL: hs.ttlA}
+	for _, a := range hs.a[:min(len(hs.a), maxAnswers)] {
+		if err := b.AResource(rh, dnsmessage.AResource{A: a}); err != nil {
+			return err
+		}
+	}
+	rh.Type, rh.TTL = dnsmessage.TypeAAAA, hs.ttlAAAA
+	for _, a := range hs.aaaa[:min(len(hs.aaaa), maxAnswers)] {
+		if err := b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: a}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

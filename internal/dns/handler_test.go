@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -246,8 +247,11 @@ func TestHandleMalformed(t *testing.T) {
 }
 
 func FuzzHandle(f *testing.F) {
-	s := newTestServer()
+	s := New(Config{Addr: "127.0.0.1:0"})
+	s.SetRecords(testRecords(), srvZone())
 	f.Add(query(f, webName+".", dnsmessage.TypeA, -1))
+	f.Add(query(f, "_pg._tcp.corp.internal.", dnsmessage.TypeSRV, -1))
+	f.Add(query(f, "_pg._tcp.corp.internal.", dnsmessage.TypeALL, 1232))
 	f.Add(query(f, bigName+".", dnsmessage.TypeA, 1232))
 	f.Add(query(f, "www.example.com.", dnsmessage.TypeAAAA, 512))
 	f.Add([]byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1})
@@ -396,5 +400,70 @@ func TestHandleZoneWeighted(t *testing.T) {
 	}
 	if len(seen) != len(addrs) {
 		t.Fatalf("%d of %d addresses answered over 100 queries", len(seen), len(addrs))
+	}
+}
+
+// srvZone is a zone with an SRV name of two targets, each a name with its
+// addresses, as Cloud Map lays them out.
+func srvZone() Zone {
+	ip := netip.MustParseAddr
+	return Zone{Apex: "corp.internal", Names: []Name{
+		{Name: "_pg._tcp.corp.internal", SRVTTL: 20, SRV: []SRVTarget{
+			{Host: "pg-1._pg._tcp.corp.internal", Port: 5432}, {Host: "PG-2._pg._tcp.corp.internal.", Port: 5433}}},
+		{Name: "pg-1._pg._tcp.corp.internal", A: []netip.Addr{ip("10.0.0.1")}, ATTL: 20, AAAATTL: 20},
+		{Name: "pg-2._pg._tcp.corp.internal", A: []netip.Addr{ip("10.0.0.2")}, AAAA: []netip.Addr{ip("fd00::2")}, ATTL: 20, AAAATTL: 20},
+		{Name: "db.corp.internal", A: []netip.Addr{ip("10.0.0.5")}, ATTL: 30},
+	}}
+}
+
+// TestHandleZoneSRV: an SRV name answers its targets (priority 1, weight
+// 1, the instance's port) with the targets' addresses in the additional
+// section; a target answers its own A and AAAA; a name without SRV
+// records is NODATA for SRV, and the SRV name NODATA for A.
+func TestHandleZoneSRV(t *testing.T) {
+	s := New(Config{Addr: "127.0.0.1:0"})
+	s.SetRecords(nil, srvZone())
+	ask := func(name string, typ dnsmessage.Type) dnsmessage.Message {
+		return parse(t, s.handle(query(t, name, typ, 1232), make([]byte, 0, 512), true))
+	}
+	m := ask("_PG._tcp.corp.internal.", dnsmessage.TypeSRV)
+	if m.RCode != dnsmessage.RCodeSuccess || len(m.Answers) != 2 {
+		t.Fatalf("SRV: %v, %d answers", m.RCode, len(m.Answers))
+	}
+	got := map[string]uint16{}
+	for _, a := range m.Answers {
+		srv, ok := a.Body.(*dnsmessage.SRVResource)
+		if !ok || a.Header.TTL != 20 || srv.Priority != 1 || srv.Weight != 1 {
+			t.Fatalf("SRV answer %+v", a)
+		}
+		got[srv.Target.String()] = srv.Port
+	}
+	want := map[string]uint16{"pg-1._pg._tcp.corp.internal.": 5432, "pg-2._pg._tcp.corp.internal.": 5433}
+	if !maps.Equal(got, want) {
+		t.Errorf("SRV targets %v, want %v", got, want)
+	}
+	extra := map[string][]string{}
+	for _, r := range m.Additionals {
+		switch b := r.Body.(type) {
+		case *dnsmessage.AResource:
+			extra[r.Header.Name.String()] = append(extra[r.Header.Name.String()], netip.AddrFrom4(b.A).String())
+		case *dnsmessage.AAAAResource:
+			extra[r.Header.Name.String()] = append(extra[r.Header.Name.String()], netip.AddrFrom16(b.AAAA).String())
+		}
+	}
+	wantExtra := map[string][]string{"pg-1._pg._tcp.corp.internal.": {"10.0.0.1"}, "pg-2._pg._tcp.corp.internal.": {"10.0.0.2", "fd00::2"}}
+	if !maps.EqualFunc(extra, wantExtra, slices.Equal[[]string]) {
+		t.Errorf("additional section %v, want %v", extra, wantExtra)
+	}
+	if got := answers(ask("pg-2._pg._tcp.corp.internal.", dnsmessage.TypeA)); !slices.Equal(got, []string{"10.0.0.2"}) {
+		t.Errorf("target A: %v", got)
+	}
+	for _, q := range []struct {
+		name string
+		typ  dnsmessage.Type
+	}{{"_pg._tcp.corp.internal.", dnsmessage.TypeA}, {"db.corp.internal.", dnsmessage.TypeSRV}} {
+		if m := ask(q.name, q.typ); m.RCode != dnsmessage.RCodeSuccess || len(m.Answers) != 0 || len(m.Additionals) != 1 {
+			t.Errorf("%s %v: %v, %d answers, %d additional; want NODATA with only OPT", q.name, q.typ, m.RCode, len(m.Answers), len(m.Additionals))
+		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"golang.org/x/net/dns/dnsmessage"
 )
 
 // zoneLabel marks Lattice's generated service names:
@@ -16,11 +18,20 @@ const zoneLabel = "vpc-lattice-svcs"
 type rrset struct {
 	a    [][4]byte
 	aaaa [][16]byte
+	srv  []srvRecord
 	// zoned: a name of a Zone, answered with its own TTLs and at most
 	// maxAnswers addresses per type, from a random offset.
-	zoned         bool
-	one           bool // a weighted name: one address per answer
-	ttlA, ttlAAAA uint32
+	zoned                 bool
+	one                   bool // a weighted name: one address per answer
+	ttlA, ttlAAAA, ttlSRV uint32
+}
+
+// srvRecord is an SRV record's data: priority and weight are 1, as Cloud
+// Map writes them.
+type srvRecord struct {
+	target dnsmessage.Name
+	port   uint16
+	host   string // target, lower case, no trailing dot: its key in names
 }
 
 // maxAnswers is how many addresses of a type an answer for a zone's name
@@ -44,11 +55,22 @@ type Zone struct {
 // asked is NODATA. An answer carries up to eight addresses of a type, a
 // different slice of the list each time; with Weighted, one address
 // picked at random (Route 53's weighted routing, equal weights).
+//
+// SRV records are chosen the same way; an answer's additional section
+// carries the addresses of its targets that are names of the table.
 type Name struct {
 	Name          string
 	A, AAAA       []netip.Addr
 	ATTL, AAAATTL uint32
 	Weighted      bool
+	SRV           []SRVTarget
+	SRVTTL        uint32
+}
+
+// SRVTarget is the target of an SRV record.
+type SRVTarget struct {
+	Host string
+	Port uint16
 }
 
 // table is an immutable set of records; SetRecords swaps whole tables.
@@ -127,7 +149,15 @@ func newTable(names map[string][]netip.Addr, extra []Zone) *table {
 					rs.aaaa = append(rs.aaaa, a.As16())
 				}
 			}
-			rs.zoned, rs.one, rs.ttlA, rs.ttlAAAA = true, n.Weighted, n.ATTL, n.AAAATTL
+			rs.zoned, rs.one, rs.ttlA, rs.ttlAAAA, rs.ttlSRV = true, n.Weighted, n.ATTL, n.AAAATTL, n.SRVTTL
+			for _, srv := range n.SRV {
+				host := normalize(srv.Host)
+				target, err := dnsmessage.NewName(host + ".")
+				if err != nil || host == "" {
+					continue // not a name DNS can carry
+				}
+				rs.srv = append(rs.srv, srvRecord{target: target, port: srv.Port, host: host})
+			}
 		}
 	}
 	for zone := range zones {

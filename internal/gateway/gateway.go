@@ -311,8 +311,12 @@ func zones(snap *snapshot.Snapshot) []dns.Zone {
 	for _, z := range snap.DNS {
 		dz := dns.Zone{Apex: z.Apex, Names: make([]dns.Name, 0, len(z.Names))}
 		for _, n := range z.Names {
-			dz.Names = append(dz.Names, dns.Name{Name: n.Name, A: n.A, ATTL: n.ATTL, AAAA: n.AAAA, AAAATTL: n.AAAATTL,
-				Weighted: n.Weighted})
+			dn := dns.Name{Name: n.Name, A: n.A, ATTL: n.ATTL, AAAA: n.AAAA, AAAATTL: n.AAAATTL,
+				Weighted: n.Weighted, SRVTTL: n.SRVTTL}
+			for _, t := range n.SRV {
+				dn.SRV = append(dn.SRV, dns.SRVTarget{Host: t.Host, Port: t.Port})
+			}
+			dz.Names = append(dz.Names, dn)
 		}
 		out = append(out, dz)
 	}

@@ -17,8 +17,9 @@ import (
 // TestPrivateDNSNamespace: a Cloud Map private DNS namespace of the
 // default VPC, made with the AWS SDK, is answered by `trellis up`'s DNS
 // responder: a service's A record lists its instances within a moment of
-// their registration, with the service's TTL; a name the namespace does
-// not hold is NXDOMAIN.
+// their registration, with the service's TTL; an SRV service answers its
+// targets and their addresses; a name the namespace does not hold is
+// NXDOMAIN.
 func TestPrivateDNSNamespace(t *testing.T) {
 	if _, err := exec.LookPath("dig"); err != nil {
 		t.Skip("dig not installed")
@@ -64,6 +65,31 @@ func TestPrivateDNSNamespace(t *testing.T) {
 	}
 	if out := dig("nope.corp.internal"); !strings.Contains(out, "NXDOMAIN") {
 		t.Errorf("a name the namespace does not hold:\n%s", out)
+	}
+	// An SRV service: its targets, <instance-id>.<service>.<namespace> at
+	// each instance's port, and their addresses alongside.
+	pg, err := c.CreateService(ctx, &sd.CreateServiceInput{Name: aws.String("_pg._tcp"), NamespaceId: nss.Namespaces[0].Id,
+		DnsConfig: &sdtypes.DnsConfig{RoutingPolicy: sdtypes.RoutingPolicyMultivalue,
+			DnsRecords: []sdtypes.DnsRecord{{Type: sdtypes.RecordTypeSrv, TTL: aws.Int64(25)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RegisterInstance(ctx, &sd.RegisterInstanceInput{ServiceId: pg.Service.Id, InstanceId: aws.String("pg-1"),
+		Attributes: map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.7", "AWS_INSTANCE_PORT": "5432"}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if got := strings.TrimSpace(dig("+short", "SRV", "_pg._tcp.corp.internal")); got != "1 1 5432 pg-1._pg._tcp.corp.internal." {
+			return fmt.Errorf("dig SRV _pg._tcp.corp.internal = %q", got)
+		}
+		return nil
+	})
+	if out := dig("+noall", "+additional", "SRV", "_pg._tcp.corp.internal"); strings.Join(strings.Fields(out), " ") !=
+		"pg-1._pg._tcp.corp.internal. 25 IN A 10.0.0.7" {
+		t.Errorf("the SRV answer's additional section is not its target's address at the SRV TTL:\n%s", out)
+	}
+	if got := strings.TrimSpace(dig("+short", "pg-1._pg._tcp.corp.internal")); got != "10.0.0.7" {
+		t.Errorf("dig pg-1._pg._tcp.corp.internal = %q", got)
 	}
 	if _, err := c.DeregisterInstance(ctx, &sd.DeregisterInstanceInput{ServiceId: svc.Service.Id, InstanceId: aws.String("db-0")}); err != nil {
 		t.Fatal(err)

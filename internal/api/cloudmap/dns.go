@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/trellis-mesh/trellis/internal/store"
@@ -25,8 +26,17 @@ type DNSZone struct {
 // addresses or, when none is healthy, the others' (Route 53's multivalue
 // answers fail open the same way), sorted, at most MaxDNSAddrs; the
 // responder answers MaxDNSAnswers of them, a different slice each time.
-// A service with instances but neither record (SRV only, say) is a name
-// without addresses.
+// A service with instances but no A or AAAA record (SRV only, say) is a
+// name without addresses.
+//
+// A service with an SRV record has one SRV target per instance, chosen
+// the same way: priority 1, weight 1, AWS_INSTANCE_PORT, and the host
+// name <instance-id>.<service>.<namespace>, which is a DNSName of its own
+// with the instance's AWS_INSTANCE_IPV4 and AWS_INSTANCE_IPV6 (the TTLs of
+// the service's A and AAAA records, else the SRV record's), as Cloud Map
+// creates them. Instances whose ID is not a DNS label (letters, digits,
+// '-' and '_', at most 63) or that have no valid port or address get no
+// SRV record.
 type DNSName struct {
 	Name string `json:"name"`
 	// Weighted: the service's routing policy is WEIGHTED, and an answer
@@ -36,6 +46,14 @@ type DNSName struct {
 	ATTL     uint32       `json:"aTtl,omitempty"`
 	AAAA     []netip.Addr `json:"aaaa,omitempty"`
 	AAAATTL  uint32       `json:"aaaaTtl,omitempty"`
+	SRV      []DNSTarget  `json:"srv,omitempty"`
+	SRVTTL   uint32       `json:"srvTtl,omitempty"`
+}
+
+// DNSTarget is the target of an SRV record.
+type DNSTarget struct {
+	Host string `json:"host"`
+	Port uint16 `json:"port"`
 }
 
 const (
@@ -51,8 +69,8 @@ const (
 // from kvs: stored key-values of the Cloud Map key space (others are
 // skipped), read at one revision. Only the namespaces, the services of
 // those namespaces and their instances are decoded. Records that do not
-// decode are left out and their keys returned in skipped. SRV and CNAME
-// records are not answered.
+// decode are left out and their keys returned in skipped. CNAME records
+// are not answered.
 func PrivateDNS(kvs []store.KV) (zones map[string][]DNSZone, skipped []string) {
 	type nsKey struct{ account, id string }
 	namespaces := map[nsKey]*namespace{}
@@ -107,6 +125,7 @@ func PrivateDNS(kvs []store.KV) (zones map[string][]DNSZone, skipped []string) {
 		z := byApex[zoneKey{ns.VPC, strings.ToLower(strings.TrimSuffix(ns.Name, "."))}]
 		if name, ok := dnsName(svc, z.Apex, instances[k]); ok {
 			z.Names = append(z.Names, name)
+			z.Names = append(z.Names, srvHosts(svc, name, instances[k])...)
 		}
 	}
 	zones = map[string][]DNSZone{}
@@ -135,9 +154,94 @@ func dnsName(svc *service, apex string, insts []*instance) (DNSName, bool) {
 			name.A, name.ATTL = addrs(svc, insts, AttrIPv4), ttl
 		case "AAAA":
 			name.AAAA, name.AAAATTL = addrs(svc, insts, AttrIPv6), ttl
+		case "SRV":
+			name.SRV, name.SRVTTL = srvTargets(svc, name.Name, insts), ttl
 		}
 	}
 	return name, true
+}
+
+// srvTargets are the SRV targets of the healthy instances, or of the
+// others when none is healthy; sorted, at most MaxDNSAddrs.
+func srvTargets(svc *service, name string, insts []*instance) []DNSTarget {
+	var healthy, other []DNSTarget
+	for _, inst := range insts {
+		t, ok := srvTarget(name, inst)
+		if !ok {
+			continue
+		}
+		if healthOf(svc, inst) == Unhealthy {
+			other = append(other, t)
+		} else {
+			healthy = append(healthy, t)
+		}
+	}
+	if len(healthy) == 0 {
+		healthy = other
+	}
+	slices.SortFunc(healthy, func(a, b DNSTarget) int { return strings.Compare(a.Host, b.Host) })
+	return healthy[:min(len(healthy), MaxDNSAddrs)]
+}
+
+// srvTarget is inst's SRV target under the service name name.
+func srvTarget(name string, inst *instance) (DNSTarget, bool) {
+	port, err := strconv.ParseUint(inst.Attributes[AttrPort], 10, 16)
+	if err != nil || port == 0 || !dnsLabel(inst.ID) {
+		return DNSTarget{}, false
+	}
+	_, err4 := netip.ParseAddr(inst.Attributes[AttrIPv4])
+	_, err6 := netip.ParseAddr(inst.Attributes[AttrIPv6])
+	if err4 != nil && err6 != nil {
+		return DNSTarget{}, false
+	}
+	return DNSTarget{Host: strings.ToLower(inst.ID) + "." + name, Port: uint16(port)}, true
+}
+
+// srvHosts are the names of the SRV targets of name, each with its
+// instance's addresses.
+func srvHosts(svc *service, name DNSName, insts []*instance) []DNSName {
+	if len(name.SRV) == 0 {
+		return nil
+	}
+	attl, aaaattl := name.SRVTTL, name.SRVTTL
+	for _, r := range svc.DNS.DNSRecords {
+		switch ttl := uint32(min(max(r.TTL, 0), 1<<31-1)); r.Type {
+		case "A":
+			attl = ttl
+		case "AAAA":
+			aaaattl = ttl
+		}
+	}
+	var out []DNSName
+	for _, inst := range insts {
+		t, ok := srvTarget(name.Name, inst)
+		if !ok || !slices.ContainsFunc(name.SRV, func(x DNSTarget) bool { return x.Host == t.Host }) {
+			continue
+		}
+		h := DNSName{Name: t.Host, ATTL: attl, AAAATTL: aaaattl}
+		if ip, err := netip.ParseAddr(inst.Attributes[AttrIPv4]); err == nil {
+			h.A = []netip.Addr{ip}
+		}
+		if ip, err := netip.ParseAddr(inst.Attributes[AttrIPv6]); err == nil {
+			h.AAAA = []netip.Addr{ip}
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// dnsLabel reports whether s can be one DNS label of a host name.
+func dnsLabel(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // addrs are the addresses in attribute attr of the healthy instances, or

@@ -79,6 +79,60 @@ func TestPrivateDNS(t *testing.T) {
 	}
 }
 
+// TestPrivateDNSSRV: a service with an SRV record answers one target per
+// instance, <instance-id>.<service>.<namespace> at AWS_INSTANCE_PORT, and
+// each target is a name with its instance's addresses; an instance whose
+// ID is no DNS label is left out; unhealthy ones only when none is
+// healthy.
+func TestPrivateDNSSRV(t *testing.T) {
+	fx := newFixture(t, cloudmap.Quotas{})
+	ns := fx.created(t, "CreatePrivateDnsNamespace", `{"Name":"corp.internal","Vpc":"`+fx.vpc+`"}`)
+	create := func(name, dns string) string {
+		return fx.must(t, "CreateService", `{"Name":"`+name+`","NamespaceId":"`+ns+`","HealthCheckCustomConfig":{},"DnsConfig":`+
+			dns+`}`)["Service"].(map[string]any)["Id"].(string)
+	}
+	// Cloud Map takes SRV alone (not with A or AAAA); the targets' host
+	// names carry the addresses.
+	pg := create("_pg._tcp", `{"RoutingPolicy":"MULTIVALUE","DnsRecords":[{"Type":"SRV","TTL":20}]}`)
+	only := create("q", `{"RoutingPolicy":"MULTIVALUE","DnsRecords":[{"Type":"SRV","TTL":15}]}`)
+	reg := func(svc, id, attrs string) {
+		fx.must(t, "RegisterInstance", `{"ServiceId":"`+svc+`","InstanceId":"`+id+`","Attributes":{`+attrs+`}}`)
+	}
+	reg(pg, "Pg-1", `"AWS_INSTANCE_IPV4":"10.0.0.1","AWS_INSTANCE_PORT":"5432"`)
+	reg(pg, "pg-2", `"AWS_INSTANCE_IPV4":"10.0.0.2","AWS_INSTANCE_IPV6":"fd00::2","AWS_INSTANCE_PORT":"5433"`)
+	reg(pg, "pg-3", `"AWS_INSTANCE_IPV4":"10.0.0.3","AWS_INSTANCE_PORT":"5434"`)
+	reg(pg, "not:a-label", `"AWS_INSTANCE_IPV4":"10.0.0.5","AWS_INSTANCE_PORT":"1"`)
+	reg(only, "q-1", `"AWS_INSTANCE_IPV6":"fd00::9","AWS_INSTANCE_PORT":"9000"`)
+	fx.must(t, "UpdateInstanceCustomHealthStatus", `{"ServiceId":"`+pg+`","InstanceId":"pg-3","Status":"UNHEALTHY"}`)
+
+	names := map[string]cloudmap.DNSName{}
+	for _, n := range fx.privateDNS(t, fx.vpc)[0].Names {
+		names[n.Name] = n
+	}
+	svc := names["_pg._tcp.corp.internal"]
+	wantSRV := []cloudmap.DNSTarget{{Host: "pg-1._pg._tcp.corp.internal", Port: 5432}, {Host: "pg-2._pg._tcp.corp.internal", Port: 5433}}
+	if !reflect.DeepEqual(svc.SRV, wantSRV) || svc.SRVTTL != 20 || len(svc.A) != 0 {
+		t.Errorf("service: %+v, want SRV %+v at TTL 20 and no address", svc, wantSRV)
+	}
+	host := names["pg-2._pg._tcp.corp.internal"]
+	if !reflect.DeepEqual(host.A, []netip.Addr{netip.MustParseAddr("10.0.0.2")}) ||
+		!reflect.DeepEqual(host.AAAA, []netip.Addr{netip.MustParseAddr("fd00::2")}) || host.ATTL != 20 || host.AAAATTL != 20 {
+		t.Errorf("target host: %+v", host)
+	}
+	for _, gone := range []string{"pg-3._pg._tcp.corp.internal", "not:a-label._pg._tcp.corp.internal"} {
+		if _, ok := names[gone]; ok {
+			t.Errorf("%s has a name: unhealthy or unusable instances are no target", gone)
+		}
+	}
+	q := names["q.corp.internal"]
+	if len(q.A) != 0 || len(q.SRV) != 1 || q.SRV[0] != (cloudmap.DNSTarget{Host: "q-1.q.corp.internal", Port: 9000}) {
+		t.Errorf("SRV-only service: %+v", q)
+	}
+	if h := names["q-1.q.corp.internal"]; len(h.AAAA) != 1 || h.AAAATTL != 15 {
+		t.Errorf("SRV-only target host takes the SRV TTL: %+v", h)
+	}
+}
+
 // FuzzPrivateDNS: whatever the stored records hold, PrivateDNS returns
 // zones whose names lie in them, with at most MaxDNSAddrs addresses of a
 // type each.
@@ -93,8 +147,14 @@ func FuzzPrivateDNS(f *testing.F) {
 		for _, zones := range byVPC {
 			for _, z := range zones {
 				for _, n := range z.Names {
-					if !strings.HasSuffix(n.Name, "."+z.Apex) || len(n.A) > cloudmap.MaxDNSAddrs || len(n.AAAA) > cloudmap.MaxDNSAddrs {
+					if !strings.HasSuffix(n.Name, "."+z.Apex) || len(n.A) > cloudmap.MaxDNSAddrs || len(n.AAAA) > cloudmap.MaxDNSAddrs ||
+						len(n.SRV) > cloudmap.MaxDNSAddrs {
 						t.Fatalf("zone %q: name %+v", z.Apex, n)
+					}
+					for _, s := range n.SRV {
+						if !strings.HasSuffix(s.Host, "."+n.Name) || s.Port == 0 {
+							t.Fatalf("zone %q: name %q: SRV target %+v", z.Apex, n.Name, s)
+						}
 					}
 				}
 			}
