@@ -218,7 +218,9 @@ func (s *Server) Serve(ctx context.Context) error {
 // allocation.
 func (s *Server) serveUDP(conn *net.UDPConn) error {
 	in := make([]byte, maxMsgSize)
-	out := make([]byte, 0, maxUDPSize)
+	// Room for a response over the client's limit, which is then built
+	// again smaller, without growing the buffer.
+	out := make([]byte, 0, maxMsgSize)
 	for {
 		n, addr, err := conn.ReadFromUDPAddrPort(in)
 		if err != nil {
@@ -276,9 +278,13 @@ func (s *Server) serveTCP(ctx context.Context, l net.Listener, wg *sync.WaitGrou
 // serveConn answers the length-prefixed queries of one TCP connection, in
 // order, until the client closes it, stays idle too long, or sends a
 // message the server drops.
+// tcpOutBuf is a TCP connection's response buffer: an SRV answer of eight
+// targets with their addresses fits; larger answers allocate.
+const tcpOutBuf = 4096
+
 func (s *Server) serveConn(c net.Conn) {
 	in := make([]byte, maxMsgSize)
-	out := make([]byte, 2, 2+maxUDPSize)
+	out := make([]byte, 2, 2+tcpOutBuf)
 	for {
 		if err := c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout)); err != nil {
 			return

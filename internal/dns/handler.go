@@ -150,17 +150,30 @@ func (s *Server) respond(out []byte, req *request, rcode dnsmessage.RCode, rs *r
 	if udp {
 		limit = req.udpLimit
 	}
-	resp, err := s.build(out, req, rcode, rs, false)
+	resp, err := s.build(out, req, rcode, rs, modeFull)
+	if err == nil && len(resp) > limit && rs != nil {
+		// SRV targets' addresses are extra: without them, and without TC
+		// (RFC 2181 §9), the client asks for what it still needs.
+		resp, err = s.build(out[:0], req, rcode, rs, modeAnswers)
+	}
 	if err == nil && len(resp) > limit {
-		resp, err = s.build(out[:0], req, rcode, nil, true)
+		resp, err = s.build(out[:0], req, rcode, nil, modeTruncated)
 	}
 	if err != nil {
-		return nil // unreachable: only too many records fail to build
+		return nil // unreachable: names are checked when a table is built
 	}
 	return resp
 }
 
-func (s *Server) build(out []byte, req *request, rcode dnsmessage.RCode, rs *rrset, truncated bool) ([]byte, error) {
+// How much of a response build writes.
+const (
+	modeFull      = iota // answers and additional records
+	modeAnswers          // answers only
+	modeTruncated        // no records, TC set
+)
+
+func (s *Server) build(out []byte, req *request, rcode dnsmessage.RCode, rs *rrset, mode int) ([]byte, error) {
+	truncated := mode == modeTruncated
 	h := dnsmessage.Header{
 		ID:               req.hdr.ID,
 		Response:         true,
@@ -227,6 +240,9 @@ func (s *Server) build(out []byte, req *request, rcode dnsmessage.RCode, rs *rrs
 			srvFrom, srvN = from, n
 		}
 	}
+	if mode != modeFull {
+		srvN = 0
+	}
 	if srvN > 0 || req.edns {
 		if err := b.StartAdditionals(); err != nil {
 			return nil, err
@@ -235,7 +251,7 @@ func (s *Server) build(out []byte, req *request, rcode dnsmessage.RCode, rs *rrs
 	// The targets' addresses, so that the client needs no second query.
 	for i := range srvN {
 		r := &rs.srv[(srvFrom+i)%len(rs.srv)]
-		if err := additional(&b, req.tbl, r); err != nil {
+		if err := s.additional(&b, req.tbl, r); err != nil {
 			return nil, err
 		}
 	}
@@ -252,8 +268,8 @@ func (s *Server) build(out []byte, req *request, rcode dnsmessage.RCode, rs *rrs
 }
 
 // additional adds the A and AAAA records of an SRV record's target, when
-// the table holds the target.
-func additional(b *dnsmessage.Builder, tbl *table, r *srvRecord) error {
+// the table holds the target, as a query for them would answer them.
+func (s *Server) additional(b *dnsmessage.Builder, tbl *table, r *srvRecord) error {
 	if tbl == nil {
 		return nil
 	}
@@ -261,13 +277,17 @@ func additional(b *dnsmessage.Builder, tbl *table, r *srvRecord) error {
 	if !ok {
 		return nil
 	}
-	rh := dnsmessage.ResourceHeader{Name: r.target, Class: dnsmessage.ClassINET, Type: dnsmessage.TypeA, TTL: hs.ttlA}
+	ttlA, ttlAAAA := s.ttl, s.ttl
+	if hs.zoned {
+		ttlA, ttlAAAA = hs.ttlA, hs.ttlAAAA
+	}
+	rh := dnsmessage.ResourceHeader{Name: r.target, Class: dnsmessage.ClassINET, Type: dnsmessage.TypeA, TTL: ttlA}
 	for _, a := range hs.a[:min(len(hs.a), maxAnswers)] {
 		if err := b.AResource(rh, dnsmessage.AResource{A: a}); err != nil {
 			return err
 		}
 	}
-	rh.Type, rh.TTL = dnsmessage.TypeAAAA, hs.ttlAAAA
+	rh.Type, rh.TTL = dnsmessage.TypeAAAA, ttlAAAA
 	for _, a := range hs.aaaa[:min(len(hs.aaaa), maxAnswers)] {
 		if err := b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: a}); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
@@ -433,8 +434,8 @@ func TestHandleZoneSRV(t *testing.T) {
 	got := map[string]uint16{}
 	for _, a := range m.Answers {
 		srv, ok := a.Body.(*dnsmessage.SRVResource)
-		if !ok || a.Header.TTL != 20 || srv.Priority != 1 || srv.Weight != 1 {
-			t.Fatalf("SRV answer %+v", a)
+		if !ok || a.Header.TTL != 20 || srv.Priority != 1 || srv.Weight != 1 || a.Header.Name.String() != "_PG._tcp.corp.internal." {
+			t.Fatalf("SRV answer %+v (the owner keeps the asker's case)", a)
 		}
 		got[srv.Target.String()] = srv.Port
 	}
@@ -444,6 +445,9 @@ func TestHandleZoneSRV(t *testing.T) {
 	}
 	extra := map[string][]string{}
 	for _, r := range m.Additionals {
+		if r.Header.Type != dnsmessage.TypeOPT && r.Header.TTL != 20 {
+			t.Errorf("additional %+v: want the targets' TTL of 20", r.Header)
+		}
 		switch b := r.Body.(type) {
 		case *dnsmessage.AResource:
 			extra[r.Header.Name.String()] = append(extra[r.Header.Name.String()], netip.AddrFrom4(b.A).String())
@@ -458,12 +462,93 @@ func TestHandleZoneSRV(t *testing.T) {
 	if got := answers(ask("pg-2._pg._tcp.corp.internal.", dnsmessage.TypeA)); !slices.Equal(got, []string{"10.0.0.2"}) {
 		t.Errorf("target A: %v", got)
 	}
+	if got := answers(ask("pg-2._pg._tcp.corp.internal.", dnsmessage.TypeAAAA)); !slices.Equal(got, []string{"fd00::2"}) {
+		t.Errorf("target AAAA: %v", got)
+	}
 	for _, q := range []struct {
 		name string
 		typ  dnsmessage.Type
 	}{{"_pg._tcp.corp.internal.", dnsmessage.TypeA}, {"db.corp.internal.", dnsmessage.TypeSRV}} {
 		if m := ask(q.name, q.typ); m.RCode != dnsmessage.RCodeSuccess || len(m.Answers) != 0 || len(m.Additionals) != 1 {
 			t.Errorf("%s %v: %v, %d answers, %d additional; want NODATA with only OPT", q.name, q.typ, m.RCode, len(m.Answers), len(m.Additionals))
+		}
+	}
+}
+
+// TestHandleSRVSizes: an SRV answer too big for the client's UDP limit
+// keeps its answers and drops the additional records, without TC (RFC 2181
+// §9); only answers that do not fit themselves are truncated. Targets
+// that DNS cannot carry are left out, and a target that is a Lattice name
+// is added with the server's TTL.
+func TestHandleSRVSizes(t *testing.T) {
+	var srvs []SRVTarget
+	names := []Name{}
+	for i := range 12 {
+		host := fmt.Sprintf("pg-%02d._pg._tcp.corp.internal", i)
+		srvs = append(srvs, SRVTarget{Host: host, Port: uint16(5000 + i)})
+		names = append(names, Name{Name: host, A: []netip.Addr{netip.AddrFrom4([4]byte{10, 0, 0, byte(i)})},
+			AAAA: []netip.Addr{netip.AddrFrom16([16]byte{0xfd, 15: byte(i)})}, ATTL: 20, AAAATTL: 20})
+	}
+	long := strings.Repeat("a", 63) + "." + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 50) + ".corp.internal"
+	if len(long) != 256 {
+		t.Fatalf("long name of %d bytes", len(long))
+	}
+	names = append(names,
+		Name{Name: "_pg._tcp.corp.internal", SRV: srvs, SRVTTL: 20},
+		Name{Name: "_long._tcp.corp.internal", SRV: []SRVTarget{{Host: long, Port: 1}}, SRVTTL: 20},
+		Name{Name: "_web._tcp.corp.internal", SRV: []SRVTarget{{Host: custom, Port: 443}}, SRVTTL: 20})
+	s := New(Config{Addr: "127.0.0.1:0", TTL: 60})
+	s.SetRecords(testRecords(), Zone{Apex: "corp.internal", Names: names})
+	ask := func(name string, edns int, udp bool) dnsmessage.Message {
+		return parse(t, s.handle(query(t, name, dnsmessage.TypeSRV, edns), make([]byte, 0, maxMsgSize), udp))
+	}
+	for _, tc := range []struct {
+		name       string
+		edns       int
+		udp        bool
+		answers    int
+		additional int
+		tc         bool
+	}{
+		{"TCP", 1232, false, maxAnswers, 2 * maxAnswers, false},
+		{"UDP, 1232 bytes", 1232, true, maxAnswers, 0, false}, // ~600 bytes of answers, ~1000 more of addresses
+		// 512 bytes do not hold eight SRV records: TC, and the client
+		// asks again over TCP.
+		{"UDP without EDNS", -1, true, 0, 0, true},
+	} {
+		m := ask("_pg._tcp.corp.internal.", tc.edns, tc.udp)
+		extra := 0
+		for _, r := range m.Additionals {
+			if r.Header.Type != dnsmessage.TypeOPT {
+				extra++
+			}
+		}
+		if m.Truncated != tc.tc || len(m.Answers) != tc.answers || extra != tc.additional {
+			t.Errorf("%s: TC %v, %d answers, %d additional records; want %v, %d, %d", tc.name, m.Truncated, len(m.Answers), extra,
+				tc.tc, tc.answers, tc.additional)
+		}
+	}
+	if m := ask("_long._tcp.corp.internal.", -1, true); m.RCode != dnsmessage.RCodeSuccess || len(m.Answers) != 0 {
+		t.Errorf("a target longer than a DNS name: %v %d answers, want NODATA", m.RCode, len(m.Answers))
+	}
+	m := ask("_web._tcp.corp.internal.", 1232, true)
+	if len(m.Answers) != 1 || len(m.Additionals) < 2 {
+		t.Fatalf("target %s: %d answers, %d additional", custom, len(m.Answers), len(m.Additionals))
+	}
+	if r := m.Additionals[0]; r.Header.Type != dnsmessage.TypeA || r.Header.TTL != 60 {
+		t.Errorf("a Lattice name in the additional section: %+v, want its A at the server's TTL", r.Header)
+	}
+}
+
+func BenchmarkHandleSRV(b *testing.B) {
+	s := New(Config{Addr: "127.0.0.1:0"})
+	s.SetRecords(nil, srvZone())
+	msg := query(b, "_pg._tcp.corp.internal.", dnsmessage.TypeSRV, 1232)
+	out := make([]byte, 0, maxMsgSize) // a UDP reader's buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		if s.handle(msg, out[:0], true) == nil {
+			b.Fatal("dropped")
 		}
 	}
 }

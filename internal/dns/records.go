@@ -121,6 +121,10 @@ func newTable(names map[string][]netip.Addr, extra []Zone) *table {
 	for name, addrs := range names {
 		add(name, addrs)
 	}
+	lattice := make(map[string]bool, len(t.names))
+	for name := range t.names {
+		lattice[name] = true
+	}
 	apexes := make([]string, 0, len(extra))
 	for _, z := range extra {
 		if apex := normalize(z.Apex); apex != "" {
@@ -140,8 +144,11 @@ func newTable(names map[string][]netip.Addr, extra []Zone) *table {
 			if nn == "" || mostSpecific(apexes, nn) != apex {
 				continue // outside its zone, or inside a nested one
 			}
-			if _, lattice := t.names[nn]; lattice {
-				continue
+			if lattice[nn] {
+				continue // Lattice's names win
+			}
+			if rs := t.names[nn]; rs != nil && rs.zoned {
+				continue // given twice: the first stands
 			}
 			rs := add(nn, n.A)
 			for _, a := range n.AAAA {
@@ -152,9 +159,12 @@ func newTable(names map[string][]netip.Addr, extra []Zone) *table {
 			rs.zoned, rs.one, rs.ttlA, rs.ttlAAAA, rs.ttlSRV = true, n.Weighted, n.ATTL, n.AAAATTL, n.SRVTTL
 			for _, srv := range n.SRV {
 				host := normalize(srv.Host)
-				target, err := dnsmessage.NewName(host + ".")
-				if err != nil || host == "" {
+				if !hostName(host) {
 					continue // not a name DNS can carry
+				}
+				target, err := dnsmessage.NewName(host + ".")
+				if err != nil {
+					continue
 				}
 				rs.srv = append(rs.srv, srvRecord{target: target, port: srv.Port, host: host})
 			}
@@ -179,6 +189,20 @@ func newTable(names map[string][]netip.Addr, extra []Zone) *table {
 		}
 	}
 	return t
+}
+
+// hostName reports whether name (lower case, no trailing dot) fits in a
+// DNS message: at most 253 bytes, labels of 1 to 63.
+func hostName(name string) bool {
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(name, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+	}
+	return true
 }
 
 // mostSpecific returns the longest of apexes that holds name, "" if none.

@@ -29,14 +29,13 @@ type DNSZone struct {
 // A service with instances but no A or AAAA record (SRV only, say) is a
 // name without addresses.
 //
-// A service with an SRV record has one SRV target per instance, chosen
-// the same way: priority 1, weight 1, AWS_INSTANCE_PORT, and the host
-// name <instance-id>.<service>.<namespace>, which is a DNSName of its own
-// with the instance's AWS_INSTANCE_IPV4 and AWS_INSTANCE_IPV6 (the TTLs of
-// the service's A and AAAA records, else the SRV record's), as Cloud Map
-// creates them. Instances whose ID is not a DNS label (letters, digits,
-// '-' and '_', at most 63) or that have no valid port or address get no
-// SRV record.
+// A service with an SRV record (which Cloud Map takes only alone) has one
+// SRV target per instance, chosen the same way: priority 1, weight 1,
+// AWS_INSTANCE_PORT, and the host name <instance-id>.<service>.<namespace>,
+// which is a DNSName of its own with the instance's AWS_INSTANCE_IPV4 and
+// AWS_INSTANCE_IPV6 at the SRV record's TTL, as Cloud Map creates them.
+// Instances whose ID is not a DNS label (letters, digits, '-' and '_', at
+// most 63) or that have no valid port or address get no SRV record.
 type DNSName struct {
 	Name string `json:"name"`
 	// Weighted: the service's routing policy is WEIGHTED, and an answer
@@ -120,16 +119,29 @@ func PrivateDNS(kvs []store.KV) (zones map[string][]DNSZone, skipped []string) {
 			byApex[k] = &DNSZone{Apex: k.apex}
 		}
 	}
+	hosts := map[*DNSZone][]DNSName{}
 	for k, svc := range services {
 		ns := namespaces[nsKey{k.account, svc.NamespaceID}]
 		z := byApex[zoneKey{ns.VPC, strings.ToLower(strings.TrimSuffix(ns.Name, "."))}]
 		if name, ok := dnsName(svc, z.Apex, instances[k]); ok {
 			z.Names = append(z.Names, name)
-			z.Names = append(z.Names, srvHosts(svc, name, instances[k])...)
+			hosts[z] = append(hosts[z], srvHosts(svc, name, instances[k])...)
 		}
 	}
 	zones = map[string][]DNSZone{}
 	for k, z := range byApex {
+		// A service's own name wins over an SRV target of the same name
+		// (service "x.db" and instance "x" of service "db").
+		taken := map[string]bool{}
+		for _, n := range z.Names {
+			taken[n.Name] = true
+		}
+		for _, h := range hosts[z] {
+			if !taken[h.Name] {
+				taken[h.Name] = true
+				z.Names = append(z.Names, h)
+			}
+		}
 		slices.SortFunc(z.Names, func(a, b DNSName) int { return strings.Compare(a.Name, b.Name) })
 		zones[k.vpc] = append(zones[k.vpc], *z)
 	}
@@ -162,14 +174,17 @@ func dnsName(svc *service, apex string, insts []*instance) (DNSName, bool) {
 }
 
 // srvTargets are the SRV targets of the healthy instances, or of the
-// others when none is healthy; sorted, at most MaxDNSAddrs.
+// others when none is healthy; sorted, at most MaxDNSAddrs. Of instance
+// IDs that differ only in case, the first in byte order is the target.
 func srvTargets(svc *service, name string, insts []*instance) []DNSTarget {
 	var healthy, other []DNSTarget
-	for _, inst := range insts {
+	seen := map[string]bool{}
+	for _, inst := range byID(insts) {
 		t, ok := srvTarget(name, inst)
-		if !ok {
+		if !ok || seen[t.Host] {
 			continue
 		}
+		seen[t.Host] = true
 		if healthOf(svc, inst) == Unhealthy {
 			other = append(other, t)
 		} else {
@@ -194,31 +209,37 @@ func srvTarget(name string, inst *instance) (DNSTarget, bool) {
 	if err4 != nil && err6 != nil {
 		return DNSTarget{}, false
 	}
-	return DNSTarget{Host: strings.ToLower(inst.ID) + "." + name, Port: uint16(port)}, true
+	host := strings.ToLower(inst.ID) + "." + name
+	if len(host) > 253 {
+		return DNSTarget{}, false // longer than a DNS name can be
+	}
+	return DNSTarget{Host: host, Port: uint16(port)}, true
 }
 
-// srvHosts are the names of the SRV targets of name, each with its
-// instance's addresses.
+// byID is insts sorted by instance ID.
+func byID(insts []*instance) []*instance {
+	out := slices.Clone(insts)
+	slices.SortFunc(out, func(a, b *instance) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// srvHosts are the names of the SRV targets of name's instances, each
+// with its instance's addresses at the SRV record's TTL. Every instance
+// that can be a target has one, healthy or not: alone at its name, its
+// record is answered whatever its health, as Route 53's are.
 func srvHosts(svc *service, name DNSName, insts []*instance) []DNSName {
-	if len(name.SRV) == 0 {
+	if !slices.ContainsFunc(svc.DNS.DNSRecords, func(r dnsRecord) bool { return r.Type == "SRV" }) {
 		return nil
 	}
-	attl, aaaattl := name.SRVTTL, name.SRVTTL
-	for _, r := range svc.DNS.DNSRecords {
-		switch ttl := uint32(min(max(r.TTL, 0), 1<<31-1)); r.Type {
-		case "A":
-			attl = ttl
-		case "AAAA":
-			aaaattl = ttl
-		}
-	}
 	var out []DNSName
-	for _, inst := range insts {
+	seen := map[string]bool{}
+	for _, inst := range byID(insts) {
 		t, ok := srvTarget(name.Name, inst)
-		if !ok || !slices.ContainsFunc(name.SRV, func(x DNSTarget) bool { return x.Host == t.Host }) {
+		if !ok || seen[t.Host] {
 			continue
 		}
-		h := DNSName{Name: t.Host, ATTL: attl, AAAATTL: aaaattl}
+		seen[t.Host] = true
+		h := DNSName{Name: t.Host, ATTL: name.SRVTTL, AAAATTL: name.SRVTTL}
 		if ip, err := netip.ParseAddr(inst.Attributes[AttrIPv4]); err == nil {
 			h.A = []netip.Addr{ip}
 		}

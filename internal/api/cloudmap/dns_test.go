@@ -80,10 +80,12 @@ func TestPrivateDNS(t *testing.T) {
 }
 
 // TestPrivateDNSSRV: a service with an SRV record answers one target per
-// instance, <instance-id>.<service>.<namespace> at AWS_INSTANCE_PORT, and
-// each target is a name with its instance's addresses; an instance whose
-// ID is no DNS label is left out; unhealthy ones only when none is
-// healthy.
+// healthy instance (all of them when none is), <instance-id>.<service>.
+// <namespace> at AWS_INSTANCE_PORT, and every instance's target host is a
+// name with the instance's addresses at the SRV record's TTL. An instance
+// whose ID is no DNS label has neither; of IDs that differ in case the
+// first in byte order is the target; a service's own name wins over a
+// target host of the same name.
 func TestPrivateDNSSRV(t *testing.T) {
 	fx := newFixture(t, cloudmap.Quotas{})
 	ns := fx.created(t, "CreatePrivateDnsNamespace", `{"Name":"corp.internal","Vpc":"`+fx.vpc+`"}`)
@@ -95,41 +97,70 @@ func TestPrivateDNSSRV(t *testing.T) {
 	// names carry the addresses.
 	pg := create("_pg._tcp", `{"RoutingPolicy":"MULTIVALUE","DnsRecords":[{"Type":"SRV","TTL":20}]}`)
 	only := create("q", `{"RoutingPolicy":"MULTIVALUE","DnsRecords":[{"Type":"SRV","TTL":15}]}`)
+	shadow := create("pg-4._pg._tcp", `{"RoutingPolicy":"MULTIVALUE","DnsRecords":[{"Type":"A","TTL":300}]}`)
 	reg := func(svc, id, attrs string) {
 		fx.must(t, "RegisterInstance", `{"ServiceId":"`+svc+`","InstanceId":"`+id+`","Attributes":{`+attrs+`}}`)
 	}
 	reg(pg, "Pg-1", `"AWS_INSTANCE_IPV4":"10.0.0.1","AWS_INSTANCE_PORT":"5432"`)
+	reg(pg, "pg-1", `"AWS_INSTANCE_IPV4":"10.0.0.11","AWS_INSTANCE_PORT":"6000"`)
 	reg(pg, "pg-2", `"AWS_INSTANCE_IPV4":"10.0.0.2","AWS_INSTANCE_IPV6":"fd00::2","AWS_INSTANCE_PORT":"5433"`)
 	reg(pg, "pg-3", `"AWS_INSTANCE_IPV4":"10.0.0.3","AWS_INSTANCE_PORT":"5434"`)
+	reg(pg, "pg-4", `"AWS_INSTANCE_IPV4":"10.0.0.4","AWS_INSTANCE_PORT":"5435"`)
 	reg(pg, "not:a-label", `"AWS_INSTANCE_IPV4":"10.0.0.5","AWS_INSTANCE_PORT":"1"`)
+	reg(shadow, "s-1", `"AWS_INSTANCE_IPV4":"10.9.9.9"`)
 	reg(only, "q-1", `"AWS_INSTANCE_IPV6":"fd00::9","AWS_INSTANCE_PORT":"9000"`)
-	fx.must(t, "UpdateInstanceCustomHealthStatus", `{"ServiceId":"`+pg+`","InstanceId":"pg-3","Status":"UNHEALTHY"}`)
-
-	names := map[string]cloudmap.DNSName{}
-	for _, n := range fx.privateDNS(t, fx.vpc)[0].Names {
-		names[n.Name] = n
+	health := func(svc, id, status string) {
+		fx.must(t, "UpdateInstanceCustomHealthStatus", `{"ServiceId":"`+svc+`","InstanceId":"`+id+`","Status":"`+status+`"}`)
 	}
-	svc := names["_pg._tcp.corp.internal"]
-	wantSRV := []cloudmap.DNSTarget{{Host: "pg-1._pg._tcp.corp.internal", Port: 5432}, {Host: "pg-2._pg._tcp.corp.internal", Port: 5433}}
+	health(pg, "pg-3", "UNHEALTHY")
+
+	names := func() map[string]cloudmap.DNSName {
+		out := map[string]cloudmap.DNSName{}
+		for _, n := range fx.privateDNS(t, fx.vpc)[0].Names {
+			if _, dup := out[n.Name]; dup {
+				t.Errorf("name %s given twice", n.Name)
+			}
+			out[n.Name] = n
+		}
+		return out
+	}
+	got := names()
+	svc := got["_pg._tcp.corp.internal"]
+	wantSRV := []cloudmap.DNSTarget{{Host: "pg-1._pg._tcp.corp.internal", Port: 5432}, {Host: "pg-2._pg._tcp.corp.internal", Port: 5433},
+		{Host: "pg-4._pg._tcp.corp.internal", Port: 5435}}
 	if !reflect.DeepEqual(svc.SRV, wantSRV) || svc.SRVTTL != 20 || len(svc.A) != 0 {
 		t.Errorf("service: %+v, want SRV %+v at TTL 20 and no address", svc, wantSRV)
 	}
-	host := names["pg-2._pg._tcp.corp.internal"]
+	host := got["pg-2._pg._tcp.corp.internal"]
 	if !reflect.DeepEqual(host.A, []netip.Addr{netip.MustParseAddr("10.0.0.2")}) ||
 		!reflect.DeepEqual(host.AAAA, []netip.Addr{netip.MustParseAddr("fd00::2")}) || host.ATTL != 20 || host.AAAATTL != 20 {
 		t.Errorf("target host: %+v", host)
 	}
-	for _, gone := range []string{"pg-3._pg._tcp.corp.internal", "not:a-label._pg._tcp.corp.internal"} {
-		if _, ok := names[gone]; ok {
-			t.Errorf("%s has a name: unhealthy or unusable instances are no target", gone)
-		}
+	if h := got["pg-1._pg._tcp.corp.internal"]; !reflect.DeepEqual(h.A, []netip.Addr{netip.MustParseAddr("10.0.0.1")}) {
+		t.Errorf("of Pg-1 and pg-1, Pg-1 is the target: %+v", h)
 	}
-	q := names["q.corp.internal"]
+	if h := got["pg-3._pg._tcp.corp.internal"]; len(h.A) != 1 {
+		t.Errorf("an unhealthy instance keeps its host name (alone at it, its record fails open): %+v", h)
+	}
+	if h := got["pg-4._pg._tcp.corp.internal"]; h.ATTL != 300 || !reflect.DeepEqual(h.A, []netip.Addr{netip.MustParseAddr("10.9.9.9")}) {
+		t.Errorf("the service pg-4._pg._tcp did not win over the target host of the same name: %+v", h)
+	}
+	if _, ok := got["not:a-label._pg._tcp.corp.internal"]; ok {
+		t.Error("an instance ID that is no DNS label has a host name")
+	}
+	q := got["q.corp.internal"]
 	if len(q.A) != 0 || len(q.SRV) != 1 || q.SRV[0] != (cloudmap.DNSTarget{Host: "q-1.q.corp.internal", Port: 9000}) {
 		t.Errorf("SRV-only service: %+v", q)
 	}
-	if h := names["q-1.q.corp.internal"]; len(h.AAAA) != 1 || h.AAAATTL != 15 {
-		t.Errorf("SRV-only target host takes the SRV TTL: %+v", h)
+	if h := got["q-1.q.corp.internal"]; len(h.AAAA) != 1 || h.AAAATTL != 15 {
+		t.Errorf("target host takes the SRV TTL: %+v", h)
+	}
+	// None healthy: every instance is a target (fail open).
+	for _, id := range []string{"Pg-1", "pg-2", "pg-4"} {
+		health(pg, id, "UNHEALTHY")
+	}
+	if srv := names()["_pg._tcp.corp.internal"].SRV; len(srv) != 4 {
+		t.Errorf("none healthy: %d targets, want all 4 usable instances", len(srv))
 	}
 }
 
@@ -140,6 +171,9 @@ func FuzzPrivateDNS(f *testing.F) {
 	f.Add("ns/ns-1", `{"id":"ns-1","name":"Corp.Internal","type":"DNS_PRIVATE","vpc":"vpc-1"}`,
 		"svc/srv-1", `{"id":"srv-1","account":"a","name":"db","namespaceId":"ns-1","dns":{"RoutingPolicy":"MULTIVALUE","DnsRecords":[{"Type":"A","TTL":30}]}}`,
 		"inst/srv-1/i-1", `{"id":"i-1","serviceId":"srv-1","attributes":{"AWS_INSTANCE_IPV4":"10.0.0.1"}}`)
+	f.Add("ns/ns-1", `{"id":"ns-1","name":"corp.internal","type":"DNS_PRIVATE","vpc":"vpc-1"}`,
+		"svc/srv-1", `{"id":"srv-1","account":"a","name":"_pg._tcp","namespaceId":"ns-1","dns":{"RoutingPolicy":"MULTIVALUE","DnsRecords":[{"Type":"SRV","TTL":30}]}}`,
+		"inst/srv-1/pg-1", `{"id":"pg-1","serviceId":"srv-1","attributes":{"AWS_INSTANCE_IPV4":"10.0.0.1","AWS_INSTANCE_PORT":"5432"}}`)
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3 string) {
 		kvs := []store.KV{{Key: "/cloudmap/a/" + k1, Value: []byte(v1)}, {Key: "/cloudmap/a/" + k2, Value: []byte(v2)},
 			{Key: "/cloudmap/a/" + k3, Value: []byte(v3)}}
