@@ -429,3 +429,27 @@ func TestGoResolverSRV(t *testing.T) {
 		t.Errorf("targets %v", ports)
 	}
 }
+
+// TestGoResolverCNAME: Go's resolver follows an alias to the addresses of
+// its target when the server holds them.
+func TestGoResolverCNAME(t *testing.T) {
+	s := New(Config{Addr: "127.0.0.1:0"})
+	s.SetRecords(nil, Zone{Apex: "corp.internal", Names: []Name{
+		{Name: "www.corp.internal", CNAME: []string{"db.corp.internal"}, CNAMETTL: 45, Weighted: true},
+		{Name: "db.corp.internal", A: []netip.Addr{netip.MustParseAddr("10.0.0.5")}, ATTL: 30},
+	}})
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+	r := resolver(s, "udp")
+	if cname, err := r.LookupCNAME(ctx, "www.corp.internal."); err != nil || cname != "db.corp.internal." {
+		t.Errorf("LookupCNAME = %q, %v", cname, err)
+	}
+	if addrs, err := r.LookupHost(ctx, "www.corp.internal."); err != nil || !slices.Equal(addrs, []string{"10.0.0.5"}) {
+		t.Errorf("LookupHost through the alias = %v, %v", addrs, err)
+	}
+}

@@ -202,6 +202,24 @@ func (s *Server) build(out []byte, req *request, rcode dnsmessage.RCode, rs *rrs
 		// (resolvers that randomise case, 0x20, compare it).
 		rh := dnsmessage.ResourceHeader{Name: req.q.Name, Class: dnsmessage.ClassINET, TTL: s.ttl}
 		t := req.q.Type
+		if len(rs.cname) > 0 {
+			// An alias: its target, then the target's records of the type
+			// asked when they are here (a resolver follows the rest).
+			c := &rs.cname[rand.IntN(len(rs.cname))]
+			rh.Type, rh.TTL = dnsmessage.TypeCNAME, rs.ttlCNAME
+			if err := b.CNAMEResource(rh, dnsmessage.CNAMEResource{CNAME: c.target}); err != nil {
+				return nil, err
+			}
+			if t == dnsmessage.TypeCNAME || t == dnsmessage.TypeALL {
+				rs = nil
+			} else if rs = req.tbl.names[c.host]; rs == nil || len(rs.cname) > 0 {
+				rs = nil // not here, or an alias again: the resolver follows it
+			}
+			rh.Name, rh.TTL = c.target, s.ttl
+		}
+		if rs == nil {
+			t = 0 // nothing more to answer
+		}
 		if t == dnsmessage.TypeA || t == dnsmessage.TypeALL {
 			rh.Type = dnsmessage.TypeA
 			if rs.zoned {

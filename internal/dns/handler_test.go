@@ -253,6 +253,7 @@ func FuzzHandle(f *testing.F) {
 	f.Add(query(f, webName+".", dnsmessage.TypeA, -1))
 	f.Add(query(f, "_pg._tcp.corp.internal.", dnsmessage.TypeSRV, -1))
 	f.Add(query(f, "_pg._tcp.corp.internal.", dnsmessage.TypeALL, 1232))
+	f.Add(query(f, "alias.corp.internal.", dnsmessage.TypeSRV, 1232))
 	f.Add(query(f, bigName+".", dnsmessage.TypeA, 1232))
 	f.Add(query(f, "www.example.com.", dnsmessage.TypeAAAA, 512))
 	f.Add([]byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1})
@@ -414,6 +415,7 @@ func srvZone() Zone {
 		{Name: "pg-1._pg._tcp.corp.internal", A: []netip.Addr{ip("10.0.0.1")}, ATTL: 20, AAAATTL: 20},
 		{Name: "pg-2._pg._tcp.corp.internal", A: []netip.Addr{ip("10.0.0.2")}, AAAA: []netip.Addr{ip("fd00::2")}, ATTL: 20, AAAATTL: 20},
 		{Name: "db.corp.internal", A: []netip.Addr{ip("10.0.0.5")}, ATTL: 30},
+		{Name: "alias.corp.internal", CNAME: []string{"_pg._tcp.corp.internal", "db.corp.internal"}, CNAMETTL: 5, Weighted: true},
 	}}
 }
 
@@ -550,5 +552,48 @@ func BenchmarkHandleSRV(b *testing.B) {
 		if s.handle(msg, out[:0], true) == nil {
 			b.Fatal("dropped")
 		}
+	}
+}
+
+// TestHandleZoneCNAME: an alias answers CNAME with one of its targets,
+// picked at random, for every type; the target's records follow when the
+// server holds them; asked for CNAME, only the alias.
+func TestHandleZoneCNAME(t *testing.T) {
+	ip := netip.MustParseAddr
+	s := New(Config{Addr: "127.0.0.1:0", TTL: 60})
+	s.SetRecords(testRecords(), Zone{Apex: "corp.internal", Names: []Name{
+		{Name: "www.corp.internal", CNAME: []string{"edge-a.example.com", "edge-b.example.com."}, CNAMETTL: 45, Weighted: true},
+		{Name: "db-alias.corp.internal", CNAME: []string{"db.corp.internal"}, CNAMETTL: 45},
+		{Name: "lattice-alias.corp.internal", CNAME: []string{custom}, CNAMETTL: 45},
+		{Name: "db.corp.internal", A: []netip.Addr{ip("10.0.0.5")}, ATTL: 30},
+	}})
+	ask := func(name string, typ dnsmessage.Type) dnsmessage.Message {
+		return parse(t, s.handle(query(t, name, typ, 1232), make([]byte, 0, 512), true))
+	}
+	seen := map[string]bool{}
+	for range 50 {
+		m := ask("WWW.corp.internal.", dnsmessage.TypeA)
+		if m.RCode != dnsmessage.RCodeSuccess || len(m.Answers) != 1 || m.Answers[0].Header.TTL != 45 {
+			t.Fatalf("www A: %v %+v", m.RCode, m.Answers)
+		}
+		seen[m.Answers[0].Body.(*dnsmessage.CNAMEResource).CNAME.String()] = true
+	}
+	if len(seen) != 2 || !seen["edge-a.example.com."] || !seen["edge-b.example.com."] {
+		t.Errorf("targets answered over 50 queries: %v", seen)
+	}
+	m := ask("db-alias.corp.internal.", dnsmessage.TypeA)
+	if len(m.Answers) != 2 || m.Answers[1].Header.Name.String() != "db.corp.internal." || m.Answers[1].Header.TTL != 30 ||
+		netip.AddrFrom4(m.Answers[1].Body.(*dnsmessage.AResource).A) != ip("10.0.0.5") {
+		t.Errorf("an alias of a name held here: %+v", m.Answers)
+	}
+	if m := ask("db-alias.corp.internal.", dnsmessage.TypeCNAME); len(m.Answers) != 1 {
+		t.Errorf("CNAME asked: %+v, want the alias alone", m.Answers)
+	}
+	if m := ask("db-alias.corp.internal.", dnsmessage.TypeAAAA); len(m.Answers) != 1 || m.RCode != dnsmessage.RCodeSuccess {
+		t.Errorf("AAAA of an alias whose target has none: %v %+v", m.RCode, m.Answers)
+	}
+	m = ask("lattice-alias.corp.internal.", dnsmessage.TypeA)
+	if len(m.Answers) != 2 || m.Answers[1].Header.TTL != 60 {
+		t.Errorf("an alias of a Lattice name: %+v, want its A at the server's TTL", m.Answers)
 	}
 }

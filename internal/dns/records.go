@@ -19,15 +19,18 @@ type rrset struct {
 	a    [][4]byte
 	aaaa [][16]byte
 	srv  []srvRecord
+	// cname: the name is an alias; an answer carries one target, picked
+	// at random, and the target's records when the table holds them.
+	cname []srvRecord
 	// zoned: a name of a Zone, answered with its own TTLs and at most
 	// maxAnswers addresses per type, from a random offset.
-	zoned                 bool
-	one                   bool // a weighted name: one address per answer
-	ttlA, ttlAAAA, ttlSRV uint32
+	zoned                           bool
+	one                             bool // a weighted name: one address per answer
+	ttlA, ttlAAAA, ttlSRV, ttlCNAME uint32
 }
 
-// srvRecord is an SRV record's data: priority and weight are 1, as Cloud
-// Map writes them.
+// srvRecord is an SRV record's data (priority and weight are 1, as Cloud
+// Map writes them), or a CNAME record's (port unused).
 type srvRecord struct {
 	target dnsmessage.Name
 	port   uint16
@@ -65,6 +68,11 @@ type Name struct {
 	Weighted      bool
 	SRV           []SRVTarget
 	SRVTTL        uint32
+	// CNAME makes the name an alias of one of these names, picked at
+	// random for each answer (Route 53's weighted CNAME records, equal
+	// weights); it then has no other records.
+	CNAME    []string
+	CNAMETTL uint32
 }
 
 // SRVTarget is the target of an SRV record.
@@ -156,17 +164,19 @@ func newTable(names map[string][]netip.Addr, extra []Zone) *table {
 					rs.aaaa = append(rs.aaaa, a.As16())
 				}
 			}
-			rs.zoned, rs.one, rs.ttlA, rs.ttlAAAA, rs.ttlSRV = true, n.Weighted, n.ATTL, n.AAAATTL, n.SRVTTL
+			rs.zoned, rs.one, rs.ttlA, rs.ttlAAAA, rs.ttlSRV, rs.ttlCNAME = true, n.Weighted, n.ATTL, n.AAAATTL, n.SRVTTL, n.CNAMETTL
 			for _, srv := range n.SRV {
-				host := normalize(srv.Host)
-				if !hostName(host) {
-					continue // not a name DNS can carry
+				if r, ok := newTarget(srv.Host, srv.Port); ok {
+					rs.srv = append(rs.srv, r)
 				}
-				target, err := dnsmessage.NewName(host + ".")
-				if err != nil {
-					continue
+			}
+			for _, c := range n.CNAME {
+				if r, ok := newTarget(c, 0); ok && r.host != nn {
+					rs.cname = append(rs.cname, r)
 				}
-				rs.srv = append(rs.srv, srvRecord{target: target, port: srv.Port, host: host})
+			}
+			if len(rs.cname) > 0 {
+				rs.a, rs.aaaa, rs.srv = nil, nil, nil // an alias has no other data
 			}
 		}
 	}
@@ -189,6 +199,19 @@ func newTable(names map[string][]netip.Addr, extra []Zone) *table {
 		}
 	}
 	return t
+}
+
+// newTarget is the record data naming host, if DNS can carry the name.
+func newTarget(host string, port uint16) (srvRecord, bool) {
+	host = normalize(host)
+	if !hostName(host) {
+		return srvRecord{}, false
+	}
+	target, err := dnsmessage.NewName(host + ".")
+	if err != nil {
+		return srvRecord{}, false
+	}
+	return srvRecord{target: target, port: port, host: host}, true
 }
 
 // hostName reports whether name (lower case, no trailing dot) fits in a

@@ -312,7 +312,7 @@ func zones(snap *snapshot.Snapshot) []dns.Zone {
 		dz := dns.Zone{Apex: z.Apex, Names: make([]dns.Name, 0, len(z.Names))}
 		for _, n := range z.Names {
 			dn := dns.Name{Name: n.Name, A: n.A, ATTL: n.ATTL, AAAA: n.AAAA, AAAATTL: n.AAAATTL,
-				Weighted: n.Weighted, SRVTTL: n.SRVTTL}
+				Weighted: n.Weighted, SRVTTL: n.SRVTTL, CNAME: n.CNAME, CNAMETTL: n.CNAMETTL}
 			for _, t := range n.SRV {
 				dn.SRV = append(dn.SRV, dns.SRVTarget{Host: t.Host, Port: t.Port})
 			}

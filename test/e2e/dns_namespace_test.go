@@ -18,8 +18,8 @@ import (
 // default VPC, made with the AWS SDK, is answered by `trellis up`'s DNS
 // responder: a service's A record lists its instances within a moment of
 // their registration, with the service's TTL; an SRV service answers its
-// targets and their addresses; a name the namespace does not hold is
-// NXDOMAIN.
+// targets and their addresses, a CNAME service its alias; a name the
+// namespace does not hold is NXDOMAIN.
 func TestPrivateDNSNamespace(t *testing.T) {
 	if _, err := exec.LookPath("dig"); err != nil {
 		t.Skip("dig not installed")
@@ -91,6 +91,25 @@ func TestPrivateDNSNamespace(t *testing.T) {
 	if got := strings.TrimSpace(dig("+short", "pg-1._pg._tcp.corp.internal")); got != "10.0.0.7" {
 		t.Errorf("dig pg-1._pg._tcp.corp.internal = %q", got)
 	}
+	// A CNAME service (WEIGHTED, as Cloud Map requires) aliases its
+	// instance's AWS_INSTANCE_CNAME; an alias of db follows to its address.
+	www, err := c.CreateService(ctx, &sd.CreateServiceInput{Name: aws.String("www"), NamespaceId: nss.Namespaces[0].Id,
+		DnsConfig: &sdtypes.DnsConfig{RoutingPolicy: sdtypes.RoutingPolicyWeighted,
+			DnsRecords: []sdtypes.DnsRecord{{Type: sdtypes.RecordTypeCname, TTL: aws.Int64(45)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RegisterInstance(ctx, &sd.RegisterInstanceInput{ServiceId: www.Service.Id, InstanceId: aws.String("w-1"),
+		Attributes: map[string]string{"AWS_INSTANCE_CNAME": "db.corp.internal"}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if got := strings.Join(strings.Fields(dig("+noall", "+answer", "www.corp.internal")), " "); !strings.HasPrefix(got,
+			"www.corp.internal. 45 IN CNAME db.corp.internal. db.corp.internal. 30 IN A 10.0.0.") {
+			return fmt.Errorf("dig www.corp.internal = %q", got)
+		}
+		return nil
+	})
 	if _, err := c.DeregisterInstance(ctx, &sd.DeregisterInstanceInput{ServiceId: svc.Service.Id, InstanceId: aws.String("db-0")}); err != nil {
 		t.Fatal(err)
 	}

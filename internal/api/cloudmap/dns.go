@@ -47,6 +47,11 @@ type DNSName struct {
 	AAAATTL  uint32       `json:"aaaaTtl,omitempty"`
 	SRV      []DNSTarget  `json:"srv,omitempty"`
 	SRVTTL   uint32       `json:"srvTtl,omitempty"`
+	// CNAME are the AWS_INSTANCE_CNAME values of a service with a CNAME
+	// record (always WEIGHTED), chosen as the addresses are; an answer
+	// carries one, picked at random.
+	CNAME    []string `json:"cname,omitempty"`
+	CNAMETTL uint32   `json:"cnameTtl,omitempty"`
 }
 
 // DNSTarget is the target of an SRV record.
@@ -68,8 +73,7 @@ const (
 // from kvs: stored key-values of the Cloud Map key space (others are
 // skipped), read at one revision. Only the namespaces, the services of
 // those namespaces and their instances are decoded. Records that do not
-// decode are left out and their keys returned in skipped. CNAME records
-// are not answered.
+// decode are left out and their keys returned in skipped.
 func PrivateDNS(kvs []store.KV) (zones map[string][]DNSZone, skipped []string) {
 	type nsKey struct{ account, id string }
 	namespaces := map[nsKey]*namespace{}
@@ -168,9 +172,49 @@ func dnsName(svc *service, apex string, insts []*instance) (DNSName, bool) {
 			name.AAAA, name.AAAATTL = addrs(svc, insts, AttrIPv6), ttl
 		case "SRV":
 			name.SRV, name.SRVTTL = srvTargets(svc, name.Name, insts), ttl
+		case "CNAME":
+			name.CNAME, name.CNAMETTL = cnames(svc, insts), ttl
 		}
 	}
 	return name, true
+}
+
+// cnames are the AWS_INSTANCE_CNAME values of the healthy instances, or
+// of the others when none is healthy, lower case without a trailing dot;
+// sorted, at most MaxDNSAddrs. Values that are no DNS name are left out.
+func cnames(svc *service, insts []*instance) []string {
+	var healthy, other []string
+	for _, inst := range insts {
+		c := strings.ToLower(strings.TrimSuffix(inst.Attributes[AttrCNAME], "."))
+		if !dnsName253(c) {
+			continue
+		}
+		if healthOf(svc, inst) == Unhealthy {
+			other = append(other, c)
+		} else {
+			healthy = append(healthy, c)
+		}
+	}
+	if len(healthy) == 0 {
+		healthy = other
+	}
+	slices.Sort(healthy)
+	healthy = slices.Compact(healthy)
+	return healthy[:min(len(healthy), MaxDNSAddrs)]
+}
+
+// dnsName253 reports whether s is a DNS name: at most 253 bytes, labels
+// of 1 to 63 bytes.
+func dnsName253(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+	}
+	return true
 }
 
 // srvTargets are the SRV targets of the healthy instances, or of the

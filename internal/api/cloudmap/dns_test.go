@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -174,6 +175,9 @@ func FuzzPrivateDNS(f *testing.F) {
 	f.Add("ns/ns-1", `{"id":"ns-1","name":"corp.internal","type":"DNS_PRIVATE","vpc":"vpc-1"}`,
 		"svc/srv-1", `{"id":"srv-1","account":"a","name":"_pg._tcp","namespaceId":"ns-1","dns":{"RoutingPolicy":"MULTIVALUE","DnsRecords":[{"Type":"SRV","TTL":30}]}}`,
 		"inst/srv-1/pg-1", `{"id":"pg-1","serviceId":"srv-1","attributes":{"AWS_INSTANCE_IPV4":"10.0.0.1","AWS_INSTANCE_PORT":"5432"}}`)
+	f.Add("ns/ns-1", `{"id":"ns-1","name":"corp.internal","type":"DNS_PRIVATE","vpc":"vpc-1"}`,
+		"svc/srv-1", `{"id":"srv-1","account":"a","name":"www","namespaceId":"ns-1","dns":{"RoutingPolicy":"WEIGHTED","DnsRecords":[{"Type":"CNAME","TTL":30}]}}`,
+		"inst/srv-1/w-1", `{"id":"w-1","serviceId":"srv-1","attributes":{"AWS_INSTANCE_CNAME":"edge.example.com"}}`)
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3 string) {
 		kvs := []store.KV{{Key: "/cloudmap/a/" + k1, Value: []byte(v1)}, {Key: "/cloudmap/a/" + k2, Value: []byte(v2)},
 			{Key: "/cloudmap/a/" + k3, Value: []byte(v3)}}
@@ -190,8 +194,35 @@ func FuzzPrivateDNS(f *testing.F) {
 							t.Fatalf("zone %q: name %q: SRV target %+v", z.Apex, n.Name, s)
 						}
 					}
+					for _, c := range n.CNAME {
+						if c == "" || len(c) > 253 || c != strings.ToLower(c) || strings.HasSuffix(c, ".") {
+							t.Fatalf("zone %q: name %q: CNAME %q", z.Apex, n.Name, c)
+						}
+					}
 				}
 			}
 		}
 	})
+}
+
+// TestPrivateDNSCNAME: a service with a CNAME record (WEIGHTED, as Cloud
+// Map requires) aliases its healthy instances' AWS_INSTANCE_CNAME values,
+// lower case without the trailing dot; all of them when none is healthy.
+func TestPrivateDNSCNAME(t *testing.T) {
+	fx := newFixture(t, cloudmap.Quotas{})
+	ns := fx.created(t, "CreatePrivateDnsNamespace", `{"Name":"corp.internal","Vpc":"`+fx.vpc+`"}`)
+	svc := fx.must(t, "CreateService", `{"Name":"www","NamespaceId":"`+ns+`","HealthCheckCustomConfig":{},`+
+		`"DnsConfig":{"RoutingPolicy":"WEIGHTED","DnsRecords":[{"Type":"CNAME","TTL":45}]}}`)["Service"].(map[string]any)["Id"].(string)
+	for id, cname := range map[string]string{"a": "Edge-A.Example.com.", "b": "edge-b.example.com"} {
+		fx.must(t, "RegisterInstance", `{"ServiceId":"`+svc+`","InstanceId":"`+id+`","Attributes":{"AWS_INSTANCE_CNAME":"`+cname+`"}}`)
+	}
+	fx.must(t, "UpdateInstanceCustomHealthStatus", `{"ServiceId":"`+svc+`","InstanceId":"b","Status":"UNHEALTHY"}`)
+	n := fx.privateDNS(t, fx.vpc)[0].Names[0]
+	if n.Name != "www.corp.internal" || !slices.Equal(n.CNAME, []string{"edge-a.example.com"}) || n.CNAMETTL != 45 || !n.Weighted {
+		t.Errorf("one healthy: %+v", n)
+	}
+	fx.must(t, "UpdateInstanceCustomHealthStatus", `{"ServiceId":"`+svc+`","InstanceId":"a","Status":"UNHEALTHY"}`)
+	if n := fx.privateDNS(t, fx.vpc)[0].Names[0]; !slices.Equal(n.CNAME, []string{"edge-a.example.com", "edge-b.example.com"}) {
+		t.Errorf("none healthy (fail open): %+v", n)
+	}
 }
