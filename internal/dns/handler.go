@@ -210,8 +210,8 @@ func (s *Server) build(out []byte, req *request, rcode dnsmessage.RCode, rs *rrs
 			if err := b.CNAMEResource(rh, dnsmessage.CNAMEResource{CNAME: c.target}); err != nil {
 				return nil, err
 			}
-			if t == dnsmessage.TypeCNAME || t == dnsmessage.TypeALL {
-				rs = nil
+			if t == dnsmessage.TypeCNAME || t == dnsmessage.TypeALL || mode != modeFull {
+				rs = nil // the alias alone: asked for, or what fits
 			} else if rs = req.tbl.names[c.host]; rs == nil || len(rs.cname) > 0 {
 				rs = nil // not here, or an alias again: the resolver follows it
 			}

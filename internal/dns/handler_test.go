@@ -565,6 +565,10 @@ func TestHandleZoneCNAME(t *testing.T) {
 		{Name: "www.corp.internal", CNAME: []string{"edge-a.example.com", "edge-b.example.com."}, CNAMETTL: 45, Weighted: true},
 		{Name: "db-alias.corp.internal", CNAME: []string{"db.corp.internal"}, CNAMETTL: 45},
 		{Name: "lattice-alias.corp.internal", CNAME: []string{custom}, CNAMETTL: 45},
+		{Name: "big-alias.corp.internal", CNAME: []string{bigName}, CNAMETTL: 45},
+		{Name: "alias-alias.corp.internal", CNAME: []string{"db-alias.corp.internal"}, CNAMETTL: 45},
+		{Name: "dangling.corp.internal", CNAME: []string{"missing.corp.internal"}, CNAMETTL: 45},
+		{Name: "both.corp.internal", CNAME: []string{"db.corp.internal"}, CNAMETTL: 45, A: []netip.Addr{ip("10.6.6.6")}, ATTL: 5},
 		{Name: "db.corp.internal", A: []netip.Addr{ip("10.0.0.5")}, ATTL: 30},
 	}})
 	ask := func(name string, typ dnsmessage.Type) dnsmessage.Message {
@@ -595,5 +599,33 @@ func TestHandleZoneCNAME(t *testing.T) {
 	m = ask("lattice-alias.corp.internal.", dnsmessage.TypeA)
 	if len(m.Answers) != 2 || m.Answers[1].Header.TTL != 60 {
 		t.Errorf("an alias of a Lattice name: %+v, want its A at the server's TTL", m.Answers)
+	}
+	// The alias alone: asked ANY, an alias of an alias (the resolver
+	// follows), an alias of a missing name, and an alias with addresses of
+	// its own (a CNAME name has no other data).
+	for _, q := range []struct {
+		name string
+		typ  dnsmessage.Type
+	}{{"db-alias.corp.internal.", dnsmessage.TypeALL}, {"alias-alias.corp.internal.", dnsmessage.TypeA},
+		{"dangling.corp.internal.", dnsmessage.TypeA}} {
+		if m := ask(q.name, q.typ); m.RCode != dnsmessage.RCodeSuccess || len(m.Answers) != 1 || m.Answers[0].Header.Type != dnsmessage.TypeCNAME {
+			t.Errorf("%s %v: %v %+v, want the CNAME alone", q.name, q.typ, m.RCode, m.Answers)
+		}
+	}
+	if got := answers(ask("both.corp.internal.", dnsmessage.TypeA)); !slices.Equal(got, []string{"10.0.0.5"}) {
+		t.Errorf("an alias given addresses too: %v, want only its target's", got)
+	}
+	// Over UDP the target's 100 addresses do not fit: the alias alone, not
+	// truncated, and the resolver asks for the target.
+	if m := ask("big-alias.corp.internal.", dnsmessage.TypeA); m.Truncated || len(m.Answers) != 1 {
+		t.Errorf("alias of a big name over UDP: TC %v, %d answers; want the CNAME alone", m.Truncated, len(m.Answers))
+	}
+}
+
+// TestNormalizeASCII: names compare case-insensitively in ASCII only (RFC
+// 4343): the Kelvin sign does not become a "k".
+func TestNormalizeASCII(t *testing.T) {
+	if got := normalize("\u212A.Example.COM."); got != "\u212A.example.com" {
+		t.Errorf("normalize = %q", got)
 	}
 }

@@ -270,7 +270,13 @@ func generatedZone(name string) (string, bool) {
 
 // normalize lower-cases an ASCII name and drops one trailing dot.
 func normalize(name string) string {
-	return strings.TrimSuffix(strings.ToLower(name), ".")
+	b := []byte(strings.TrimSuffix(name, "."))
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // lookup finds the records of a lower-case name. ok is false for names the

@@ -181,11 +181,13 @@ func dnsName(svc *service, apex string, insts []*instance) (DNSName, bool) {
 
 // cnames are the AWS_INSTANCE_CNAME values of the healthy instances, or
 // of the others when none is healthy, lower case without a trailing dot;
-// sorted, at most MaxDNSAddrs. Values that are no DNS name are left out.
+// sorted, at most MaxDNSAddrs. Values that are no DNS name of printable
+// ASCII are left out. Instances with the same value each count, as
+// Route 53 keeps one weighted record per instance.
 func cnames(svc *service, insts []*instance) []string {
 	var healthy, other []string
 	for _, inst := range insts {
-		c := strings.ToLower(strings.TrimSuffix(inst.Attributes[AttrCNAME], "."))
+		c := asciiLower(strings.TrimSuffix(inst.Attributes[AttrCNAME], "."))
 		if !dnsName253(c) {
 			continue
 		}
@@ -199,15 +201,19 @@ func cnames(svc *service, insts []*instance) []string {
 		healthy = other
 	}
 	slices.Sort(healthy)
-	healthy = slices.Compact(healthy)
 	return healthy[:min(len(healthy), MaxDNSAddrs)]
 }
 
-// dnsName253 reports whether s is a DNS name: at most 253 bytes, labels
-// of 1 to 63 bytes.
+// dnsName253 reports whether s is a DNS name of printable ASCII: at most
+// 253 bytes, labels of 1 to 63 bytes.
 func dnsName253(s string) bool {
 	if s == "" || len(s) > 253 {
 		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
 	}
 	for label := range strings.SplitSeq(s, ".") {
 		if label == "" || len(label) > 63 {
@@ -215,6 +221,18 @@ func dnsName253(s string) bool {
 		}
 	}
 	return true
+}
+
+// asciiLower lower-cases the ASCII letters of s, as DNS compares names
+// (RFC 4343); other bytes stay as they are.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // srvTargets are the SRV targets of the healthy instances, or of the

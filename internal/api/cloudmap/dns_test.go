@@ -213,16 +213,19 @@ func TestPrivateDNSCNAME(t *testing.T) {
 	ns := fx.created(t, "CreatePrivateDnsNamespace", `{"Name":"corp.internal","Vpc":"`+fx.vpc+`"}`)
 	svc := fx.must(t, "CreateService", `{"Name":"www","NamespaceId":"`+ns+`","HealthCheckCustomConfig":{},`+
 		`"DnsConfig":{"RoutingPolicy":"WEIGHTED","DnsRecords":[{"Type":"CNAME","TTL":45}]}}`)["Service"].(map[string]any)["Id"].(string)
-	for id, cname := range map[string]string{"a": "Edge-A.Example.com.", "b": "edge-b.example.com"} {
+	for id, cname := range map[string]string{"a": "Edge-A.Example.com.", "b": "edge-b.example.com", "d": "edge-a.example.com"} {
 		fx.must(t, "RegisterInstance", `{"ServiceId":"`+svc+`","InstanceId":"`+id+`","Attributes":{"AWS_INSTANCE_CNAME":"`+cname+`"}}`)
 	}
+	// b is unhealthy; a and d share a value, which then weighs double.
 	fx.must(t, "UpdateInstanceCustomHealthStatus", `{"ServiceId":"`+svc+`","InstanceId":"b","Status":"UNHEALTHY"}`)
 	n := fx.privateDNS(t, fx.vpc)[0].Names[0]
-	if n.Name != "www.corp.internal" || !slices.Equal(n.CNAME, []string{"edge-a.example.com"}) || n.CNAMETTL != 45 || !n.Weighted {
-		t.Errorf("one healthy: %+v", n)
+	if n.Name != "www.corp.internal" || !slices.Equal(n.CNAME, []string{"edge-a.example.com", "edge-a.example.com"}) || n.CNAMETTL != 45 || !n.Weighted {
+		t.Errorf("healthy ones: %+v", n)
 	}
-	fx.must(t, "UpdateInstanceCustomHealthStatus", `{"ServiceId":"`+svc+`","InstanceId":"a","Status":"UNHEALTHY"}`)
-	if n := fx.privateDNS(t, fx.vpc)[0].Names[0]; !slices.Equal(n.CNAME, []string{"edge-a.example.com", "edge-b.example.com"}) {
+	for _, id := range []string{"a", "d"} {
+		fx.must(t, "UpdateInstanceCustomHealthStatus", `{"ServiceId":"`+svc+`","InstanceId":"`+id+`","Status":"UNHEALTHY"}`)
+	}
+	if n := fx.privateDNS(t, fx.vpc)[0].Names[0]; !slices.Equal(n.CNAME, []string{"edge-a.example.com", "edge-a.example.com", "edge-b.example.com"}) {
 		t.Errorf("none healthy (fail open): %+v", n)
 	}
 }
