@@ -180,84 +180,56 @@ func dnsName(svc *service, apex string, insts []*instance) (DNSName, bool) {
 }
 
 // cnames are the AWS_INSTANCE_CNAME values of the healthy instances, or
-// of the others when none is healthy, lower case without a trailing dot;
-// sorted, at most MaxDNSAddrs. Values that are no DNS name of printable
-// ASCII are left out. Instances with the same value each count, as
-// Route 53 keeps one weighted record per instance.
+// of the others when none is healthy; sorted, at most MaxDNSAddrs. The
+// responder leaves out values that are no DNS name. Instances with the
+// same value each count, as Route 53 keeps one weighted record per
+// instance.
 func cnames(svc *service, insts []*instance) []string {
-	var healthy, other []string
+	out := healthyOrAll(svc, insts, func(inst *instance) (string, bool) {
+		c := inst.Attributes[AttrCNAME]
+		return c, c != ""
+	})
+	slices.Sort(out)
+	return out[:min(len(out), MaxDNSAddrs)]
+}
+
+// healthyOrAll are value's results for the healthy instances, or for the
+// others when none is healthy (Route 53's multivalue answers fail open the
+// same way), in the order of insts; instances for which value says false
+// are left out.
+func healthyOrAll[T any](svc *service, insts []*instance, value func(*instance) (T, bool)) []T {
+	var healthy, other []T
 	for _, inst := range insts {
-		c := asciiLower(strings.TrimSuffix(inst.Attributes[AttrCNAME], "."))
-		if !dnsName253(c) {
-			continue
-		}
-		if healthOf(svc, inst) == Unhealthy {
-			other = append(other, c)
-		} else {
-			healthy = append(healthy, c)
+		v, ok := value(inst)
+		switch {
+		case !ok:
+		case healthOf(svc, inst) == Unhealthy:
+			other = append(other, v)
+		default:
+			healthy = append(healthy, v)
 		}
 	}
 	if len(healthy) == 0 {
-		healthy = other
+		return other
 	}
-	slices.Sort(healthy)
-	return healthy[:min(len(healthy), MaxDNSAddrs)]
-}
-
-// dnsName253 reports whether s is a DNS name of printable ASCII: at most
-// 253 bytes, labels of 1 to 63 bytes.
-func dnsName253(s string) bool {
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] > '~' {
-			return false
-		}
-	}
-	for label := range strings.SplitSeq(s, ".") {
-		if label == "" || len(label) > 63 {
-			return false
-		}
-	}
-	return true
-}
-
-// asciiLower lower-cases the ASCII letters of s, as DNS compares names
-// (RFC 4343); other bytes stay as they are.
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
+	return healthy
 }
 
 // srvTargets are the SRV targets of the healthy instances, or of the
 // others when none is healthy; sorted, at most MaxDNSAddrs. Of instance
 // IDs that differ only in case, the first in byte order is the target.
 func srvTargets(svc *service, name string, insts []*instance) []DNSTarget {
-	var healthy, other []DNSTarget
 	seen := map[string]bool{}
-	for _, inst := range byID(insts) {
+	out := healthyOrAll(svc, byID(insts), func(inst *instance) (DNSTarget, bool) {
 		t, ok := srvTarget(name, inst)
 		if !ok || seen[t.Host] {
-			continue
+			return t, false
 		}
 		seen[t.Host] = true
-		if healthOf(svc, inst) == Unhealthy {
-			other = append(other, t)
-		} else {
-			healthy = append(healthy, t)
-		}
-	}
-	if len(healthy) == 0 {
-		healthy = other
-	}
-	slices.SortFunc(healthy, func(a, b DNSTarget) int { return strings.Compare(a.Host, b.Host) })
-	return healthy[:min(len(healthy), MaxDNSAddrs)]
+		return t, true
+	})
+	slices.SortFunc(out, func(a, b DNSTarget) int { return strings.Compare(a.Host, b.Host) })
+	return out[:min(len(out), MaxDNSAddrs)]
 }
 
 // srvTarget is inst's SRV target under the service name name.
@@ -330,22 +302,11 @@ func dnsLabel(s string) bool {
 // addrs are the addresses in attribute attr of the healthy instances, or
 // of the others when none is healthy; sorted, at most MaxDNSAddrs.
 func addrs(svc *service, insts []*instance, attr string) []netip.Addr {
-	var healthy, other []netip.Addr
-	for _, inst := range insts {
+	out := healthyOrAll(svc, insts, func(inst *instance) (netip.Addr, bool) {
 		ip, err := netip.ParseAddr(inst.Attributes[attr])
-		if err != nil {
-			continue
-		}
-		if healthOf(svc, inst) == Unhealthy {
-			other = append(other, ip)
-		} else {
-			healthy = append(healthy, ip)
-		}
-	}
-	if len(healthy) == 0 {
-		healthy = other
-	}
-	slices.SortFunc(healthy, netip.Addr.Compare)
-	healthy = slices.Compact(healthy)
-	return healthy[:min(len(healthy), MaxDNSAddrs)]
+		return ip, err == nil
+	})
+	slices.SortFunc(out, netip.Addr.Compare)
+	out = slices.Compact(out)
+	return out[:min(len(out), MaxDNSAddrs)]
 }
