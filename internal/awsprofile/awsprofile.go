@@ -100,6 +100,11 @@ func Load(opts Options) (Resolved, error) {
 	switch {
 	case opts.Profile == "" && envKey != "" && envSecret != "":
 		r.Credentials = static(envKey, envSecret, getenv("AWS_SESSION_TOKEN"), "environment")
+	case !found && r.Profile != "default":
+		// Named by AWS_PROFILE or AWS_DEFAULT_PROFILE (a flag's missing
+		// profile failed above).
+		err = fmt.Errorf("profile %q (from AWS_PROFILE or AWS_DEFAULT_PROFILE) is in neither %s nor %s, and "+
+			"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set", r.Profile, credsPath, configPath)
 	case !found || needsAWS(prof) != "" || prof["aws_access_key_id"] == "" && prof["credential_process"] == "":
 		err = noCredentials(r.Profile, prof, credsPath, configPath)
 	case prof["aws_access_key_id"] != "":

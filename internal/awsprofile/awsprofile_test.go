@@ -178,7 +178,7 @@ func TestErrors(t *testing.T) {
 		{name: "role_arn", profile: "role", env: env{}, want: "role_arn, which needs AWS's own STS"},
 		{name: "key without secret", profile: "half", env: env{}, want: "no aws_secret_access_key"},
 		{name: "role_arn beside keys", profile: "keysandrole", env: env{}, want: "role_arn, which needs AWS's own STS"},
-		{name: "AWS_PROFILE that does not exist, no keys", env: env{"AWS_PROFILE": "ghost"}, want: `no credentials`},
+		{name: "AWS_PROFILE that does not exist, no keys", env: env{"AWS_PROFILE": "ghost"}, want: `profile "ghost" (from AWS_PROFILE or AWS_DEFAULT_PROFILE) is in neither`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts, _ := setup(t, tc.env)
