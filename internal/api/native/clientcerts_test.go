@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/trellis-mesh/trellis/internal/api/native"
 	"github.com/trellis-mesh/trellis/internal/iam"
@@ -34,13 +33,9 @@ func FuzzClientCertificateRequests(f *testing.F) {
 	f.Add("group", "..", `{"ttlHours":1e99}`)
 	f.Add("role", "orders", `[]`)
 	f.Fuzz(func(t *testing.T, typ, name, body string) {
-		start := time.Now()
 		code, out := do("POST", "/principals/"+url.PathEscape(typ)+"/"+url.PathEscape(name)+"/certificates", body)
 		if code >= 500 || code < 200 {
 			t.Fatalf("%s/%s %q: %d %s", typ, name, body, code, out)
-		}
-		if time.Since(start) > 5*time.Second {
-			t.Fatalf("%s/%s %q took %v", typ, name, body, time.Since(start))
 		}
 	})
 }
