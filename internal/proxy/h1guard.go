@@ -115,7 +115,7 @@ func (g *guardConn) Read(p []byte) (int, error) {
 			g.reject(g.bad)
 			return 0, g.err
 		}
-		if g.w == g.ok && g.rerr == nil && g.direct() {
+		if g.w == g.ok && g.rerr == nil && g.direct(len(p)) {
 			return g.readDirect(p)
 		}
 		if g.w > g.ok {
@@ -147,9 +147,16 @@ func (g *guardConn) Read(p []byte) (int, error) {
 }
 
 // direct reports whether the next bytes may be read straight into the
-// caller's buffer: body bytes (bounded by what remains) or HTTP/2.
-func (g *guardConn) direct() bool {
-	return g.state == gOpen || (g.state == gBody || g.state == gChunkData) && g.remain > 0
+// caller's buffer of n bytes: body bytes (bounded by what remains), or
+// HTTP/2 when the caller asks for a buffer's worth. net/http's HTTP/2
+// server reads its frames unbuffered, a 9-byte header and then the
+// payload; through buf, the frames a client sent together cost one
+// system call rather than two each.
+func (g *guardConn) direct(n int) bool {
+	if g.state == gOpen {
+		return n >= guardInitialBuf
+	}
+	return (g.state == gBody || g.state == gChunkData) && g.remain > 0
 }
 
 func (g *guardConn) readDirect(p []byte) (int, error) {

@@ -161,3 +161,49 @@ func FuzzGuard(f *testing.F) {
 		}
 	})
 }
+
+// countConn counts the reads that reach the connection.
+type countConn struct {
+	scriptConn
+	reads int
+}
+
+func (c *countConn) Read(p []byte) (int, error) {
+	c.reads++
+	return c.scriptConn.Read(p)
+}
+
+// TestGuardHTTP2Buffered: once the HTTP/2 preface has passed, the small
+// reads net/http's HTTP/2 server makes (a frame header, then its payload)
+// are served from the guard's buffer, so frames that arrived together
+// cost one read of the connection; a large read still goes straight
+// through, and the bytes come out unchanged either way.
+func TestGuardHTTP2Buffered(t *testing.T) {
+	frames := bytes.Repeat([]byte("\x00\x00\x03\x08\x00\x00\x00\x00\x01abc"), 10) // ten 12-byte frames
+	big := bytes.Repeat([]byte{'x'}, 2*guardInitialBuf)
+	c := &countConn{scriptConn: scriptConn{chunks: [][]byte{[]byte(http2Preface), frames, big}}}
+	g := newGuardConn(c, 1<<10, slog.New(slog.DiscardHandler))
+	var out []byte
+	hdr := make([]byte, 9)
+	for len(out) < len(http2Preface)+len(frames) {
+		n, err := g.Read(hdr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, hdr[:n]...)
+	}
+	if want := http2Preface + string(frames); string(out) != want {
+		t.Fatalf("read %q, want %q", out, want)
+	}
+	if c.reads != 2 { // the preface, then all ten frames
+		t.Errorf("%d reads of the connection for the preface and ten frames, want 2", c.reads)
+	}
+	large := make([]byte, len(big))
+	n, err := io.ReadFull(g, large)
+	if err != nil || !bytes.Equal(large[:n], big) {
+		t.Fatalf("large read: %d bytes, %v", n, err)
+	}
+	if c.reads != 3 {
+		t.Errorf("%d reads after a large read, want 3 (straight into the caller's buffer)", c.reads)
+	}
+}
