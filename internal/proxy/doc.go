@@ -20,17 +20,21 @@
 // a reused structure (h1head.go) with the framing guard's checks
 // (h1guard.go), routes it with the same function as the net/http path
 // (route.go) and forwards it over the fast path's own keep-alive target
-// connections (h1forward.go, h1pool.go), bodies streamed both ways. What
-// it leaves to net/http — the HTTP/2 preface (h2c with prior knowledge), a
-// request target not in origin form (absolute form, "*", CONNECT), a
-// listener that forwards to HTTPS target groups — hands the connection,
-// with the bytes already read, through the framing guard to the port's
-// http.Server for the rest of its life. A TLS port reads the ClientHello
+// connections (h1forward.go, h1pool.go), bodies streamed both ways. A
+// connection that opens with the HTTP/2 preface (h2c with prior
+// knowledge) goes, with the bytes already read and through the framing
+// guard, to the port's h2server.Server, whose handler is ServeHTTP
+// (net/http's HTTP/2 server when Config.GoHTTP2). What else it leaves to
+// net/http — a request target not in origin form (absolute form, "*",
+// CONNECT), a listener that forwards to HTTPS target groups — hands the
+// connection the same way to the port's http.Server for the rest of its
+// life. A TLS port reads the ClientHello
 // without consuming it
 // (clienthello.go) and picks the listener by server name: TLS_PASSTHROUGH
 // splices bytes to a target (passthrough.go); HTTPS terminates TLS 1.2/1.3
-// with the service's certificate, ALPN h2 or http/1.1; an unknown name gets
-// a handshake_failure alert.
+// with the service's certificate, ALPN h2 (served by the h2server.Server)
+// or http/1.1 (the http.Server); an unknown name gets a handshake_failure
+// alert.
 //
 // # Flow of a request
 //

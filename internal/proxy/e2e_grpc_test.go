@@ -21,8 +21,14 @@ import (
 
 // TestGRPC runs gRPC's health service through an HTTPS listener to an h2c
 // target: a unary call, an error carried in trailers, and a server stream
-// that receives an update while it is open.
+// that receives an update while it is open; with the HTTP/2 server of
+// internal/h2server (the default) and with net/http's (Config.GoHTTP2).
 func TestGRPC(t *testing.T) {
+	t.Run("h2server", func(t *testing.T) { testGRPC(t, false) })
+	t.Run("net-http", func(t *testing.T) { testGRPC(t, true) })
+}
+
+func testGRPC(t *testing.T, goHTTP2 bool) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +53,7 @@ func TestGRPC(t *testing.T) {
 	svc := testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTPS, port, rules...))
 	svc.Certificate = ca.issue(t, "svc-1.example.on.aws")
 	rec := &recorder{}
-	e := newEngine(t, Config{Observer: rec})
+	e := newEngine(t, Config{Observer: rec, GoHTTP2: goHTTP2})
 	mustApply(t, e, testSnapshot(1, []snapshot.Service{svc},
 		testTG("tg-grpc", model.ProtocolHTTP, model.ProtocolVersionGRPC, ln.Addr().String())))
 

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -51,6 +52,7 @@ type h1conn struct {
 
 	remote, ip string // the client's address, and its IP for x-forwarded-for
 	served     int    // requests served
+	http2      bool   // handed off at the HTTP/2 preface
 	state      atomic.Int32
 
 	// The current request.
@@ -128,7 +130,7 @@ func (ps *portServer) serveH1(c net.Conn) {
 	h.out.Reset(&h.cw)
 	h.remote = c.RemoteAddr().String()
 	h.ip = clientIP(h.remote)
-	h.served = 0
+	h.served, h.http2 = 0, false
 	h.state.Store(h1Idle)
 	defer h.release()
 	defer func() {
@@ -242,6 +244,7 @@ func (h *h1conn) serveRequest() h1next {
 		return h.headError(err)
 	}
 	if hd.info.pri || len(hd.target) == 0 || hd.target[0] != '/' {
+		h.http2 = hd.info.pri
 		return h1HandOff
 	}
 	// What net/http checks once the guard has passed a head.
@@ -481,6 +484,10 @@ func (h *h1conn) handOff() {
 		cc.prefix = append(make([]byte, 0, n), h.in.b[h.in.r:h.in.w]...)
 	}
 	h.in.clearDeadline()
+	if h.ps.h2 != nil && h.http2 {
+		_ = h.ps.h2.ServeConn(context.Background(), newGuardConn(cc, h.ps.e.cfg.MaxHeaderBytes, h.ps.e.log))
+		return
+	}
 	h.ps.pushHTTP(newGuardConn(cc, h.ps.e.cfg.MaxHeaderBytes, h.ps.e.log))
 }
 

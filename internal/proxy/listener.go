@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/trellis-mesh/trellis/internal/h2server"
 )
 
 // portServer serves one port. Its accept loop classifies each connection
@@ -33,6 +35,7 @@ type portServer struct {
 	ln   net.Listener
 	http *connListener
 	srv  *http.Server
+	h2   *h2server.Server // HTTP/2 connections when the engine's h2native
 
 	wg sync.WaitGroup // accept loop, connection setup, fast-path and passthrough goroutines
 
@@ -58,6 +61,9 @@ func newPortServer(e *Engine, port int32, ln net.Listener) *portServer {
 		MaxHeaderBytes:    e.cfg.MaxHeaderBytes,
 		ErrorLog:          e.errLog,
 		ConnContext:       connContext,
+	}
+	if e.h2native {
+		ps.h2 = &h2server.Server{Handler: ps, MaxHeaderBytes: e.cfg.MaxHeaderBytes, Logger: e.log, ConnContext: connContext}
 	}
 	return ps
 }
@@ -171,6 +177,11 @@ func (ps *portServer) serveTLS(c net.Conn) {
 		cc.peerCert = st.PeerCertificates[0] // verified by the handshake (ClientCAs)
 	}
 	if st.NegotiatedProtocol == "h2" {
+		if ps.h2 != nil {
+			cc.startIdle()
+			_ = ps.h2.ServeConn(context.Background(), tc)
+			return
+		}
 		ps.handoff(cc, tc)
 		return
 	}
@@ -197,6 +208,9 @@ func tlsVersionName(v uint16) string {
 func (ps *portServer) shutdown(ctx context.Context) error {
 	_ = ps.ln.Close()
 	ps.drainH1()
+	if ps.h2 != nil {
+		go func() { _ = ps.h2.Shutdown(ctx) }()
+	}
 	err := ps.srv.Shutdown(ctx)
 	if err != nil {
 		_ = ps.srv.Close()

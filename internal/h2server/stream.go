@@ -1,0 +1,286 @@
+package h2server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"runtime/debug"
+	"sync"
+
+	"golang.org/x/net/http2/hpack"
+)
+
+// stream is one request and its response. The fields after mu's comment
+// are guarded by the connection's mu.
+type stream struct {
+	c      *conn
+	id     uint32
+	ctx    context.Context
+	cancel context.CancelFunc
+	req    *http.Request
+	w      responseWriter
+	body   requestBody
+
+	// Guarded by c.mu.
+	cond        sync.Cond // body bytes arrived, or the stream ended
+	remoteDone  bool      // the client ended its side (END_STREAM)
+	localDone   bool      // the response ended (END_STREAM sent)
+	reset       bool      // RST_STREAM sent or received, or the connection ended
+	resetErr    error
+	sendWindow  int64
+	recvWindow  int32
+	recvRefund  int32
+	handlerDone bool
+	headersSent bool // the final response's HEADERS are queued
+}
+
+var (
+	errClientReset = errors.New("h2server: the client reset the stream")
+	errStreamReset = errors.New("h2server: stream reset")
+)
+
+// startStream registers s and runs its handler.
+func (c *conn) startStream(s *stream) {
+	c.mu.Lock()
+	c.streams[s.id] = s
+	c.running++
+	s.sendWindow = int64(c.peerWindow)
+	if c.idle != nil {
+		c.idle.Stop()
+	}
+	c.mu.Unlock()
+	c.wg.Add(1)
+	go c.runHandler(s)
+}
+
+func (c *conn) runHandler(s *stream) {
+	defer c.wg.Done()
+	panicked := true
+	defer func() {
+		if panicked {
+			v := recover()
+			if v != http.ErrAbortHandler {
+				c.log.Error("panic serving an HTTP/2 request", "remote", c.remote, "panic", v, "stack", string(debug.Stack()))
+			}
+			c.mu.Lock()
+			c.resetLocked(s, errInternal)
+			c.mu.Unlock()
+		}
+		c.handlerDone(s)
+	}()
+	c.srv.Handler.ServeHTTP(&s.w, s.req)
+	s.w.finish()
+	panicked = false
+}
+
+// handlerDone accounts for a handler that has returned. A client still
+// sending a body it will not need is told to stop (RST_STREAM NO_ERROR,
+// §8.1).
+func (c *conn) handlerDone(s *stream) {
+	c.mu.Lock()
+	c.running--
+	s.handlerDone = true
+	if !s.reset && !s.localDone {
+		c.resetLocked(s, errInternal) // a response that could not end
+	}
+	if !s.reset && !s.remoteDone {
+		c.resetLocked(s, errNoError)
+	}
+	c.armIdle()
+	wake := (c.goingAway || c.goAwayRecv) && c.running == 0 && len(c.streams) == 0
+	c.mu.Unlock()
+	s.cancel()
+	c.flush()
+	if wake {
+		_ = c.nc.SetReadDeadline(timeNow()) // the serve loop returns
+	}
+}
+
+// endRemote marks the client's side of s ended.
+func (c *conn) endRemote(s *stream) {
+	c.mu.Lock()
+	s.remoteDone = true
+	if s.localDone {
+		delete(c.streams, s.id)
+	}
+	s.cond.Broadcast()
+	c.mu.Unlock()
+}
+
+// resetStream sends RST_STREAM for id (the serve loop's stream errors).
+func (c *conn) resetStream(id uint32, code errCode) {
+	c.mu.Lock()
+	if s := c.streams[id]; s != nil {
+		c.resetLocked(s, code)
+	} else {
+		c.out.appendRST(id, code)
+	}
+	c.mu.Unlock()
+}
+
+// resetLocked resets s with code, unless it has already ended.
+func (c *conn) resetLocked(s *stream, code errCode) {
+	if s.reset {
+		return
+	}
+	c.out.appendRST(s.id, code)
+	c.closeStream(s, errStreamReset)
+}
+
+// closeStream ends s without sending anything: its handler's reads and
+// writes fail from now on and its context is cancelled. Called with mu
+// held.
+func (c *conn) closeStream(s *stream, err error) {
+	if s.reset {
+		return
+	}
+	s.reset, s.resetErr = true, err
+	delete(c.streams, s.id)
+	s.cond.Broadcast()
+	c.cond.Broadcast()
+	s.cancel()
+	if n := len(s.body.buf) - s.body.r; n > 0 {
+		// Bytes nobody will read go back to the connection's window.
+		c.refundConnLocked(int32(n))
+		s.body.buf, s.body.r = nil, 0
+	}
+}
+
+// abort ends s because the connection ends; mu held.
+func (s *stream) abort(err error) {
+	if s.reset {
+		return
+	}
+	s.reset, s.resetErr = true, err
+	s.cond.Broadcast()
+	s.cancel()
+}
+
+// requestBody is a request's body: the serve loop delivers DATA into buf,
+// the handler reads it. Guarded by the connection's mu.
+type requestBody struct {
+	s        *stream
+	buf      []byte
+	r        int
+	eof      bool
+	closed   bool  // the handler closed the body: data is dropped
+	length   int64 // declared Content-Length, -1: none
+	received int64
+	trailers []hpack.HeaderField
+	declared http.Header // req.Trailer, filled at EOF
+	expect   bool        // 100-continue to send before the first wait
+}
+
+// deliver adds DATA from the serve loop; it fails when the body exceeds
+// the declared Content-Length or ends short of it.
+func (b *requestBody) deliver(p []byte, end bool) error {
+	c := b.s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b.received += int64(len(p))
+	if b.length >= 0 && (b.received > b.length || end && b.received != b.length) {
+		return errors.New("body length differs from content-length")
+	}
+	if b.s.reset || b.closed {
+		c.refundConnLocked(int32(len(p)))
+		return nil
+	}
+	if b.r == len(b.buf) {
+		b.buf, b.r = b.buf[:0], 0
+	}
+	b.buf = append(b.buf, p...)
+	b.eof = b.eof || end
+	b.s.cond.Broadcast()
+	return nil
+}
+
+// setTrailers takes the request's trailers, which end the body.
+func (b *requestBody) setTrailers(fields []hpack.HeaderField) error {
+	c := b.s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b.length >= 0 && b.received != b.length {
+		return errors.New("body length differs from content-length")
+	}
+	for _, f := range fields {
+		if f.IsPseudo() {
+			return errors.New("pseudo-header in trailers")
+		}
+	}
+	b.trailers = append(b.trailers[:0], fields...)
+	b.eof = true
+	b.s.cond.Broadcast()
+	return nil
+}
+
+// Read is the handler's read of the body.
+func (b *requestBody) Read(p []byte) (int, error) {
+	c := b.s.c
+	c.mu.Lock()
+	for b.r == len(b.buf) && !b.eof && !b.s.reset && !b.closed {
+		if b.expect {
+			b.expect = false
+			c.mu.Unlock()
+			b.s.w.writeContinue()
+			c.mu.Lock()
+			continue
+		}
+		b.s.cond.Wait()
+	}
+	switch {
+	case b.closed:
+		c.mu.Unlock()
+		return 0, http.ErrBodyReadAfterClose
+	case b.r < len(b.buf):
+		n := copy(p, b.buf[b.r:])
+		b.r += n
+		c.refundConnLocked(int32(n))
+		c.refundStreamLocked(b.s, int32(n))
+		c.mu.Unlock()
+		c.flush()
+		return n, nil
+	case b.s.reset:
+		c.mu.Unlock()
+		return 0, b.s.resetErr
+	}
+	// The end: trailers the request declared get their values.
+	for _, f := range b.trailers {
+		k := http.CanonicalHeaderKey(f.Name)
+		if _, ok := b.declared[k]; ok {
+			b.declared[k] = append(b.declared[k], f.Value)
+		}
+	}
+	b.trailers = nil
+	c.mu.Unlock()
+	return 0, io.EOF
+}
+
+// Close drops what the handler will not read.
+func (b *requestBody) Close() error {
+	c := b.s.c
+	c.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		if n := len(b.buf) - b.r; n > 0 {
+			c.refundConnLocked(int32(n))
+		}
+		b.buf, b.r = nil, 0
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// refundStreamLocked gives consumed bytes back to a stream's window, in
+// updates of at least a quarter of it.
+func (c *conn) refundStreamLocked(s *stream, n int32) {
+	if s.remoteDone || s.reset {
+		return
+	}
+	s.recvRefund += n
+	if s.recvRefund >= streamRecvWindow/4 {
+		c.out.appendWindowUpdate(s.id, uint32(s.recvRefund))
+		s.recvWindow += s.recvRefund
+		s.recvRefund = 0
+	}
+}
