@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2/hpack"
@@ -244,7 +245,7 @@ func (w *responseWriter) sendHeaders(endStream bool) error {
 		}
 	}
 	if !hasDate {
-		fields = append(fields, hpack.HeaderField{Name: "date", Value: timeNow().UTC().Format(http.TimeFormat)})
+		fields = append(fields, hpack.HeaderField{Name: "date", Value: time.Now().UTC().Format(http.TimeFormat)})
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

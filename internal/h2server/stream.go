@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"golang.org/x/net/http2/hpack"
 )
@@ -93,7 +94,7 @@ func (c *conn) handlerDone(s *stream) {
 	s.cancel()
 	c.flush()
 	if wake {
-		_ = c.nc.SetReadDeadline(timeNow()) // the serve loop returns
+		_ = c.nc.SetReadDeadline(time.Now()) // the serve loop returns
 	}
 }
 

@@ -57,8 +57,6 @@ func (o *output) appendControl(f func([]byte) []byte) bool {
 	return true
 }
 
-var timeNow = time.Now
-
 // flushAsync is the serve loop's flush: it must keep reading while a
 // client that does not read holds a write, or it could not notice a flood
 // of frames that ask for answers. Its frames are few (acknowledgements,
@@ -89,7 +87,7 @@ func (c *conn) flush() {
 		c.out.buf = c.out.spare[:0]
 		c.out.gen++
 		c.mu.Unlock()
-		_ = c.nc.SetWriteDeadline(timeNow().Add(durationOr(c.srv.WriteTimeout, 30*time.Second)))
+		_ = c.nc.SetWriteDeadline(time.Now().Add(durationOr(c.srv.WriteTimeout, 30*time.Second)))
 		_, err := c.nc.Write(b)
 		c.mu.Lock()
 		c.out.spare = b[:0]
