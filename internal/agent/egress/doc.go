@@ -30,7 +30,7 @@
 // server (h1server.go: one goroutine per connection, net/http's request
 // parser, no goroutine per request), which hands a connection that opens
 // with the HTTP/2 preface (h2c with prior knowledge) to the listener's
-// http.Server. The protocol decides how the proxy talks to endpoints:
+// HTTP/2 server (internal/h2server, as the gateway's). The protocol decides how the proxy talks to endpoints:
 // HTTP/1.1, or HTTP/2 (h2c in plain text, h2 by ALPN over TLS) for HTTP2
 // and GRPC.
 //
@@ -38,8 +38,8 @@
 // but hands each connection to a goroutine of its own for the TLS
 // handshake, bounded by TLSHandshakeTimeout, so that a silent client
 // holds up nobody. Then an HTTP connection is served by the listener's
-// HTTP/1 server when ALPN chose HTTP/1.1 (or nothing), by the http.Server
-// as its *tls.Conn when ALPN chose h2, and a TCP
+// HTTP/1 server when ALPN chose HTTP/1.1 (or nothing), by the HTTP/2
+// server as its *tls.Conn when ALPN chose h2, and a TCP
 // connection is copied to an endpoint. A failed handshake (no or an
 // untrusted client certificate, a protocol error, the timeout) closes the
 // connection before any endpoint is tried; it is counted

@@ -33,8 +33,8 @@ import (
 // wait).
 //
 // A connection that opens with the HTTP/2 preface (h2c with prior
-// knowledge: gRPC and HTTP/2 clients) goes to the listener's http.Server,
-// which serves it from then on, the bytes already read replayed.
+// knowledge: gRPC and HTTP/2 clients) goes to the listener's HTTP/2
+// server, which serves it from then on, the bytes already read replayed.
 
 // h1Conn states, for draining: an idle connection is closed by the
 // drain; an active one finishes its request first.
@@ -167,7 +167,7 @@ func (c *h1ServerConn) disarmWatch() {
 	}
 }
 
-// serve serves cc until it closes, or hands it to the http.Server. tc is
+// serve serves cc until it closes, or hands it to the HTTP/2 server. tc is
 // the TLS connection over cc whose handshake negotiated HTTP/1.1, or nil
 // for plain text.
 func (hs *h1Server) serve(cc *clientConn, tc *tls.Conn) {
@@ -220,7 +220,8 @@ func (hs *h1Server) serve(cc *clientConn, tc *tls.Conn) {
 		if first && tc == nil {
 			if b, err := c.br.Peek(4); err == nil && string(b) == "PRI " {
 				hs.untrack(c)
-				handedOff = hs.l.handOff(cc, c.br)
+				handedOff = true
+				hs.l.serveH2(cc, c.br)
 				return
 			}
 		}

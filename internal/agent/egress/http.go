@@ -19,8 +19,8 @@ type reqState struct {
 	abort     bool // cut the client's stream once everything is recorded
 }
 
-// ServeHTTP serves one request of the service, for the http.Server of
-// TLS listeners and h2c connections.
+// ServeHTTP serves one request of the service, for the HTTP/2 server of
+// h2c connections and of TLS connections that chose h2.
 func (s *service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handle(r.Context(), w, r)
 }

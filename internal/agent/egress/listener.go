@@ -6,51 +6,37 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"log/slog"
 	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/trellis-mesh/trellis/internal/h2server"
 )
 
 // listener is one bound address of a service. Its accept loop takes every
 // connection itself, records it, and looks at the service's policy of the
-// moment: TCP connections are spliced (tcp.go), the others are handed to
-// the listener's http.Server through the listener's net.Listener side
-// (Accept), which is all that http.Server sees. So a protocol change by
-// SetPolicy applies to the next connection. A TLS listener's connections
-// first go through a handshake on their own goroutine (tlslisten.go).
+// moment: TCP connections are spliced (tcp.go), the others are served by
+// the listener's HTTP/1 server (h1server.go), which passes a connection
+// that opens with the HTTP/2 preface to the listener's HTTP/2 server. So a
+// protocol change by SetPolicy applies to the next connection. A TLS
+// listener's connections first go through a handshake on their own
+// goroutine (tlslisten.go), and ALPN picks the server.
 type listener struct {
-	s    *service
-	ln   *net.TCPListener
-	tls  *tls.Config   // the server side's configuration; nil for plain text
-	srv  *http.Server  // TLS connections, and h2c handed over by h1
-	h1   *h1Server     // plain-text HTTP/1 connections (h1server.go)
-	ch   chan net.Conn // accept loop → http.Server
-	done chan struct{} // closed by Close (http.Server's Shutdown)
-	once sync.Once
+	s   *service
+	ln  *net.TCPListener
+	tls *tls.Config      // the server side's configuration; nil for plain text
+	h1  *h1Server        // HTTP/1 connections (h1server.go)
+	h2  *h2server.Server // HTTP/2: h2c handed over by h1, and ALPN h2
 }
 
 func newListener(s *service, ln *net.TCPListener, idle time.Duration, srvTLS *tls.Config) *listener {
-	l := &listener{s: s, ln: ln, tls: srvTLS, ch: make(chan net.Conn), done: make(chan struct{})}
+	l := &listener{s: s, ln: ln, tls: srvTLS}
 	l.h1 = newH1Server(l, idle)
-	protos := new(http.Protocols)
-	protos.SetHTTP1(true)
-	l.srv = &http.Server{
-		Handler:     s,
-		IdleTimeout: idle,
-		Protocols:   protos,
-		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
+	l.h2 = &h2server.Server{Handler: s, IdleTimeout: idle, Logger: s.log}
 	if srvTLS != nil {
-		// HTTP/2 by ALPN: the server dispatches on the *tls.Conn's
-		// negotiated protocol, which is why that connection reaches it
-		// unwrapped (clientConn is underneath).
-		protos.SetHTTP2(true)
-		l.srv.ConnContext = peerContext
-	} else {
-		protos.SetUnencryptedHTTP2(true) // h2c with prior knowledge: gRPC and HTTP/2 clients
+		// The connection's PeerURI, for the requests' records.
+		l.h2.ConnContext = peerContext
 	}
 	return l
 }
@@ -100,21 +86,16 @@ func (l *listener) acceptLoop() {
 	}
 }
 
-// handOff gives a connection to the listener's http.Server, the bytes
-// already read from it (in br) replayed first; false when the server has
-// closed (the caller closes the connection).
-func (l *listener) handOff(cc *clientConn, br *bufio.Reader) bool {
+// serveH2 serves a plain-text connection that opened with the HTTP/2
+// preface, the bytes already read from it (in br) replayed first, until
+// it ends; the HTTP/2 server closes it.
+func (l *listener) serveH2(cc *clientConn, br *bufio.Reader) {
 	rc := &replayConn{clientConn: cc}
 	if n := br.Buffered(); n > 0 {
 		b, _ := br.Peek(n)
 		rc.prefix = bytes.Clone(b)
 	}
-	select {
-	case l.ch <- rc:
-		return true
-	case <-l.done:
-		return false
-	}
+	_ = l.h2.ServeConn(context.Background(), rc)
 }
 
 // replayConn is a client connection whose first bytes were read already.
@@ -132,42 +113,21 @@ func (c *replayConn) Read(b []byte) (int, error) {
 	return c.clientConn.Read(b)
 }
 
-// shutdown drains the listener's connections, HTTP/1 and those of the
-// http.Server, until ctx ends; then it cuts them and returns an error.
+// shutdown drains the listener's connections, HTTP/1 and HTTP/2, until
+// ctx ends; then it cuts them and returns an error.
 func (l *listener) shutdown(ctx context.Context) error {
 	var wg sync.WaitGroup
-	var errH1, errSrv error
+	var errH1, errH2 error
 	wg.Go(func() { errH1 = l.h1.shutdown(ctx) })
-	wg.Go(func() {
-		if errSrv = l.srv.Shutdown(ctx); errSrv != nil {
-			_ = l.srv.Close()
-		}
-	})
+	wg.Go(func() { errH2 = l.h2.Shutdown(ctx) })
 	wg.Wait()
-	return errors.Join(errH1, errSrv)
+	return errors.Join(errH1, errH2)
 }
 
 // stopAccepting closes the TCP listener; the accept loop ends.
 func (l *listener) stopAccepting() { l.ln.Close() }
 
-// Accept implements net.Listener for the http.Server.
-func (l *listener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.ch:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-// Close implements net.Listener: http.Server calls it on Shutdown and
-// Close. The TCP listener is Proxy.Close's business (stopAccepting).
-func (l *listener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return nil
-}
-
-// Addr implements net.Listener.
+// Addr is the bound address.
 func (l *listener) Addr() net.Addr { return l.ln.Addr() }
 
 // clientConn is an HTTP client connection: it counts its bytes and
@@ -178,7 +138,7 @@ type clientConn struct {
 	s     *service
 	start time.Time
 	// peerURI and failure are set by the TLS handshake (tlslisten.go)
-	// before the connection is handed to the http.Server or closed.
+	// before the connection is served or closed.
 	peerURI string
 	failure Failure
 	in      atomic.Int64

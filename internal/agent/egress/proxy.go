@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,7 +60,8 @@ type Proxy struct {
 	services  map[string]*service
 	listeners []*listener
 	// acceptWG counts accept loops and TLS handshakes of HTTP
-	// connections; serveWG the http.Servers' Serve calls and TCP streams.
+	// connections; serveWG the HTTP/1 and HTTP/2 connections and TCP
+	// streams.
 	acceptWG sync.WaitGroup
 	serveWG  sync.WaitGroup
 	tcpMu    sync.Mutex
@@ -188,13 +188,6 @@ func (p *Proxy) listen(name, addr string, pol Policy, srvTLS *tls.Config) (net.A
 	go func() {
 		defer p.acceptWG.Done()
 		l.acceptLoop()
-	}()
-	p.serveWG.Add(1)
-	go func() {
-		defer p.serveWG.Done()
-		if err := l.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("http server stopped", "addr", l.Addr().String(), "err", err)
-		}
 	}()
 	s.log.Info("listening", "addr", l.Addr().String(), "protocol", pol.Protocol.String(), "tls", srvTLS != nil)
 	return l.Addr(), nil

@@ -18,7 +18,7 @@ import (
 // its deadline, cleared once it is done. After it, an HTTP connection
 // that negotiated HTTP/1.1 (or no ALPN protocol) is served by the
 // listener's own HTTP/1 server (h1server.go), one that negotiated h2 goes
-// to the listener's http.Server as the *tls.Conn itself, and a TCP
+// to the listener's HTTP/2 server as the *tls.Conn itself, and a TCP
 // connection is copied to its endpoint (tcp.go; the handshake runs on the
 // stream's goroutine there). A failed handshake closes the connection (after
 // refusalLinger): it is counted, logged at Debug and recorded with
@@ -115,7 +115,7 @@ func (l *listener) serveTLS(c *net.TCPConn, pol *policy, start time.Time) {
 	// crypto/tls's goroutine), which records it.
 	cc := &clientConn{TCPConn: c, s: s, start: start, failure: FailureTLSHandshake}
 	// Counted with the accept loops: Close waits for the handshakes (which
-	// it cuts) before it shuts the http.Servers down, so no connection
+	// it cuts) before it shuts the servers down, so no connection
 	// reaches a server after that.
 	p.acceptWG.Add(1)
 	go func() {
@@ -137,11 +137,13 @@ func (l *listener) serveTLS(c *net.TCPConn, pol *policy, start time.Time) {
 			}()
 			return
 		}
-		select {
-		case l.ch <- tc:
-		case <-l.done:
-			cc.Close()
-		}
+		// HTTP/2. Close waits for this goroutine before it drains the
+		// HTTP/2 server, which refuses connections once it has begun.
+		p.serveWG.Add(1)
+		go func() {
+			defer p.serveWG.Done()
+			_ = l.h2.ServeConn(context.Background(), tc)
+		}()
 	}()
 }
 
@@ -191,7 +193,7 @@ func peerURI(cs *tls.ConnectionState) string {
 // peerURIKey is the request context key of a TLS connection's PeerURI.
 type peerURIKey struct{}
 
-// peerContext is the http.Server's ConnContext on TLS listeners: it puts
+// peerContext is the HTTP/2 server's ConnContext on TLS listeners: it puts
 // the connection's PeerURI, computed once by the handshake, in the
 // context of its requests.
 func peerContext(ctx context.Context, c net.Conn) context.Context {
