@@ -40,10 +40,19 @@
 //     SETTINGS_MAX_HEADER_LIST_SIZE counts); a header block still arriving
 //     in CONTINUATION frames past twice that ends the connection with
 //     ENHANCE_YOUR_CALM before any decoding.
-//   - A client that makes the server queue more than 1 MiB it does not
-//     read is cut when the excess is an answer to its own control frames;
-//     handlers wait instead. A write that stalls for WriteTimeout (30 s)
-//     ends the connection.
+//   - Answers to the client's own frames (PING and SETTINGS
+//     acknowledgements, resets of its faulty streams) count against 1 MiB
+//     queued and unread: past it the client is cut with ENHANCE_YOUR_CALM.
+//     Handlers wait instead, and DATA frames stay at 16 KiB, so a
+//     connection's queue holds at most about 1 MiB of responses. A write
+//     that stalls for WriteTimeout (30 s) ends the connection; a closing
+//     connection waits at most a second for a write in progress.
+//   - A request body is buffered up to the stream's window while its
+//     handler reads slower than the client sends; a body the handler
+//     leaves unread is dropped when it returns, its bytes given back to
+//     the connection's window.
+//   - Frames the client sent before it saw a reset of ours (the last
+//     2×MaxConcurrentStreams streams we reset) are ignored (§5.1).
 //   - Server push, priorities and extended CONNECT are not implemented:
 //     SETTINGS_ENABLE_PUSH is 0 and PRIORITY frames are checked, then
 //     ignored.

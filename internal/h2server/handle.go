@@ -110,6 +110,9 @@ func (c *conn) handleData(fh frameHeader, p []byte) error {
 		return connError{errProtocol, "DATA on an idle stream"}
 	case stHalf, stClosed:
 		c.refundConn(n)
+		if st == stClosed && c.wasReset(fh.stream) {
+			return nil // sent before the client saw our RST_STREAM
+		}
 		return streamError{fh.stream, errStreamClosed, "DATA after the end of the stream"}
 	}
 	c.mu.Lock()
@@ -220,7 +223,12 @@ func (c *conn) endBlock() error {
 	endStream := c.blockFlags&flagEndStream != 0
 	s, st := c.state(id)
 	switch st {
-	case stHalf, stClosed:
+	case stClosed:
+		if c.wasReset(id) {
+			return nil // sent before the client saw our RST_STREAM
+		}
+		return connError{errStreamClosed, "HEADERS on a closed stream"}
+	case stHalf:
 		return connError{errStreamClosed, "HEADERS on a closed stream"}
 	case stOpen:
 		if !endStream {

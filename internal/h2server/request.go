@@ -82,6 +82,12 @@ func (c *conn) newStream(id uint32, fields []hpack.HeaderField, endStream bool) 
 	if authority == "" {
 		authority = h.Get("Host")
 	}
+	if !httpguts.ValidHostHeader(authority) {
+		return nil, errors.New("invalid :authority")
+	}
+	if method != http.MethodConnect && !validPath(path, method) {
+		return nil, errors.New("invalid :path")
+	}
 	var u *url.URL
 	var err error
 	if method == http.MethodConnect {
@@ -101,7 +107,7 @@ func (c *conn) newStream(id uint32, fields []hpack.HeaderField, endStream bool) 
 	length := int64(-1)
 	if v := h["Content-Length"]; len(v) > 0 {
 		n, err := strconv.ParseInt(v[0], 10, 64)
-		if err != nil || n < 0 || len(v) > 1 && !allSame(v) {
+		if err != nil || n < 0 || v[0][0] < '0' || v[0][0] > '9' || len(v) > 1 && !allSame(v) {
 			return nil, errors.New("invalid content-length")
 		}
 		length = n
@@ -146,6 +152,23 @@ func (c *conn) newStream(id uint32, fields []hpack.HeaderField, endStream bool) 
 	}
 	s.req = req.WithContext(s.ctx)
 	return s, nil
+}
+
+// validPath: origin form (or "*" for OPTIONS), without spaces or
+// control bytes.
+func validPath(p, method string) bool {
+	if p == "*" {
+		return method == http.MethodOptions
+	}
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func allSame(v []string) bool {

@@ -40,8 +40,9 @@ func (w *responseWriter) Header() http.Header {
 	return w.header
 }
 
-// WriteHeader implements http.ResponseWriter. 1xx codes other than 101
-// are sent at once as informational responses.
+// WriteHeader implements http.ResponseWriter. 1xx codes are sent at once
+// as informational responses; 101, which HTTP/2 does not have, panics
+// (the stream is reset).
 func (w *responseWriter) WriteHeader(code int) {
 	if w.wroteHeader {
 		return
@@ -49,7 +50,10 @@ func (w *responseWriter) WriteHeader(code int) {
 	if code < 100 || code > 999 {
 		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
 	}
-	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+	if code == http.StatusSwitchingProtocols {
+		panic("h2server: 101 Switching Protocols does not exist in HTTP/2")
+	}
+	if code < 200 {
 		w.writeInformational(code)
 		return
 	}
@@ -151,13 +155,13 @@ func (w *responseWriter) finish() {
 	}
 	c, s := w.s.c, w.s
 	trailers := w.trailers()
+	if !w.noBody && w.declared >= 0 && w.written < w.declared {
+		return // short of its Content-Length: handlerDone resets the stream
+	}
 	if !w.sentHeader {
 		if err := w.sendHeaders(len(trailers) == 0); err != nil || len(trailers) == 0 {
 			return
 		}
-	}
-	if !w.noBody && w.declared >= 0 && w.written < w.declared {
-		return // short of its Content-Length: handlerDone resets the stream
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -236,7 +240,7 @@ func (w *responseWriter) sendHeaders(endStream bool) error {
 	fields := make([]hpack.HeaderField, 0, len(w.header)+1)
 	hasDate := false
 	for k, vv := range w.header {
-		if k == "Trailer" || strings.HasPrefix(k, http.TrailerPrefix) || w.declaredTrailer(k) {
+		if strings.HasPrefix(k, http.TrailerPrefix) || w.declaredTrailer(k) {
 			continue
 		}
 		hasDate = hasDate || k == "Date"

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -198,8 +199,12 @@ type conn struct {
 	out         output
 	enc         *hpack.Encoder
 	encBuf      bytesBuffer
-	lastGoAway  uint32
+	prefaceDone bool // the server's SETTINGS are queued
 	sentGoAway  bool
+	// resetIDs are the streams the server reset most recently (a ring):
+	// frames the client sent before it saw the reset are ignored (§5.1).
+	resetIDs    []uint32
+	resetNext   int
 	writeFailed error
 }
 
@@ -253,6 +258,7 @@ func (c *conn) serve() error {
 		return err
 	}
 	c.mu.Lock()
+	c.prefaceDone = true
 	c.out.appendSettings([][2]uint32{
 		{uint32(settingMaxConcurrentStreams), c.srv.maxStreams()},
 		{uint32(settingInitialWindowSize), streamRecvWindow},
@@ -260,8 +266,13 @@ func (c *conn) serve() error {
 		{uint32(settingEnablePush), 0},
 	})
 	c.out.appendWindowUpdate(0, connRecvWindow-defaultWindow)
+	if c.goingAway {
+		// Shutdown came during the preface: the GOAWAY follows SETTINGS.
+		c.sentGoAway = true
+		c.out.appendGoAway(0, errNoError)
+	}
 	c.mu.Unlock()
-	c.flushAsync()
+	c.flushAsync(false)
 	first := true
 	for {
 		fh, err := c.readFrame()
@@ -279,9 +290,11 @@ func (c *conn) serve() error {
 		if err != nil {
 			var se streamError
 			if errors.As(err, &se) {
-				c.resetStream(se.stream, se.code)
 				c.log.Debug("http2 stream reset", "remote", c.remote, "err", err)
 				err = nil
+				if !c.resetStream(se.stream, se.code) {
+					err = connError{errEnhanceYourCalm, "the client does not read its resets"}
+				}
 			}
 		}
 		if err != nil {
@@ -297,7 +310,7 @@ func (c *conn) serve() error {
 			return err
 		}
 		if c.br.Buffered() == 0 {
-			c.flushAsync()
+			c.flushAsync(false)
 		}
 		if c.done() {
 			return nil
@@ -352,6 +365,15 @@ func (c *conn) finish() {
 		c.idle.Stop()
 	}
 	c.cond.Broadcast()
+	if c.out.writing {
+		// A write in progress (a GOAWAY, say) may finish first, for up to
+		// a second: a client that reads nothing is not waited for.
+		t := time.AfterFunc(time.Second, func() { _ = c.nc.Close() })
+		for c.out.writing {
+			c.cond.Wait()
+		}
+		t.Stop()
+	}
 	c.mu.Unlock()
 	c.flush()
 	c.cancel()
@@ -374,8 +396,7 @@ func (c *conn) armIdle() {
 			idle := c.running == 0 && len(c.streams) == 0
 			c.mu.Unlock()
 			if idle {
-				c.goAway(errNoError)
-				_ = c.nc.SetReadDeadline(time.Now()) // wake the serve loop
+				c.goAway(errNoError) // wakes the serve loop if still idle
 			}
 		})
 		return
@@ -388,22 +409,38 @@ func (c *conn) armIdle() {
 }
 
 // goAway sends GOAWAY with the highest stream the client opened: the
-// streams up to it finish, later ones are ignored.
+// streams up to it finish, later ones are ignored. It does not wait for
+// the write: Shutdown must not stall on a client that does not read.
 func (c *conn) goAway(code errCode) {
 	c.mu.Lock()
 	if !c.sentGoAway || code != errNoError {
-		c.goingAway, c.sentGoAway = true, true
-		c.out.appendGoAway(c.maxID, code)
-	}
-	c.mu.Unlock()
-	c.flush()
-	if code == errNoError {
-		// Wake a serve loop blocked on a read so that it sees it is done.
-		c.mu.Lock()
-		idle := c.running == 0 && len(c.streams) == 0
-		c.mu.Unlock()
-		if idle {
-			_ = c.nc.SetReadDeadline(time.Now())
+		c.goingAway = true
+		if c.prefaceDone {
+			c.sentGoAway = true
+			c.out.appendGoAway(c.maxID, code)
 		}
 	}
+	idle := c.running == 0 && len(c.streams) == 0
+	c.mu.Unlock()
+	c.flushAsync(true)
+	if code == errNoError && idle {
+		// Wake a serve loop blocked on a read so that it sees it is done.
+		_ = c.nc.SetReadDeadline(time.Now())
+	}
+}
+
+// noteReset remembers that the server reset stream id; mu held.
+func (c *conn) noteReset(id uint32) {
+	if c.resetIDs == nil {
+		c.resetIDs = make([]uint32, 2*c.srv.maxStreams())
+	}
+	c.resetIDs[c.resetNext] = id
+	c.resetNext = (c.resetNext + 1) % len(c.resetIDs)
+}
+
+// wasReset reports whether the server reset stream id recently.
+func (c *conn) wasReset(id uint32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Contains(c.resetIDs, id)
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2/hpack"
 )
 
@@ -88,6 +89,15 @@ func (c *conn) handlerDone(s *stream) {
 	if !s.reset && !s.remoteDone {
 		c.resetLocked(s, errNoError)
 	}
+	// The body nobody will read gives its bytes back (net/http closes it
+	// after the handler too).
+	if !s.body.closed {
+		s.body.closed = true
+		if n := len(s.body.buf) - s.body.r; n > 0 {
+			c.refundConnLocked(int32(n))
+		}
+		s.body.buf, s.body.r = nil, 0
+	}
 	c.armIdle()
 	wake := (c.goingAway || c.goAwayRecv) && c.running == 0 && len(c.streams) == 0
 	c.mu.Unlock()
@@ -110,14 +120,18 @@ func (c *conn) endRemote(s *stream) {
 }
 
 // resetStream sends RST_STREAM for id (the serve loop's stream errors).
-func (c *conn) resetStream(id uint32, code errCode) {
+func (c *conn) resetStream(id uint32, code errCode) bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if s := c.streams[id]; s != nil {
 		c.resetLocked(s, code)
-	} else {
-		c.out.appendRST(id, code)
+		return true
 	}
-	c.mu.Unlock()
+	// Bounded like the other answers to the client's frames.
+	c.noteReset(id)
+	return c.out.appendControl(func(b []byte) []byte {
+		return appendUint32(appendFrameHeader(b, 4, frameRSTStream, 0, id), uint32(code))
+	})
 }
 
 // resetLocked resets s with code, unless it has already ended.
@@ -126,6 +140,7 @@ func (c *conn) resetLocked(s *stream, code errCode) {
 		return
 	}
 	c.out.appendRST(s.id, code)
+	c.noteReset(s.id)
 	c.closeStream(s, errStreamReset)
 }
 
@@ -189,6 +204,10 @@ func (b *requestBody) deliver(p []byte, end bool) error {
 	}
 	if b.r == len(b.buf) {
 		b.buf, b.r = b.buf[:0], 0
+	} else if b.r > 0 && len(b.buf)+len(p) > cap(b.buf) {
+		// Compact rather than grow past what is unread.
+		n := copy(b.buf, b.buf[b.r:])
+		b.buf, b.r = b.buf[:n], 0
 	}
 	b.buf = append(b.buf, p...)
 	b.eof = b.eof || end
@@ -207,6 +226,9 @@ func (b *requestBody) setTrailers(fields []hpack.HeaderField) error {
 	for _, f := range fields {
 		if f.IsPseudo() {
 			return errors.New("pseudo-header in trailers")
+		}
+		if !validFieldName(f.Name) || connectionSpecific(f.Name) || !httpguts.ValidHeaderFieldValue(f.Value) {
+			return errors.New("invalid trailer field")
 		}
 	}
 	b.trailers = append(b.trailers[:0], fields...)

@@ -13,6 +13,7 @@ type output struct {
 	buf     []byte
 	spare   []byte
 	writing bool
+	ctrl    int // bytes of answers to the client's frames in buf, bounded by maxOutBuffer
 	// gen counts the queues handed to the writer: an offset into buf is
 	// valid while gen has not moved.
 	gen uint64
@@ -50,28 +51,39 @@ func (o *output) appendGoAway(last uint32, code errCode) {
 // appendControl appends a frame the client's own frames call for (an
 // acknowledgement), unless the client leaves too much unread.
 func (o *output) appendControl(f func([]byte) []byte) bool {
-	if len(o.buf) > maxOutBuffer {
+	if o.ctrl > maxOutBuffer {
 		return false
 	}
+	n := len(o.buf)
 	o.buf = f(o.buf)
+	o.ctrl += len(o.buf) - n
 	return true
 }
 
 // flushAsync is the serve loop's flush: it must keep reading while a
 // client that does not read holds a write, or it could not notice a flood
 // of frames that ask for answers. Its frames are few (acknowledgements,
-// window updates, resets), so a goroutine per write costs little.
-func (c *conn) flushAsync() {
+// window updates, resets), so a goroutine per write costs little. The
+// goroutine is one of the connection's (wg); detached is for callers
+// outside the serve loop, which must not add to wg while finish waits.
+func (c *conn) flushAsync(detached bool) {
 	c.mu.Lock()
-	idle := !c.out.writing && len(c.out.buf) > 0 && c.writeFailed == nil
-	c.mu.Unlock()
-	if idle {
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			c.flush()
-		}()
+	if c.out.writing || len(c.out.buf) == 0 || c.writeFailed != nil {
+		c.mu.Unlock()
+		return
 	}
+	c.out.writing = true
+	c.mu.Unlock()
+	if !detached {
+		c.wg.Add(1)
+	}
+	go func() {
+		if !detached {
+			defer c.wg.Done()
+		}
+		c.mu.Lock()
+		c.writeQueue()
+	}()
 }
 
 // flush writes the queue unless another goroutine is writing it.
@@ -82,9 +94,16 @@ func (c *conn) flush() {
 		return
 	}
 	c.out.writing = true
+	c.writeQueue()
+}
+
+// writeQueue writes the queue until it is empty; called with mu held and
+// out.writing set, it returns with mu released.
+func (c *conn) writeQueue() {
 	for len(c.out.buf) > 0 {
 		b := c.out.buf
 		c.out.buf = c.out.spare[:0]
+		c.out.ctrl = 0
 		c.out.gen++
 		c.mu.Unlock()
 		_ = c.nc.SetWriteDeadline(time.Now().Add(durationOr(c.srv.WriteTimeout, 30*time.Second)))
@@ -124,7 +143,10 @@ func (c *conn) waitRoom(s *stream, n int) (int, error) {
 			return 0, nil
 		}
 		if room {
-			m := min(int64(n), s.sendWindow, c.sendWindow, int64(c.peerFrame))
+			// DATA frames stay at the default size whatever the client
+			// allows, so that the queue never exceeds maxOutBuffer by more
+			// than one small frame.
+			m := min(int64(n), s.sendWindow, c.sendWindow, int64(defaultFrameSize))
 			if m > 0 {
 				return int(m), nil
 			}
