@@ -484,8 +484,15 @@ func (h *h1conn) handOff() {
 		cc.prefix = append(make([]byte, 0, n), h.in.b[h.in.r:h.in.w]...)
 	}
 	h.in.clearDeadline()
-	if h.ps.h2 != nil && h.http2 {
-		_ = h.ps.h2.ServeConn(context.Background(), newGuardConn(cc, h.ps.e.cfg.MaxHeaderBytes, h.ps.e.log))
+	if ps := h.ps; ps.h2 != nil && h.http2 {
+		// On a goroutine of its own, so that this connection state goes
+		// back to the pool now rather than when the connection ends.
+		gc := newGuardConn(cc, ps.e.cfg.MaxHeaderBytes, ps.e.log)
+		ps.wg.Add(1)
+		go func() {
+			defer ps.wg.Done()
+			_ = ps.h2.ServeConn(context.Background(), gc)
+		}()
 		return
 	}
 	h.ps.pushHTTP(newGuardConn(cc, h.ps.e.cfg.MaxHeaderBytes, h.ps.e.log))

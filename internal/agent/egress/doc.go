@@ -30,9 +30,9 @@
 // server (h1server.go: one goroutine per connection, net/http's request
 // parser, no goroutine per request), which hands a connection that opens
 // with the HTTP/2 preface (h2c with prior knowledge) to the listener's
-// HTTP/2 server (internal/h2server, as the gateway's). The protocol decides how the proxy talks to endpoints:
-// HTTP/1.1, or HTTP/2 (h2c in plain text, h2 by ALPN over TLS) for HTTP2
-// and GRPC.
+// HTTP/2 server (internal/h2server, as the gateway's). The protocol
+// decides how the proxy talks to endpoints: HTTP/1.1, or HTTP/2 (h2c in
+// plain text, h2 by ALPN over TLS) for HTTP2 and GRPC.
 //
 // On a ListenTLS listener (tlslisten.go) the accept loop does the same,
 // but hands each connection to a goroutine of its own for the TLS
