@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // serve runs a Server with h on a loopback listener until the test ends.
@@ -280,5 +282,55 @@ func TestShutdownLetsStreamsFinish(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestIdleTimeout: a connection without streams for IdleTimeout gets a
+// GOAWAY and is closed; one with a stream in flight is not.
+func TestIdleTimeout(t *testing.T) {
+	release := make(chan struct{})
+	_, addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		io.WriteString(w, "ok")
+	}), func(s *Server) { s.IdleTimeout = 50 * time.Millisecond })
+	rc := dialRaw(t, addr)
+	rc.headers(1, true, get("/slow")...)
+	// The stream outlives many idle periods and still gets its answer.
+	time.Sleep(200 * time.Millisecond)
+	close(release)
+	for {
+		f := rc.next()
+		if f == nil {
+			t.Fatal("connection closed with a stream in flight")
+		}
+		if _, ok := f.(*http2.GoAwayFrame); ok {
+			t.Fatal("GOAWAY with a stream in flight")
+		}
+		if d, ok := f.(*http2.DataFrame); ok && d.StreamEnded() {
+			break
+		}
+	}
+	// Now idle: GOAWAY, then the end of the connection.
+	rc.expectGoAway(http2.ErrCodeNo)
+	if f := rc.next(); f != nil {
+		t.Fatalf("after GOAWAY: %T, want the connection closed", f)
+	}
+}
+
+// TestPrefaceTimeout: a client that connects and sends nothing is closed.
+func TestPrefaceTimeout(t *testing.T) {
+	_, addr := serve(t, http.NotFoundHandler(), func(s *Server) { s.PrefaceTimeout = 50 * time.Millisecond })
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second)) // only a hang guard
+	if n, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("read %d bytes from a server waiting for the preface", n)
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the server kept a silent client past PrefaceTimeout")
 	}
 }
