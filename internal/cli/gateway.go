@@ -86,6 +86,7 @@ VPC's account. 'trellis up' runs a gateway for its default VPC by itself.`,
 	f.StringVar(&nodeID, "node-id", "", "name of this node in 'trellis get nodes' (default HOSTNAME-VPC)")
 	f.StringVar(&stateDir, "state-dir", filepath.Join(".", "trellis-gateway"), "directory for the last-known-good snapshot (and access logs unless --log-dir)")
 	f.StringVar(&cfg.BindHost, "bind-host", "127.0.0.1", "host that listener ports bind")
+	f.BoolVar(&cfg.GoHTTP2, "go-http2", false, "serve HTTP/2 clients with Go's net/http server instead of Trellis's own (a fallback; slower)")
 	f.StringVar(&cfg.Address, "address", "", "address that DNS answers give for service names (default: --bind-host, or 127.0.0.1 when that is 0.0.0.0)")
 	f.StringVar(&cfg.DNSAddr, "dns-addr", "", "address of the DNS responder for service names, e.g. 127.0.0.1:7053 (default: none)")
 	f.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:7072", "address of /metrics, /healthz and /readyz (empty: none)")

@@ -62,6 +62,7 @@ Everything created is kept in --data and is there again after a restart.`
 	if all {
 		f.StringVar(&gwFlags.DNSAddr, "dns-addr", "127.0.0.1:7053", "address of the DNS responder for service names (empty: none)")
 		f.StringVar(&gwFlags.BindHost, "bind-host", "127.0.0.1", "host that the gateway's listener ports bind (DNS answers this address)")
+		f.BoolVar(&gwFlags.GoHTTP2, "go-http2", false, "serve HTTP/2 clients with Go's net/http server instead of Trellis's own (a fallback; slower)")
 	}
 	f.DurationVar(&cfg.DeregistrationDelay, "deregistration-delay", server.DefaultDeregistrationDelay,
 		"how long a deregistered target drains (no new requests, in-flight ones finish) before it is removed; 0 removes it at once")

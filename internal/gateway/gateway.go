@@ -68,6 +68,9 @@ type Config struct {
 	// HealthCheckScale shortens health-check intervals and timeouts (tests
 	// only; 0 or 1 = real time).
 	HealthCheckScale float64
+	// GoHTTP2 serves HTTP/2 clients with net/http's server rather than
+	// Trellis's own (proxy.Config.GoHTTP2): a fallback.
+	GoHTTP2 bool
 }
 
 // Gateway is a running gateway node.
@@ -135,7 +138,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.checker = health.NewChecker(health.Config{Logger: cfg.Logger.With("component", "health"),
 		OnChange: g.client.ReportHealth, IntervalScale: cfg.HealthCheckScale})
 	g.engine = proxy.New(proxy.Config{BindHost: cfg.BindHost, Logger: cfg.Logger,
-		Observer: proxy.ObserverFunc(g.observe), Health: g.checker.State})
+		Observer: proxy.ObserverFunc(g.observe), Health: g.checker.State, GoHTTP2: cfg.GoHTTP2})
 	if cfg.DNSAddr != "" {
 		g.dns = dns.New(dns.Config{Addr: cfg.DNSAddr, Logger: cfg.Logger.With("component", "dns")})
 		if err := g.dns.Listen(); err != nil {

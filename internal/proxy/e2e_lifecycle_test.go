@@ -224,3 +224,34 @@ func TestNoGoroutineLeak(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestH2CServerChoice: HTTP/2 clients are served by internal/h2server,
+// which passes on a target's answer as it is, and with Config.GoHTTP2 by
+// net/http's server, which adds a sniffed Content-Type to an answer
+// without one. That difference tells which server answered.
+func TestH2CServerChoice(t *testing.T) {
+	target := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = nil // no Content-Type, and no sniffing here
+		io.WriteString(w, "<html>hello</html>")
+	}))
+	for _, goHTTP2 := range []bool{false, true} {
+		port := freePort(t)
+		e := newEngine(t, Config{GoHTTP2: goHTTP2})
+		mustApply(t, e, testSnapshot(1,
+			[]snapshot.Service{testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))},
+			testTG("tg", model.ProtocolHTTP, "", target.Listener.Addr().String())))
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		tr := &http.Transport{DialContext: dialTo(port), Protocols: &p}
+		c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+		resp, body := get(t, c, fmt.Sprintf("http://svc-1.example.on.aws:%d/", port))
+		tr.CloseIdleConnections()
+		if resp.StatusCode != 200 || body != "<html>hello</html>" || resp.ProtoMajor != 2 {
+			t.Fatalf("GoHTTP2=%v: %s %d %q", goHTTP2, resp.Proto, resp.StatusCode, body)
+		}
+		ct, sniffed := resp.Header["Content-Type"]
+		if sniffed != goHTTP2 {
+			t.Errorf("GoHTTP2=%v: Content-Type %q: the wrong HTTP/2 server answered", goHTTP2, ct)
+		}
+	}
+}
