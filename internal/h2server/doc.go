@@ -11,8 +11,11 @@
 //     header block is complete. Its http.Request is built from the decoded
 //     fields after the checks of §8.2–8.3 (pseudo-headers, lower-case
 //     names, no connection-specific fields, te: trailers only,
-//     content-length against the DATA received); a malformed request is
-//     reset with PROTOCOL_ERROR and never reaches the handler.
+//     content-length against the DATA received, a Host field only when it
+//     agrees with :authority); a malformed request is reset with
+//     PROTOCOL_ERROR and never reaches the handler. Request.Host is
+//     :authority, and Host leaves the header as with net/http's HTTP/1
+//     requests.
 //   - Output is one queue per connection (write.go). Handlers encode their
 //     HEADERS (under the connection's lock, which keeps the HPACK
 //     encoder's state in the order frames are sent) and DATA frames into

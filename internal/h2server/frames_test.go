@@ -254,3 +254,24 @@ func FuzzServeConn(f *testing.F) {
 		}
 	})
 }
+
+// TestHostField: a Host field that names another host than :authority
+// makes the request malformed; one that agrees, or stands alone, is the
+// request's Host and leaves the header.
+func TestHostField(t *testing.T) {
+	got := make(chan string, 2)
+	_, addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Host + "|" + r.Header.Get("Host")
+	}))
+	rc := dialRaw(t, addr)
+	rc.headers(1, true, ":method", "GET", ":scheme", "http", ":authority", "a.example", ":path", "/", "host", "b.example")
+	rc.expectRST(1, http2.ErrCodeProtocol)
+	rc.headers(3, true, ":method", "GET", ":scheme", "http", ":authority", "a.example", ":path", "/", "host", "A.example")
+	if g := <-got; g != "a.example|" {
+		t.Errorf("agreeing Host: handler saw %q", g)
+	}
+	rc.headers(5, true, ":method", "GET", ":scheme", "http", ":path", "/", "host", "c.example")
+	if g := <-got; g != "c.example|" {
+		t.Errorf("Host without :authority: handler saw %q", g)
+	}
+}

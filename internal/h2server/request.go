@@ -79,8 +79,19 @@ func (c *conn) newStream(id uint32, fields []hpack.HeaderField, endStream bool) 
 	} else if scheme == "" || path == "" {
 		return nil, errors.New("missing :scheme or :path")
 	}
-	if authority == "" {
-		authority = h.Get("Host")
+	// The request's host is :authority, or a Host field without it; a
+	// Host that names something else makes the request malformed
+	// (§8.3.1), lest rules and targets read different hosts. Either way
+	// it leaves the header, as net/http's server takes it out of
+	// HTTP/1 requests.
+	if hosts := h["Host"]; len(hosts) > 0 {
+		if len(hosts) > 1 || authority != "" && !strings.EqualFold(hosts[0], authority) {
+			return nil, errors.New("host field differs from :authority")
+		}
+		if authority == "" {
+			authority = hosts[0]
+		}
+		delete(h, "Host")
 	}
 	if !httpguts.ValidHostHeader(authority) {
 		return nil, errors.New("invalid :authority")
