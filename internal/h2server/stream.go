@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -102,6 +103,11 @@ func (c *conn) handlerDone(s *stream) {
 	wake := (c.goingAway || c.goAwayRecv) && c.running == 0 && len(c.streams) == 0
 	c.mu.Unlock()
 	s.cancel()
+	// Let the goroutines that are ready to run (other handlers whose
+	// answers arrived in the same poll) queue their frames first, so that
+	// one write carries them all. With nothing else to run, this returns
+	// at once.
+	runtime.Gosched()
 	c.flush()
 	if wake {
 		_ = c.nc.SetReadDeadline(time.Now()) // the serve loop returns
