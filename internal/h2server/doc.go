@@ -22,7 +22,10 @@
 //     it; whoever then finds no write in progress writes the queue, and
 //     goes on writing what others appended meanwhile until it is empty.
 //     So every stream that answers while a write is under way shares the
-//     next write, and no goroutine is spent per write. The reading
+//     next write, and no goroutine is spent per write. A stream whose
+//     handler has returned yields once before it writes, so that the
+//     handlers the same poll made ready join that write (under h2load:
+//     1.3 writes per request instead of 2). The reading
 //     goroutine writes its own frames (acknowledgements, window updates,
 //     resets) from a short-lived goroutine, so that it keeps reading while
 //     a client that does not read holds a write.
