@@ -32,18 +32,15 @@ const (
 type errCode uint32
 
 const (
-	errNoError            errCode = 0x0
-	errProtocol           errCode = 0x1
-	errInternal           errCode = 0x2
-	errFlowControl        errCode = 0x3
-	errStreamClosed       errCode = 0x5
-	errFrameSize          errCode = 0x6
-	errRefusedStream      errCode = 0x7
-	errCancel             errCode = 0x8
-	errCompression        errCode = 0x9
-	errEnhanceYourCalm    errCode = 0xb
-	errHTTP11Required     errCode = 0xd
-	errInadequateSecurity errCode = 0xc
+	errNoError         errCode = 0x0
+	errProtocol        errCode = 0x1
+	errInternal        errCode = 0x2
+	errFlowControl     errCode = 0x3
+	errStreamClosed    errCode = 0x5
+	errFrameSize       errCode = 0x6
+	errRefusedStream   errCode = 0x7
+	errCompression     errCode = 0x9
+	errEnhanceYourCalm errCode = 0xb
 )
 
 var errCodeNames = [...]string{

@@ -256,9 +256,7 @@ func TestPingDuringDownload(t *testing.T) {
 	_ = cli.SetDeadline(time.Now().Add(20 * time.Second))
 	wfr := http2.NewFramer(cli, nil)
 	rfr := http2.NewFramer(nil, cli)
-	var hb bytes.Buffer
 	rc := &rawClient{t: t, c: cli, fr: http2.NewFramer(cli, cli)}
-	_ = hb
 	go func() {
 		io.WriteString(cli, clientPreface)
 		wfr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 16 << 20})
