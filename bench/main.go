@@ -64,8 +64,11 @@ type config struct {
 	trellisHost      string // where the Trellis gateway serves listeners
 	trellisWait      time.Duration
 	agentServices    int // services in the agent pair's namespace, payments included
-	work             string
-	backend          *proc
+	// peerHeaders makes nginx, HAProxy and Caddy send the target the five
+	// headers Trellis adds to every request (peerHeaderNote).
+	peerHeaders bool
+	work        string
+	backend     *proc
 	// trellisBin is the built binary; trellisBuild why it did not build.
 	trellisBin   string
 	trellisBuild error
@@ -117,6 +120,7 @@ func loadConfig() *config {
 		trellisWait: envDuration("BENCH_TRELLIS_WAIT", 30*time.Second),
 		// 100: the scenario of issue 5.
 		agentServices: envInt("BENCH_AGENT_SERVICES", 100),
+		peerHeaders:   envInt("BENCH_PEER_HEADERS", 1) != 0,
 	}
 }
 
@@ -246,7 +250,7 @@ func measure(ctx context.Context, cfg *config, r *row, log *slog.Logger) {
 	if warm > 0 {
 		_, _ = runWrk(ctx, cfg, t.h1URL, t.host, warm)
 	}
-	if h1, err := runWrk(ctx, cfg, t.h1URL, t.host, secs); err != nil {
+	if h1, err := measureCPU(t, func() (throughput, error) { return runWrk(ctx, cfg, t.h1URL, t.host, secs) }); err != nil {
 		t.notes = append(t.notes, t.name+": wrk failed: "+err.Error())
 	} else {
 		r.h1 = &h1
@@ -262,7 +266,7 @@ func measure(ctx context.Context, cfg *config, r *row, log *slog.Logger) {
 		if warm > 0 {
 			_, _ = runH2load(ctx, cfg, t.h2URL, t.host, warm)
 		}
-		if h2, err := runH2load(ctx, cfg, t.h2URL, t.host, secs); err != nil {
+		if h2, err := measureCPU(t, func() (throughput, error) { return runH2load(ctx, cfg, t.h2URL, t.host, secs) }); err != nil {
 			t.notes = append(t.notes, t.name+": h2load failed: "+err.Error())
 		} else {
 			r.h2 = &h2
@@ -282,6 +286,18 @@ func measure(ctx context.Context, cfg *config, r *row, log *slog.Logger) {
 			r.rssKB = kb
 		}
 	}
+}
+
+// measureCPU runs a throughput measurement and adds the CPU time t's
+// processes spent on each request meanwhile.
+func measureCPU(t *target, run func() (throughput, error)) (throughput, error) {
+	pids := t.cpuPids()
+	before := treeTicks(pids)
+	res, err := run()
+	if err == nil && len(pids) > 0 && res.requests > 0 {
+		res.cpuUS = float64(treeTicks(pids)-before) * 1e6 / userHZ / float64(res.requests)
+	}
+	return res, err
 }
 
 func goVersion() string { return strings.TrimPrefix(runtime.Version(), "go") }

@@ -86,10 +86,30 @@ func (p *proc) lastLog() string {
 // processes (nginx's master and workers) count once per process, as ps
 // shows them.
 func rssKB(pid int) (int, error) {
+	tree, err := descendants(pid)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, p := range tree {
+		kb, err := vmRSS(p)
+		if err != nil {
+			if p == pid {
+				return 0, err
+			}
+			continue
+		}
+		total += kb
+	}
+	return total, nil
+}
+
+// descendants returns pid followed by its descendants.
+func descendants(pid int) ([]int, error) {
 	children := map[int][]int{}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	for _, e := range entries {
 		n, err := strconv.Atoi(e.Name())
@@ -112,21 +132,32 @@ func rssKB(pid int) (int, error) {
 		ppid, _ := strconv.Atoi(fields[1])
 		children[ppid] = append(children[ppid], n)
 	}
-	total := 0
+	var tree []int
 	queue := []int{pid}
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = append(queue[1:], children[p]...)
-		kb, err := vmRSS(p)
+		tree = append(tree, p)
+	}
+	return tree, nil
+}
+
+// treeTicks is the CPU time (cpuTicks) used by the processes of pids and
+// their descendants that are still running.
+func treeTicks(pids []int) int64 {
+	var total int64
+	for _, pid := range pids {
+		tree, err := descendants(pid)
 		if err != nil {
-			if p == pid {
-				return 0, err
-			}
 			continue
 		}
-		total += kb
+		for _, p := range tree {
+			if t, err := cpuTicks(p); err == nil {
+				total += t
+			}
+		}
 	}
-	return total, nil
+	return total
 }
 
 func vmRSS(pid int) (int, error) {

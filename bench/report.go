@@ -22,10 +22,17 @@ func render(cfg *config, rows []*row, began time.Time) string {
 		"  coordinated omission (bench/loadgen: measured from each request's scheduled start). +p50 etc. is the\n"+
 		"  difference to direct.\n", cfg.rate, cfg.rateConns, cfg.duration, cfg.warmup)
 	b.WriteString("- Backend: bench/backend, Go net/http, 1 KB response, HTTP/1.1 and h2c; proxies reach it over\n" +
-		"  HTTP/1.1 keep-alive. RSS: VmRSS of the proxy's processes after the load.\n\n")
+		"  HTTP/1.1 keep-alive. RSS: VmRSS of the proxy's processes after the load. CPU µs/req: user plus\n" +
+		"  system time of the proxy's processes (direct: the backend's) during each throughput run, divided\n" +
+		"  by its requests.\n")
+	if cfg.peerHeaders {
+		b.WriteString("- nginx, HAProxy and Caddy send the backend the five headers Trellis adds, so that the backend\n" +
+			"  parses the same request behind every proxy (bench/README.md, \"The same request for every proxy\").\n")
+	}
+	b.WriteString("\n")
 
-	b.WriteString("| target | version | HTTP/1.1 req/s | HTTP/2 req/s | p50 | p99 | p99.9 | +p50 | +p99 | +p99.9 | RSS |\n")
-	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("| target | version | HTTP/1.1 req/s | HTTP/2 req/s | CPU µs/req (1.1, 2) | p50 | p99 | p99.9 | +p50 | +p99 | +p99.9 | RSS |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	var direct *row
 	for _, r := range rows {
 		if r.t.name == "direct" && r.lat != nil && direct == nil {
@@ -35,20 +42,20 @@ func render(cfg *config, rows []*row, began time.Time) string {
 	var notes []string
 	for _, r := range rows {
 		if r.skip != "" {
-			fmt.Fprintf(&b, "| %s | %s | skipped | | | | | | | | |\n", r.t.name, orDash(r.t.version))
+			fmt.Fprintf(&b, "| %s | %s | skipped | | | | | | | | | |\n", r.t.name, orDash(r.t.version))
 			notes = append(notes, r.t.name+": skipped: "+r.skip)
 			continue
 		}
-		cells := []string{r.t.name, orDash(r.t.version), rps(r.h1), rps(r.h2), "", "", "", "", "", "", "-"}
+		cells := []string{r.t.name, orDash(r.t.version), rps(r.h1), rps(r.h2), cpuCell(r.h1, r.h2), "", "", "", "", "", "", "-"}
 		if r.h2 == nil && r.h2Skip != "" {
 			cells[3] = r.h2Skip
 		}
 		qs := []float64{0.5, 0.99, 0.999}
 		if r.lat != nil {
 			for i, q := range qs {
-				cells[4+i] = ms(r.lat.Percentile(q))
+				cells[5+i] = ms(r.lat.Percentile(q))
 				if direct != nil && r != direct {
-					cells[7+i] = signedMS(r.lat.Percentile(q) - direct.lat.Percentile(q))
+					cells[8+i] = signedMS(r.lat.Percentile(q) - direct.lat.Percentile(q))
 				}
 			}
 			if r.lat.Errors > 0 {
@@ -61,10 +68,10 @@ func render(cfg *config, rows []*row, began time.Time) string {
 			notes = append(notes, r.t.name+": latency run failed: "+r.latSkip)
 		}
 		if r.rssKB > 0 {
-			cells[10] = fmt.Sprintf("%.1f MB", float64(r.rssKB)/1024)
+			cells[11] = fmt.Sprintf("%.1f MB", float64(r.rssKB)/1024)
 		}
 		if s := partsRSS(r.mem); s != "" {
-			cells[10] = s
+			cells[11] = s
 		}
 		for _, t := range []*throughput{r.h1, r.h2} {
 			if t != nil && t.errors > 0 {
@@ -161,6 +168,20 @@ func yesNo(ok bool) string {
 		return "yes"
 	}
 	return "**no**"
+}
+
+// cpuCell is the CPU time per request of the two throughput runs.
+func cpuCell(h1, h2 *throughput) string {
+	one := func(t *throughput) string {
+		if t == nil || t.cpuUS == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f", t.cpuUS)
+	}
+	if (h1 == nil || h1.cpuUS == 0) && (h2 == nil || h2.cpuUS == 0) {
+		return ""
+	}
+	return one(h1) + ", " + one(h2)
 }
 
 func rps(t *throughput) string {

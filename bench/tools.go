@@ -14,6 +14,9 @@ type throughput struct {
 	rps      float64
 	requests int
 	errors   int // non-2xx answers and socket errors
+	// cpuUS is the CPU time the target's processes spent per request
+	// during the run, in µs (0: not measured).
+	cpuUS float64
 }
 
 var (
