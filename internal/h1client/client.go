@@ -11,8 +11,10 @@
 // and cannot deadlock against a peer that answers before reading.
 // Requests with larger or streamed bodies belong to http.Transport.
 //
-// The request is written by Request.Write and the response parsed by
-// http.ReadResponse, the code http.Transport uses. The request's context
+// A request without body and with a plain head (the proxies' common case)
+// is written by writeRequest, byte for byte what Request.Write writes but
+// for the order of the fields; any other by Request.Write. The response
+// is parsed by http.ReadResponse, the code http.Transport uses. The request's context
 // cuts the connection (through its deadline) when it ends, so a timeout
 // or a client that leaves never waits on the peer.
 package h1client
@@ -275,7 +277,7 @@ func (pc *conn) roundTrip(ctx context.Context, r *http.Request) (resp *http.Resp
 		out.Body = rb
 		r = &out
 	}
-	if err := r.Write(pc.bw); err != nil {
+	if err := writeRequest(pc.bw, r); err != nil {
 		if rb != nil && rb.err != nil {
 			err = rb.err
 		}
