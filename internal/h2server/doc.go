@@ -7,8 +7,12 @@
 //   - One goroutine per connection (ServeConn's) reads frames through a
 //     16 KiB buffer and acts on each: stream state, flow control, HPACK
 //     decoding (golang.org/x/net/http2/hpack), settings, pings.
-//   - A request's handler runs on a goroutine of its own, started when its
-//     header block is complete. Its http.Request is built from the decoded
+//   - A request's handler runs on a goroutine of its own from when its
+//     header block is complete, taken from the Server's idle workers
+//     (workers.go): a worker that has run a handler keeps the stack it grew
+//     for the next one, where a new goroutine per stream grew and copied its
+//     stack on every request (6 % of a proxied request's CPU).
+//     Up to 256 workers wait; Shutdown ends them. Its http.Request is built from the decoded
 //     fields after the checks of §8.2–8.3 (pseudo-headers, lower-case
 //     names, no connection-specific fields, te: trailers only,
 //     content-length against the DATA received, a Host field only when it

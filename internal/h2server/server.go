@@ -45,6 +45,7 @@ type Server struct {
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
 	shutdown bool
+	workers  workerPool
 }
 
 // Receive windows advertised to clients. The connection's bounds what a
@@ -125,6 +126,7 @@ func (s *Server) track(c *conn, add bool) bool {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutdown = true
+	s.workers.close()
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)

@@ -54,7 +54,7 @@ func (c *conn) startStream(s *stream) {
 	}
 	c.mu.Unlock()
 	c.wg.Add(1)
-	go c.runHandler(s)
+	c.srv.workers.run(c, s)
 }
 
 func (c *conn) runHandler(s *stream) {
