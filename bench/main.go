@@ -120,7 +120,7 @@ func loadConfig() *config {
 		trellisWait: envDuration("BENCH_TRELLIS_WAIT", 30*time.Second),
 		// 100: the scenario of issue 5.
 		agentServices: envInt("BENCH_AGENT_SERVICES", 100),
-		peerHeaders:   envInt("BENCH_PEER_HEADERS", 1) != 0,
+		peerHeaders:   os.Getenv("BENCH_PEER_HEADERS") != "0",
 	}
 }
 
@@ -295,7 +295,11 @@ func measureCPU(t *target, run func() (throughput, error)) (throughput, error) {
 	before := treeTicks(pids)
 	res, err := run()
 	if err == nil && len(pids) > 0 && res.requests > 0 {
-		res.cpuUS = float64(treeTicks(pids)-before) * 1e6 / userHZ / float64(res.requests)
+		var used int64
+		for pid, after := range treeTicks(pids) {
+			used += after - before[pid] // a process started meanwhile counts whole
+		}
+		res.cpuUS = float64(used) * 1e6 / userHZ / float64(res.requests)
 	}
 	return res, err
 }

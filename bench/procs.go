@@ -142,10 +142,12 @@ func descendants(pid int) ([]int, error) {
 	return tree, nil
 }
 
-// treeTicks is the CPU time (cpuTicks) used by the processes of pids and
-// their descendants that are still running.
-func treeTicks(pids []int) int64 {
-	var total int64
+// treeTicks is the CPU time (cpuTicks) used so far by each running
+// process of pids and their descendants, by pid. Comparing two readings
+// pid by pid, a process that ends between them drops out rather than
+// taking its time off the others'.
+func treeTicks(pids []int) map[int]int64 {
+	ticks := map[int]int64{}
 	for _, pid := range pids {
 		tree, err := descendants(pid)
 		if err != nil {
@@ -153,11 +155,11 @@ func treeTicks(pids []int) int64 {
 		}
 		for _, p := range tree {
 			if t, err := cpuTicks(p); err == nil {
-				total += t
+				ticks[p] = t
 			}
 		}
 	}
-	return total
+	return ticks
 }
 
 func vmRSS(pid int) (int, error) {

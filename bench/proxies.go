@@ -60,7 +60,7 @@ type part struct {
 }
 
 // cpuPids are the processes whose CPU time a request costs: the judged
-// parts, or proc (none for direct).
+// parts, or proc (for direct, the backend).
 func (t *target) cpuPids() []int {
 	var pids []int
 	for _, pt := range t.parts {
