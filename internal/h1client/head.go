@@ -67,9 +67,9 @@ func writeRequest(w *bufio.Writer, r *http.Request) error {
 }
 
 // plainHead reports whether r can be written by writeRequest, and the
-// Host field and the path it carries: no body, no framing or connection fields of its
-// own, an ASCII host, field names that are tokens and values without CR
-// or LF (which Request.Write replaces with spaces).
+// Host field and the path it carries: no body, no Transfer-Encoding,
+// Trailer or Close of its own, an ASCII host, field names that are tokens
+// and values without CR or LF (which Request.Write replaces with spaces).
 func plainHead(r *http.Request) (host, path string, ok bool) {
 	if r.Body != nil && r.Body != http.NoBody || r.ContentLength != 0 || len(r.TransferEncoding) > 0 ||
 		r.Close || len(r.Trailer) > 0 || r.URL == nil || r.Method == "" || r.Method == http.MethodConnect ||

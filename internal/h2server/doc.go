@@ -10,9 +10,12 @@
 //   - A request's handler runs on a goroutine of its own from when its
 //     header block is complete, taken from the Server's idle workers
 //     (workers.go): a worker that has run a handler keeps the stack it grew
-//     for the next one, where a new goroutine per stream grew and copied its
-//     stack on every request (6 % of a proxied request's CPU).
-//     Up to 256 workers wait; Shutdown ends them. Its http.Request is built from the decoded
+//     for the next one (until a garbage collection finds it idle and
+//     shrinks it), where a new goroutine per stream grew and copied its
+//     stack on every request (6 % of a proxied request's CPU). Up to 256
+//     workers wait; Shutdown ends them. Handlers must not leave a worker
+//     locked to its thread (runtime.LockOSThread) or labelled.
+//   - The request's http.Request is built from the decoded
 //     fields after the checks of §8.2–8.3 (pseudo-headers, lower-case
 //     names, no connection-specific fields, te: trailers only,
 //     content-length against the DATA received, a Host field only when it

@@ -6,7 +6,8 @@ import "sync"
 // needs a deeper stack than a new goroutine starts with, and a new
 // goroutine per stream grew it, copying the stack each time, on every
 // request (6 % of the gateway's CPU under h2load). A worker that has run
-// a handler keeps its grown stack for the next one.
+// a handler keeps its grown stack for the next one, until a garbage
+// collection finds it idle and shrinks it.
 
 // maxIdleWorkers bounds the workers a Server keeps waiting for a stream.
 const maxIdleWorkers = 256
