@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -66,6 +67,50 @@ func TestH1KeepAlive(t *testing.T) {
 	get(t, c, addr)
 	if n := conns.Load(); n != 2 {
 		t.Fatalf("after a Connection: close response: %d endpoint connections, want 2", n)
+	}
+}
+
+// TestH1PoolKeepsConcurrency: after 300 concurrent requests (more than
+// the 256 idle connections the pool once kept), every connection stays
+// pooled, and a second wave as wide dials nothing new.
+func TestH1PoolKeepsConcurrency(t *testing.T) {
+	const wide = 300
+	var arrived sync.WaitGroup
+	var gate atomic.Pointer[chan struct{}] // closed when a wave may answer
+	b, conns := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		release := *gate.Load()
+		arrived.Done()
+		<-release
+		io.WriteString(w, "ok")
+	})
+	p := newProxy(t, Config{})
+	p.SetEndpoints("svc", []Endpoint{b.endpoint("a")})
+	addr := listen(t, p, "svc", httpPolicy())
+	c := newClient(t)
+	wave := func() {
+		arrived.Add(wide)
+		release := make(chan struct{})
+		gate.Store(&release)
+		var done sync.WaitGroup
+		for range wide {
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				if r := get(t, c, addr); r.status != 200 {
+					t.Errorf("status %d", r.status)
+				}
+			}()
+		}
+		arrived.Wait()
+		close(release)
+		done.Wait()
+	}
+	wave()
+	up := svcOf(p, "svc").up.Load().h1
+	waitFor(t, "every endpoint connection to be idle", func() bool { return up.Idle(b.Listener.Addr().String()) == wide })
+	wave()
+	if n := conns.Load(); n != wide {
+		t.Fatalf("two waves of %d concurrent requests opened %d endpoint connections, want %d", wide, n, wide)
 	}
 }
 
