@@ -73,7 +73,7 @@ func writeRequest(w *bufio.Writer, r *http.Request) error {
 func plainHead(r *http.Request) (host, path string, ok bool) {
 	if r.Body != nil && r.Body != http.NoBody || r.ContentLength != 0 || len(r.TransferEncoding) > 0 ||
 		r.Close || len(r.Trailer) > 0 || r.URL == nil || r.Method == "" || r.Method == http.MethodConnect ||
-		!token(r.Method) {
+		!httpguts.ValidHeaderFieldName(r.Method) {
 		return "", "", false
 	}
 	host = r.Host
@@ -94,7 +94,7 @@ func plainHead(r *http.Request) (host, path string, ok bool) {
 		return "", "", false
 	}
 	for k, vv := range r.Header {
-		if !token(k) {
+		if !httpguts.ValidHeaderFieldName(k) {
 			return "", "", false
 		}
 		for _, v := range vv {
@@ -104,19 +104,6 @@ func plainHead(r *http.Request) (host, path string, ok bool) {
 		}
 	}
 	return host, path, true
-}
-
-// token reports whether s is a non-empty RFC 9110 token.
-func token(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !httpguts.IsTokenRune(rune(s[i])) {
-			return false
-		}
-	}
-	return true
 }
 
 // printable reports whether s is visible ASCII without spaces.
