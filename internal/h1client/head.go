@@ -3,6 +3,7 @@ package h1client
 import (
 	"bufio"
 	"net/http"
+	"net/textproto"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
@@ -42,7 +43,7 @@ func writeRequest(w *bufio.Writer, r *http.Request) error {
 	}
 	if ua != "" { // checked before trimming, as Request.Write does
 		_, _ = w.WriteString("User-Agent: ")
-		_, _ = w.WriteString(trimOWS(ua))
+		_, _ = w.WriteString(textproto.TrimString(ua))
 		_, _ = w.WriteString("\r\n")
 	}
 	switch r.Method {
@@ -58,7 +59,7 @@ func writeRequest(w *bufio.Writer, r *http.Request) error {
 		for _, v := range vv {
 			_, _ = w.WriteString(k)
 			_, _ = w.WriteString(": ")
-			_, _ = w.WriteString(trimOWS(v))
+			_, _ = w.WriteString(textproto.TrimString(v))
 			_, _ = w.WriteString("\r\n")
 		}
 	}
@@ -114,15 +115,4 @@ func printable(s string) bool {
 		}
 	}
 	return true
-}
-
-// trimOWS trims spaces and tabs at both ends of v.
-func trimOWS(v string) string {
-	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
-		v = v[1:]
-	}
-	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
-		v = v[:len(v)-1]
-	}
-	return v
 }

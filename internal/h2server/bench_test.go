@@ -2,7 +2,6 @@ package h2server
 
 import (
 	"bytes"
-	"io"
 	"net"
 	"net/http"
 	"testing"
@@ -23,13 +22,10 @@ func BenchmarkServe(b *testing.B) {
 		b.SetParallelism(8)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				resp, err := c.Get("http://" + addr + "/")
-				if err != nil {
+				if err := drainGet(c, "http://"+addr+"/"); err != nil {
 					b.Error(err)
 					return
 				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
 			}
 		})
 	}

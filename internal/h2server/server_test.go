@@ -60,6 +60,17 @@ func h2cClient(t testing.TB) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
+// drainGet GETs url and reads the answer to its end.
+func drainGet(c *http.Client, url string) error {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return err
+}
+
 func TestRequestAndResponse(t *testing.T) {
 	_, addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor != 2 || r.Host != "svc.example" || r.URL.Path != "/a/b" || r.URL.RawQuery != "q=1" {

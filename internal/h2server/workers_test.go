@@ -36,12 +36,9 @@ func TestWorkersReused(t *testing.T) {
 	c := h2cClient(t)
 	const n = 50
 	for i := 0; i < n; i++ {
-		resp, err := c.Get("http://" + addr + "/")
-		if err != nil {
+		if err := drainGet(c, "http://"+addr+"/"); err != nil {
 			t.Fatal(err)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -70,13 +67,9 @@ func TestWorkersBoundedAndShutdown(t *testing.T) {
 		done.Add(1)
 		go func() {
 			defer done.Done()
-			resp, err := c.Get("http://" + addr + "/")
-			if err != nil {
+			if err := drainGet(c, "http://"+addr+"/"); err != nil {
 				t.Error(err)
-				return
 			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
 		}()
 	}
 	started.Wait()
