@@ -34,7 +34,9 @@
 // splices bytes to a target (passthrough.go); HTTPS terminates TLS 1.2/1.3
 // with the service's certificate, ALPN h2 (served by the h2server.Server)
 // or http/1.1 (the http.Server); an unknown name gets a handshake_failure
-// alert.
+// alert. Client connections (but for passthrough) and target connections
+// are read and written with raw system calls (internal/rawio), which do
+// not wake the runtime's monitor thread when the gateway was idle.
 //
 // # Flow of a request
 //

@@ -17,6 +17,7 @@ import (
 
 	"github.com/trellis-mesh/trellis/internal/h1wire"
 	"github.com/trellis-mesh/trellis/internal/model"
+	"github.com/trellis-mesh/trellis/internal/rawio"
 )
 
 // The HTTP/1 fast path serves plain-text connections without net/http:
@@ -121,7 +122,7 @@ func newH1conn() any {
 func (ps *portServer) serveH1(c net.Conn) {
 	defer ps.wg.Done()
 	e := ps.e
-	cc := newClientConn(e, c)
+	cc := newClientConn(e, rawio.Wrap(c))
 	h := e.h1conns.Get().(*h1conn)
 	h.ps, h.cc = ps, cc
 	h.in.c = cc

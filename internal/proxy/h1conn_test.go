@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/trellis-mesh/trellis/internal/model"
+	"github.com/trellis-mesh/trellis/internal/rawio"
 	"github.com/trellis-mesh/trellis/internal/snapshot"
 	"github.com/trellis-mesh/trellis/internal/testnet"
 )
@@ -612,5 +613,52 @@ func TestFastPathSlowUpload(t *testing.T) {
 	}
 	if resp, body := w.read("POST"); resp.StatusCode != 200 || body != "a" || resp.Header.Get("X-Seen-Body") != "6" {
 		t.Fatalf("%d %q body %s", resp.StatusCode, body, resp.Header.Get("X-Seen-Body"))
+	}
+}
+
+// TestFastPathRawConnections: the fast path reads and writes both its
+// client connections and its target connections with raw system calls
+// (internal/rawio), and a pooled raw connection is still probed
+// (TestFastPathStrayResponse).
+func TestFastPathRawConnections(t *testing.T) {
+	a := newBackend(t, "a")
+	e, port := oneService(t, Config{}, true, a.addr())
+	w := dialWire(t, port)
+	w.send("GET / HTTP/1.1\r\n" + hostLine + "\r\n")
+	if resp, body := w.read("GET"); resp.StatusCode != 200 || body != "a" {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	e.mu.Lock()
+	var pooled []*upConn
+	for _, u := range e.upstreams {
+		u.mu.Lock()
+		for _, p := range u.pools {
+			p.mu.Lock()
+			pooled = append(pooled, p.conns...)
+			p.mu.Unlock()
+		}
+		u.mu.Unlock()
+	}
+	e.mu.Unlock()
+	if len(pooled) != 1 {
+		t.Fatalf("%d pooled target connections after one request, want 1", len(pooled))
+	}
+	if _, ok := pooled[0].c.(*rawio.Conn); !ok {
+		t.Errorf("the target connection is a %T, not a *rawio.Conn", pooled[0].c)
+	}
+	e.mu.Lock()
+	ps := e.ports[port]
+	e.mu.Unlock()
+	ps.mu.Lock()
+	var clients []net.Conn
+	for h := range ps.h1 {
+		clients = append(clients, h.cc.Conn)
+	}
+	ps.mu.Unlock()
+	if len(clients) != 1 {
+		t.Fatalf("%d client connections on the fast path, want 1", len(clients))
+	}
+	if _, ok := clients[0].(*rawio.Conn); !ok {
+		t.Errorf("the client connection is a %T, not a *rawio.Conn", clients[0])
 	}
 }

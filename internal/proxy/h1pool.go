@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/trellis-mesh/trellis/internal/connprobe"
+	"github.com/trellis-mesh/trellis/internal/rawio"
 )
 
 // h1Pool keeps the idle keep-alive HTTP/1.1 connections of the fast path
@@ -143,6 +144,7 @@ func (p *h1Pool) dial() (*upConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	c = rawio.Wrap(c)
 	uc := &upConn{c: c, pool: p, probe: connprobe.New(c)}
 	uc.in = rbuf{c: c, b: make([]byte, upstreamReadBuf)}
 	uc.w = deadlineWriter{c: c}

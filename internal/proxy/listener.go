@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/trellis-mesh/trellis/internal/h2server"
+	"github.com/trellis-mesh/trellis/internal/rawio"
 )
 
 // portServer serves one port. Its accept loop classifies each connection
@@ -100,7 +101,7 @@ func (ps *portServer) acceptLoop() {
 			ps.wg.Add(1)
 			go ps.serveH1(c)
 		case !pt.tls:
-			cc := newClientConn(ps.e, c)
+			cc := newClientConn(ps.e, rawio.Wrap(c))
 			ps.handoff(cc, newGuardConn(cc, ps.e.cfg.MaxHeaderBytes, ps.e.log))
 		default:
 			ps.wg.Add(1)
@@ -158,7 +159,7 @@ func (ps *portServer) serveTLS(c net.Conn) {
 		ps.passthrough(c, hello, lr, sni)
 		return
 	}
-	cc := newClientConn(ps.e, c)
+	cc := newClientConn(ps.e, rawio.Wrap(c))
 	cc.prefix = hello
 	tc := tls.Server(cc, lr.tlsConfig)
 	if err := tc.Handshake(); err != nil {

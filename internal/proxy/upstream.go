@@ -11,6 +11,7 @@ import (
 
 	"github.com/trellis-mesh/trellis/internal/h1client"
 	"github.com/trellis-mesh/trellis/internal/model"
+	"github.com/trellis-mesh/trellis/internal/rawio"
 )
 
 // upstreamKey identifies an upstream across tables: a new snapshot that
@@ -54,12 +55,20 @@ type upstream struct {
 // the idle timeout) is answered 504.
 func newUpstream(cfg *Config, k upstreamKey, now func() int64) *upstream {
 	d := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
+	// Target connections read and write with raw system calls (rawio).
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return rawio.Wrap(c), nil
+	}
 	rht := cfg.ResponseHeaderTimeout
 	if rht == 0 {
 		rht = k.idle
 	}
 	tr := &http.Transport{
-		DialContext:           d.DialContext,
+		DialContext:           dial,
 		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerTarget,
 		IdleConnTimeout:       k.idle,
 		ResponseHeaderTimeout: rht,
@@ -86,7 +95,7 @@ func newUpstream(cfg *Config, k upstreamKey, now func() int64) *upstream {
 	if (k.version == model.ProtocolVersionHTTP1 || k.version == "") && k.protocol == model.ProtocolHTTP {
 		h1 = h1client.New(h1client.Config{
 			Dial: func(ctx context.Context, addr string) (net.Conn, error) {
-				return d.DialContext(ctx, "tcp", addr)
+				return dial(ctx, "tcp", addr)
 			},
 			IdleTimeout:           k.idle,
 			MaxIdlePerAddr:        cfg.MaxIdleConnsPerTarget,

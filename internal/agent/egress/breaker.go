@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/trellis-mesh/trellis/internal/rawio"
 )
 
 // Circuit breaking. Three limits, all per service and fail-fast:
@@ -117,7 +119,9 @@ func (s *service) dial(ctx context.Context, addr string, pol *policy, refuse, wr
 	}
 	var c net.Conn = raw
 	if wrap {
-		c = &countedConn{Conn: raw, count: &s.connCount}
+		// HTTP connections read and write with raw system calls
+		// (rawio); TCP ones splice.
+		c = &countedConn{Conn: rawio.Wrap(raw), count: &s.connCount}
 	}
 	if pol.tls == nil {
 		return c, nil

@@ -32,7 +32,10 @@
 // with the HTTP/2 preface (h2c with prior knowledge) to the listener's
 // HTTP/2 server (internal/h2server, as the gateway's). The protocol
 // decides how the proxy talks to endpoints: HTTP/1.1, or HTTP/2 (h2c in
-// plain text, h2 by ALPN over TLS) for HTTP2 and GRPC.
+// plain text, h2 by ALPN over TLS) for HTTP2 and GRPC. The sockets of
+// HTTP connections, the clients' and the endpoints', are read and written
+// with raw system calls (internal/rawio), which do not wake the runtime's
+// monitor thread when the agent was idle.
 //
 // On a ListenTLS listener (tlslisten.go) the accept loop does the same,
 // but hands each connection to a goroutine of its own for the TLS

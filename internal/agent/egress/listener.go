@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/trellis-mesh/trellis/internal/h2server"
+	"github.com/trellis-mesh/trellis/internal/rawio"
 )
 
 // listener is one bound address of a service. Its accept loop takes every
@@ -77,7 +78,7 @@ func (l *listener) acceptLoop() {
 			}()
 			continue
 		}
-		cc := &clientConn{TCPConn: c, s: s, start: start}
+		cc := &clientConn{Conn: rawio.New(c), s: s, start: start}
 		s.p.serveWG.Add(1)
 		go func() {
 			defer s.p.serveWG.Done()
@@ -134,9 +135,9 @@ func (l *listener) Addr() net.Addr { return l.ln.Addr() }
 // records its end once. On a TLS listener it is underneath the *tls.Conn,
 // so it counts bytes on the wire.
 type clientConn struct {
-	*net.TCPConn
-	s     *service
-	start time.Time
+	*rawio.Conn // the *net.TCPConn, read and written with raw system calls
+	s           *service
+	start       time.Time
 	// peerURI and failure are set by the TLS handshake (tlslisten.go)
 	// before the connection is served or closed.
 	peerURI string
@@ -147,19 +148,19 @@ type clientConn struct {
 }
 
 func (c *clientConn) Read(b []byte) (int, error) {
-	n, err := c.TCPConn.Read(b)
+	n, err := c.Conn.Read(b)
 	c.in.Add(int64(n))
 	return n, err
 }
 
 func (c *clientConn) Write(b []byte) (int, error) {
-	n, err := c.TCPConn.Write(b)
+	n, err := c.Conn.Write(b)
 	c.out.Add(int64(n))
 	return n, err
 }
 
 func (c *clientConn) Close() error {
-	err := c.TCPConn.Close()
+	err := c.Conn.Close()
 	if c.closed.CompareAndSwap(false, true) {
 		c.s.conns.Add(-1)
 		if obs := c.s.p.obs; obs != nil {

@@ -9,6 +9,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/trellis-mesh/trellis/internal/rawio"
 )
 
 // Server-side TLS. A TLS listener's accept loop records each connection
@@ -113,7 +115,7 @@ func (l *listener) serveTLS(c *net.TCPConn, pol *policy, start time.Time) {
 	}
 	// failure is set now: Close cuts a handshake by closing cc (from
 	// crypto/tls's goroutine), which records it.
-	cc := &clientConn{TCPConn: c, s: s, start: start, failure: FailureTLSHandshake}
+	cc := &clientConn{Conn: rawio.New(c), s: s, start: start, failure: FailureTLSHandshake}
 	// Counted with the accept loops: Close waits for the handshakes (which
 	// it cuts) before it shuts the servers down, so no connection
 	// reaches a server after that.

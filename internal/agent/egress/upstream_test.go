@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trellis-mesh/trellis/internal/rawio"
 	"github.com/trellis-mesh/trellis/internal/testnet"
 )
 
@@ -291,5 +292,37 @@ func TestH1LargeBodyUsesHTTPTransport(t *testing.T) {
 	res := do(t, newClient(t), "POST", "http://"+px+"/", strings.Repeat("a", 8<<20))
 	if res.status != http.StatusRequestEntityTooLarge {
 		t.Fatalf("got %d %q", res.status, res.body)
+	}
+}
+
+// TestDialRaw: connections to HTTP endpoints read and write with raw
+// system calls (internal/rawio); those of TCP services stay
+// *net.TCPConn, which io.Copy splices.
+func TestDialRaw(t *testing.T) {
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {})
+	p := newProxy(t, Config{})
+	p.SetEndpoints("svc", []Endpoint{b.endpoint("a")})
+	listen(t, p, "svc", httpPolicy())
+	s := svcOf(p, "svc")
+	pol := s.pol.Load()
+	addr := b.Listener.Addr().String()
+	c, err := s.dial(t.Context(), addr, pol, false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if cc, ok := c.(*countedConn); !ok {
+		t.Errorf("HTTP endpoint connection is a %T, not a *countedConn", c)
+	} else if _, ok := cc.Conn.(*rawio.Conn); !ok {
+		t.Errorf("HTTP endpoint connection wraps a %T, not a *rawio.Conn", cc.Conn)
+	}
+	tc, err := s.dial(t.Context(), addr, pol, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	s.connCount.Add(-1)
+	if _, ok := tc.(*net.TCPConn); !ok {
+		t.Errorf("TCP stream endpoint connection is a %T, not a *net.TCPConn", tc)
 	}
 }
