@@ -6,7 +6,7 @@ import (
 	"unsafe"
 )
 
-const supported = true
+const supported = !instrumented
 
 // read is one read(2) on fd; false asks the poller to wait for data.
 func (c *Conn) read(fd uintptr) bool {
@@ -18,6 +18,8 @@ func (c *Conn) read(fd uintptr) bool {
 			if n == 0 {
 				c.rerr = io.EOF
 			}
+			raceWrote(c.rp[:n])
+			raceAcquire()
 			return true
 		case syscall.EINTR:
 			continue
@@ -35,9 +37,16 @@ func (c *Conn) read(fd uintptr) bool {
 func (c *Conn) write(fd uintptr) bool {
 	for c.wn < len(c.wp) {
 		rest := c.wp[c.wn:]
+		raceReleaseMerge()
 		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
 		switch errno {
 		case 0:
+			if n == 0 {
+				// Not for a socket; net returns the same.
+				c.werr = io.ErrUnexpectedEOF
+				return true
+			}
+			raceRead(rest[:n])
 			c.wn += int(n)
 		case syscall.EINTR:
 		case syscall.EAGAIN:
