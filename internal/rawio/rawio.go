@@ -113,12 +113,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	c.wp, c.wn, c.werr = p, 0, nil
 	err := c.rc.Write(c.wfunc)
-	if err != nil {
-		err = renameOp(err, "write")
-	}
 	n := c.wn
 	if err == nil {
 		err = c.werr
+	} else {
+		err = renameOp(err, "write")
 	}
 	c.wp, c.werr = nil, nil
 	c.wmu.Unlock()
