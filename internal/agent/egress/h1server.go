@@ -367,7 +367,9 @@ const lingerTime = 500 * time.Millisecond
 func (c *h1ServerConn) lingerClose() {
 	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil &&
 		c.nc.SetReadDeadline(time.Now().Add(lingerTime)) == nil {
-		_, _ = io.Copy(io.Discard, c.nc)
+		// readerOnly: the drained bytes go through the connection's Read,
+		// which counts them, not through the TCP connection's WriteTo.
+		_, _ = io.Copy(io.Discard, readerOnly{c.nc})
 	}
 	c.nc.Close()
 }

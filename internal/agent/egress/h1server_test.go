@@ -344,3 +344,28 @@ func httptestRequest(t *testing.T, head string) *http.Request {
 	}
 	return r
 }
+
+// TestH1ServerLingerCounted: what a client sends after an answer that
+// closes its connection is drained, lingering, and still counted in the
+// connection's bytes in.
+func TestH1ServerLingerCounted(t *testing.T) {
+	b := echoBackend(t)
+	rec := &recorder{}
+	p := newProxy(t, Config{Observer: rec})
+	p.SetEndpoints("svc", []Endpoint{b.endpoint("a")})
+	w := dialWire(t, listen(t, p, "svc", httpPolicy()))
+	head := "PUT /up HTTP/1.1\r\nHost: a\r\nExpect: something-else\r\nContent-Length: 100000\r\n\r\n"
+	w.send(head)
+	if resp, _ := w.read("PUT"); resp.StatusCode != http.StatusExpectationFailed {
+		t.Fatalf("got %d, want 417", resp.StatusCode)
+	}
+	body := strings.Repeat("x", 100000)
+	w.send(body)
+	w.c.(*net.TCPConn).CloseWrite()
+	if !w.closed() {
+		t.Fatal("the connection stayed open")
+	}
+	if got, want := connClose(t, rec).BytesIn, int64(len(head)+len(body)); got != want {
+		t.Fatalf("bytes in %d, want %d (head and the drained body)", got, want)
+	}
+}
