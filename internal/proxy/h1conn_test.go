@@ -628,21 +628,22 @@ func TestFastPathRawConnections(t *testing.T) {
 	if resp, body := w.read("GET"); resp.StatusCode != 200 || body != "a" {
 		t.Fatalf("%d %q", resp.StatusCode, body)
 	}
-	e.mu.Lock()
 	var pooled []*upConn
-	for _, u := range e.upstreams {
-		u.mu.Lock()
-		for _, p := range u.pools {
-			p.mu.Lock()
-			pooled = append(pooled, p.conns...)
-			p.mu.Unlock()
+	waitFor(t, "the target connection back in its pool", func() bool {
+		pooled = pooled[:0]
+		e.mu.Lock()
+		for _, u := range e.upstreams {
+			u.mu.Lock()
+			for _, p := range u.pools {
+				p.mu.Lock()
+				pooled = append(pooled, p.conns...)
+				p.mu.Unlock()
+			}
+			u.mu.Unlock()
 		}
-		u.mu.Unlock()
-	}
-	e.mu.Unlock()
-	if len(pooled) != 1 {
-		t.Fatalf("%d pooled target connections after one request, want 1", len(pooled))
-	}
+		e.mu.Unlock()
+		return len(pooled) == 1
+	})
 	if _, ok := pooled[0].c.(*rawio.Conn); !ok {
 		t.Errorf("the target connection is a %T, not a *rawio.Conn", pooled[0].c)
 	}
