@@ -1,6 +1,15 @@
-// Package h1wire holds the HTTP/1.1 writing helpers that the gateway's
-// fast path and the agent's HTTP/1 server share: a status line as net/http
-// writes it, and a Date field formatted once a second. Neither allocates.
+// Package h1wire is HTTP/1.x on the wire, for the proxies' paths that do
+// without net/http: reading message heads in place into reused buffers
+// and structures (Buf, Head), relaying bodies between two connections
+// (Relay: by length, chunked, until close), lazily armed deadlines, the
+// framing guard that stands before net/http (GuardConn) with the checks
+// the fast paths share, and writing helpers: a status line as net/http
+// writes it, and a Date field formatted once a second. Nothing here
+// allocates per message in the steady state.
+//
+// Every request head is checked by the same rules (guard.go), whichever
+// path reads it, so that a proxy and its peer never disagree about where
+// a message ends (request smuggling).
 package h1wire
 
 import (

@@ -17,8 +17,8 @@
 // A port's accept loop (listener.go) looks at the current table. A
 // plain-text port serves the connection on the HTTP/1 fast path
 // (h1conn.go): one goroutine per connection reads each request head into
-// a reused structure (h1head.go) with the framing guard's checks
-// (h1guard.go), routes it with the same function as the net/http path
+// a reused structure (h1wire.Head) with the framing guard's checks
+// (h1wire.GuardConn), routes it with the same function as the net/http path
 // (route.go) and forwards it over the fast path's own keep-alive target
 // connections (h1forward.go, h1pool.go), bodies streamed both ways. A
 // connection that opens with the HTTP/2 preface (h2c with prior

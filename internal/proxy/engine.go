@@ -42,7 +42,7 @@ type Config struct {
 	// headers (answered 504). Default 0: the service's idle timeout, so an
 	// upstream that is silent for as long as Lattice tolerates idleness
 	// fails. On the HTTP/1 fast path it fires up to an eighth later
-	// (deadlines are re-armed lazily, see h1deadline.go).
+	// (deadlines are re-armed lazily, see h1wire.Buf.ArmRead).
 	ResponseHeaderTimeout time.Duration
 	// IdleTimeout is the idle timeout of a client connection until its
 	// first request selects a service, and of services that do not set

@@ -1,6 +1,10 @@
 package proxy
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/trellis-mesh/trellis/internal/h1wire"
+)
 
 // ErrClosed is returned by Apply after Close.
 var ErrClosed = errors.New("proxy: engine closed")
@@ -53,14 +57,6 @@ var (
 	errHandOff = &genError{0, "HandOff", ""}
 )
 
-// Errors of the HTTP/1 fast path's parsers.
-var (
-	// errHeadTooLarge: a head (or a chunk line) does not fit its limit.
-	errHeadTooLarge = errors.New("head too large")
-	// errBadResponse: a target's response head the fast path will not
-	// relay.
-	errBadResponse = errors.New("malformed response head")
-	// errBadTarget: a request target net/http's URL parser refuses (a '%'
-	// not followed by two hex digits in the path).
-	errBadTarget = &guardError{"bad percent-encoding in the request target"}
-)
+// errBadTarget: a request target net/http's URL parser refuses (a '%' not
+// followed by two hex digits in the path).
+var errBadTarget = &h1wire.FramingError{Reason: "bad percent-encoding in the request target"}

@@ -22,7 +22,7 @@ import (
 
 // The HTTP/1 fast path serves plain-text connections without net/http:
 // one goroutine per connection reads each request head into a reused
-// h1Head (h1head.go) with the guard's own checks, routes it with the
+// h1wire.Head with the framing guard's own checks, routes it with the
 // shared route function, and forwards it over the fast path's pooled
 // target connections (h1forward.go, h1pool.go), streaming bodies in both
 // directions. Nothing is allocated per request in the steady state: the
@@ -41,13 +41,13 @@ import (
 type h1conn struct {
 	ps  *portServer
 	cc  *clientConn
-	in  rbuf          // from the client
+	in  h1wire.Buf    // from the client
 	out *bufio.Writer // to the client, through cw
 	up  *bufio.Writer // to the current request's target, through uw
-	cw  deadlineWriter
+	cw  h1wire.DeadlineWriter
 
-	head h1Head // the current request
-	resp h1Head // the current response
+	head h1wire.Head // the current request
+	resp h1wire.Head // the current response
 	ends []int32
 	st   reqState
 
@@ -61,15 +61,14 @@ type h1conn struct {
 	isHead bool
 	keep   bool // the client connection stays open after the response
 	body   bodyKind
-	remain int64 // Content-Length
-	unread bool  // request body bytes (may) remain unread
-	expect bool  // 100-continue to send before reading the body
-	big    *[]byte
+	remain int64     // Content-Length
+	unread bool      // request body bytes (may) remain unread
+	expect bool      // 100-continue to send before reading the body
 	end    time.Time // when the answer was complete: a clock reading reused
 
 	strs struct{ method, path, host, ua string }
 	date h1wire.Date
-	num  [24]byte
+	h1wire.Relay
 }
 
 type bodyKind uint8
@@ -111,7 +110,7 @@ const (
 
 func newH1conn() any {
 	return &h1conn{
-		in:  rbuf{b: make([]byte, clientReadBuf)},
+		in:  h1wire.Buf{B: make([]byte, clientReadBuf)},
 		out: bufio.NewWriterSize(nil, clientWriteBuf),
 		up:  bufio.NewWriterSize(nil, clientWriteBuf),
 	}
@@ -125,9 +124,10 @@ func (ps *portServer) serveH1(c net.Conn) {
 	cc := newClientConn(e, rawio.Wrap(c))
 	h := e.h1conns.Get().(*h1conn)
 	h.ps, h.cc = ps, cc
-	h.in.c = cc
-	h.in.r, h.in.w, h.in.until, h.in.idle = 0, 0, time.Time{}, e.cfg.IdleTimeout
-	h.cw = deadlineWriter{c: cc, d: e.cfg.IdleTimeout}
+	h.Bufs = &e.buffers
+	h.in.C = cc
+	h.in.R, h.in.W, h.in.Until, h.in.Idle = 0, 0, time.Time{}, e.cfg.IdleTimeout
+	h.cw = h1wire.DeadlineWriter{C: cc, D: e.cfg.IdleTimeout}
 	h.out.Reset(&h.cw)
 	h.remote = c.RemoteAddr().String()
 	h.ip = clientIP(h.remote)
@@ -150,7 +150,7 @@ func (ps *portServer) serveH1(c net.Conn) {
 	cc.startIdle()
 	// As in net/http, the first request's head must arrive within
 	// ReadHeaderTimeout of the accept.
-	h.in.armRead(time.Now(), e.cfg.ReadHeaderTimeout)
+	h.in.ArmRead(time.Now(), e.cfg.ReadHeaderTimeout)
 	next := h1Close
 	for {
 		if !h.waitRequest() {
@@ -188,20 +188,17 @@ func (ps *portServer) serveH1(c net.Conn) {
 // release returns the connection state to the pool.
 func (h *h1conn) release() {
 	e := h.ps.e
-	if h.big != nil {
-		e.buffers.Put(h.big)
-		h.big = nil
-	}
-	h.ps, h.cc, h.in.c = nil, nil, nil
-	h.cw = deadlineWriter{}
+	h.Relay.Release()
+	h.ps, h.cc, h.in.C = nil, nil, nil
+	h.cw = h1wire.DeadlineWriter{}
 	h.out.Reset(nil)
 	h.up.Reset(nil)
 	h.strs.method, h.strs.path, h.strs.host, h.strs.ua = "", "", "", ""
-	if len(h.in.b) > 4*clientReadBuf {
-		h.in.b = make([]byte, clientReadBuf) // a large head grew it
+	if len(h.in.B) > 4*clientReadBuf {
+		h.in.B = make([]byte, clientReadBuf) // a large head grew it
 	}
-	if len(h.resp.fields) > 256 || len(h.head.fields) > 256 {
-		h.head, h.resp = h1Head{}, h1Head{}
+	if len(h.resp.Fields) > 256 || len(h.head.Fields) > 256 {
+		h.head, h.resp = h1wire.Head{}, h1wire.Head{}
 	}
 	e.h1conns.Put(h)
 }
@@ -212,10 +209,10 @@ func (h *h1conn) waitRequest() bool {
 	if h.served > 0 {
 		// Waiting for a request is the idle timeout's business; a head
 		// that comes in pieces arms ReadHeaderTimeout (armHeadDeadline).
-		h.in.clearDeadline()
+		h.in.ClearDeadline()
 	}
-	if h.in.buffered() == 0 {
-		if err := h.in.fill(len(h.in.b)); err != nil {
+	if h.in.Buffered() == 0 {
+		if err := h.in.Fill(len(h.in.B)); err != nil {
 			return false
 		}
 	}
@@ -225,8 +222,8 @@ func (h *h1conn) waitRequest() bool {
 // armHeadDeadline starts ReadHeaderTimeout once a head needs more than
 // one read (a head that arrives whole costs no timer).
 func (h *h1conn) armHeadDeadline() {
-	if h.in.until.IsZero() {
-		h.in.armRead(time.Now(), h.ps.e.cfg.ReadHeaderTimeout)
+	if h.in.Until.IsZero() {
+		h.in.ArmRead(time.Now(), h.ps.e.cfg.ReadHeaderTimeout)
 	}
 }
 
@@ -234,22 +231,22 @@ func (h *h1conn) armHeadDeadline() {
 func (h *h1conn) serveRequest() h1next {
 	e := h.ps.e
 	hd := &h.head
-	hd.reset()
+	hd.Reset()
 	h.end = time.Time{}
 	var err error
-	h.ends, err = h.in.headLines(h.ends[:0], e.cfg.MaxHeaderBytes, true, h.armHeadDeadline)
+	h.ends, err = h.in.HeadLines(h.ends[:0], e.cfg.MaxHeaderBytes, true, h.armHeadDeadline)
 	if err != nil {
 		return h.headError(err)
 	}
-	if err := hd.parseRequest(h.in.b[h.in.r:], h.ends); err != nil {
+	if err := hd.ParseRequest(h.in.B[h.in.R:], h.ends); err != nil {
 		return h.headError(err)
 	}
-	if hd.info.pri || len(hd.target) == 0 || hd.target[0] != '/' {
-		h.http2 = hd.info.pri
+	if hd.Info.Pri || len(hd.Target) == 0 || hd.Target[0] != '/' {
+		h.http2 = hd.Info.Pri
 		return h1HandOff
 	}
 	// What net/http checks once the guard has passed a head.
-	rawURI := unsafe.String(unsafe.SliceData(hd.target), len(hd.target))
+	rawURI := unsafe.String(unsafe.SliceData(hd.Target), len(hd.Target))
 	rawPath := rawURI
 	if i := strings.IndexByte(rawPath, '?'); i >= 0 {
 		rawPath = rawPath[:i]
@@ -257,31 +254,31 @@ func (h *h1conn) serveRequest() h1next {
 	switch {
 	case !validEscapes(rawPath):
 		return h.headError(errBadTarget)
-	case !hd.http10 && !hd.hasHost:
+	case !hd.HTTP10 && !hd.HasHost:
 		return h.badRequest("missing required Host header")
-	case hd.hasHost && !httpguts.ValidHostHeader(unsafe.String(unsafe.SliceData(hd.host), len(hd.host))):
+	case hd.HasHost && !httpguts.ValidHostHeader(unsafe.String(unsafe.SliceData(hd.Host), len(hd.Host))):
 		return h.badRequest("malformed Host header")
 	}
-	h.http10 = hd.http10
-	h.isHead = string(hd.method) == http.MethodHead
+	h.http10 = hd.HTTP10
+	h.isHead = string(hd.Method) == http.MethodHead
 	h.expect = false
-	if hd.hasExpect {
-		if !hasTokenBytes(hd.expect, "100-continue") {
-			if len(hd.expect) > 0 {
+	if hd.HasExpect {
+		if !h1wire.HasToken(hd.Expect, "100-continue") {
+			if len(hd.Expect) > 0 {
 				return h.expectationFailed()
 			}
-		} else if !h.http10 && (hd.info.te > 0 || hd.info.clValue > 0) {
+		} else if !h.http10 && (hd.Info.TE > 0 || hd.Info.CLValue > 0) {
 			h.expect = true
 		}
 	}
 	h.body, h.remain, h.unread = bodyNone, 0, false
 	switch {
-	case hd.info.te > 0:
+	case hd.Info.TE > 0:
 		h.body, h.unread = bodyChunked, true
-	case hd.info.clValue > 0:
-		h.body, h.remain, h.unread = bodyLength, hd.info.clValue, true
+	case hd.Info.CLValue > 0:
+		h.body, h.remain, h.unread = bodyLength, hd.Info.CLValue, true
 	}
-	h.keep = !hd.connClose && (!h.http10 || hd.connKeepAlive)
+	h.keep = !hd.ConnClose && (!h.http10 || hd.ConnKeepAlive)
 	start := time.Now()
 	if e.at(start)-h.cc.start > int64(e.cfg.MaxConnectionDuration) {
 		h.keep = false
@@ -291,14 +288,14 @@ func (h *h1conn) serveRequest() h1next {
 	rec := &st.rec
 	rec.Start = start
 	rec.SourceAddr = h.remote
-	rec.Method = methodString(hd.method, &h.strs.method)
-	rec.Path = cachedString(&h.strs.path, hd.target)
+	rec.Method = methodString(hd.Method, &h.strs.method)
+	rec.Path = cachedString(&h.strs.path, hd.Target)
 	rec.Proto = "HTTP/1.1"
 	if h.http10 {
 		rec.Proto = "HTTP/1.0"
 	}
-	rec.Host = cachedString(&h.strs.host, hd.host)
-	rec.UserAgent = cachedString(&h.strs.ua, hd.userAgent)
+	rec.Host = cachedString(&h.strs.host, hd.Host)
+	rec.UserAgent = cachedString(&h.strs.ua, hd.UserAgent)
 	rec.ListenerProtocol = model.ProtocolHTTP
 	q := &st.q
 	q.method, q.host, q.header, q.proto = rec.Method, rec.Host, hd, 1
@@ -307,10 +304,10 @@ func (h *h1conn) serveRequest() h1next {
 		*st = reqState{}
 		return h1HandOff
 	}
-	h.in.r += hd.size // the head is consumed; its bytes stay put until the body is read
+	h.in.R += hd.Size // the head is consumed; its bytes stay put until the body is read
 	if rt.lr != nil {
 		// The service's idle timeout bounds the body's reads and writes.
-		h.in.idle, h.cw.d = rt.lr.svc.idle, rt.lr.svc.idle
+		h.in.Idle, h.cw.D = rt.lr.svc.idle, rt.lr.svc.idle
 	}
 
 	switch {
@@ -343,7 +340,7 @@ func (h *h1conn) serveRequest() h1next {
 	}
 	if next == h1Keep && !h.keep {
 		next = h1Close
-		if h.unread || h.in.buffered() > 0 {
+		if h.unread || h.in.Buffered() > 0 {
 			next = h1Linger
 		}
 	}
@@ -356,16 +353,13 @@ func (h *h1conn) serveRequest() h1next {
 	}
 	*st = reqState{}
 	if next != h1Abort {
-		h.cw.now = h.end
+		h.cw.Now = h.end
 		if h.out.Flush() != nil {
 			next = h1Abort
 		}
-		h.cw.now = time.Time{}
+		h.cw.Now = time.Time{}
 	}
-	if h.big != nil {
-		e.buffers.Put(h.big)
-		h.big = nil
-	}
+	h.Relay.Release()
 	return next
 }
 
@@ -373,7 +367,7 @@ func (h *h1conn) serveRequest() h1next {
 func validEscapes(p string) bool {
 	for i := 0; i < len(p); i++ {
 		if p[i] == '%' {
-			if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
+			if i+2 >= len(p) || !h1wire.IsHex(p[i+1]) || !h1wire.IsHex(p[i+2]) {
 				return false
 			}
 			i += 2
@@ -386,11 +380,11 @@ func validEscapes(p string) bool {
 // timeouts close the connection silently, as net/http does; a framing
 // violation gets net/http's plain 400 (no Record: no service is known).
 func (h *h1conn) headError(err error) h1next {
-	var ge *guardError
+	var ge *h1wire.FramingError
 	switch {
 	case errors.As(err, &ge):
-		h.ps.e.log.Debug("request rejected", "remote", h.remote, "reason", ge.reason)
-	case errors.Is(err, errHeadTooLarge):
+		h.ps.e.log.Debug("request rejected", "remote", h.remote, "reason", ge.Reason)
+	case errors.Is(err, h1wire.ErrHeadTooLarge):
 		h.ps.e.log.Debug("request rejected", "remote", h.remote, "reason", "request head too large")
 	default:
 		return h1Close
@@ -413,7 +407,7 @@ func (h *h1conn) badRequest(text string) h1next {
 // expectationFailed answers an Expect other than 100-continue with 417,
 // as net/http does.
 func (h *h1conn) expectationFailed() h1next {
-	h.http10, h.isHead, h.keep = h.head.http10, false, false
+	h.http10, h.isHead, h.keep = h.head.HTTP10, false, false
 	h.statusLine(http.StatusExpectationFailed)
 	_, _ = h.out.WriteString("Connection: close\r\n")
 	h.writeDate()
@@ -440,7 +434,7 @@ func (h *h1conn) writeAnswer(status int, body string) {
 	}
 	if bodyAllowed(status) {
 		_, _ = w.WriteString("Content-Length: ")
-		_, _ = w.Write(strconv.AppendInt(h.num[:0], int64(len(body)), 10))
+		_, _ = w.Write(strconv.AppendInt(h.Num[:0], int64(len(body)), 10))
 		_, _ = w.WriteString("\r\n")
 	}
 	h.writeDate()
@@ -481,14 +475,14 @@ func (h *h1conn) writeDate() { h.date.WriteField(h.out) }
 // the port's http.Server through the framing guard.
 func (h *h1conn) handOff() {
 	cc := h.cc
-	if n := h.in.buffered(); n > 0 {
-		cc.prefix = append(make([]byte, 0, n), h.in.b[h.in.r:h.in.w]...)
+	if n := h.in.Buffered(); n > 0 {
+		cc.prefix = append(make([]byte, 0, n), h.in.B[h.in.R:h.in.W]...)
 	}
-	h.in.clearDeadline()
+	h.in.ClearDeadline()
 	if ps := h.ps; ps.h2 != nil && h.http2 {
 		// On a goroutine of its own, so that this connection state goes
 		// back to the pool now rather than when the connection ends.
-		gc := newGuardConn(cc, ps.e.cfg.MaxHeaderBytes, ps.e.log)
+		gc := h1wire.NewGuardConn(cc, ps.e.cfg.MaxHeaderBytes, ps.e.log)
 		ps.wg.Add(1)
 		go func() {
 			defer ps.wg.Done()
@@ -496,7 +490,7 @@ func (h *h1conn) handOff() {
 		}()
 		return
 	}
-	h.ps.pushHTTP(newGuardConn(cc, h.ps.e.cfg.MaxHeaderBytes, h.ps.e.log))
+	h.ps.pushHTTP(h1wire.NewGuardConn(cc, h.ps.e.cfg.MaxHeaderBytes, h.ps.e.log))
 }
 
 // lingerClose closes a connection whose input was not all read: the
@@ -508,7 +502,7 @@ func (h *h1conn) lingerClose() {
 		_ = cw.CloseWrite()
 		_ = cc.SetReadDeadline(time.Now().Add(lingerTime))
 		for n := 0; n < lingerBytes; {
-			m, err := cc.Read(h.in.b)
+			m, err := cc.Read(h.in.B)
 			n += m
 			if err != nil {
 				break

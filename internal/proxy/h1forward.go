@@ -2,13 +2,13 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/trellis-mesh/trellis/internal/h1wire"
 )
 
 // forward sends the current request to rt.tgt over a pooled connection
@@ -64,20 +64,20 @@ func (h *h1conn) exchange(rt *routed, path string, uc *upConn, reused bool, sent
 	rec := &h.st.rec
 	canRetry := reused && h.body == bodyNone && idempotent(rec.Method)
 	w := h.up
-	uc.w.d = uc.pool.up.idle
+	uc.w.D = uc.pool.up.idle
 	w.Reset(&uc.w)
 	h.writeRequestHead(w, rt, path)
-	if h.body == bodyLength && !h.expect && int64(h.in.buffered()) >= h.remain {
+	if h.body == bodyLength && !h.expect && int64(h.in.Buffered()) >= h.remain {
 		// A small body that has arrived goes out with the head.
 		n := int(h.remain)
-		_, _ = w.Write(h.in.b[h.in.r : h.in.r+n])
-		h.in.r += n
+		_, _ = w.Write(h.in.B[h.in.R : h.in.R+n])
+		h.in.R += n
 		rec.BytesReceived = h.remain
 		h.unread = false
 	}
-	uc.w.now = sent
+	uc.w.Now = sent
 	err := w.Flush()
-	uc.w.now = time.Time{}
+	uc.w.Now = time.Time{}
 	if err != nil {
 		if canRetry {
 			return nil, true
@@ -121,21 +121,21 @@ func (h *h1conn) exchange(rt *routed, path string, uc *upConn, reused bool, sent
 	if h.body != bodyNone {
 		written = time.Now() // the body may have taken long
 	}
-	uc.in.armRead(written, rht)
-	uc.in.idle = uc.pool.up.idle
+	uc.in.ArmRead(written, rht)
+	uc.in.Idle = uc.pool.up.idle
 	rh := &h.resp
 	for n1xx := 0; ; n1xx++ {
-		rh.reset()
+		rh.Reset()
 		var err error
-		h.ends, err = uc.in.headLines(h.ends[:0], maxResponseHead, false, nil)
+		h.ends, err = uc.in.HeadLines(h.ends[:0], maxResponseHead, false, nil)
 		if err == nil {
-			err = rh.parseResponse(uc.in.b[uc.in.r:], h.ends)
+			err = rh.ParseResponse(uc.in.B[uc.in.R:], h.ends)
 		}
 		if err != nil {
 			_ = uc.c.Close()
 			var ne net.Error
 			switch {
-			case canRetry && uc.in.buffered() == 0 && n1xx == 0 && !(errors.As(err, &ne) && ne.Timeout()):
+			case canRetry && uc.in.Buffered() == 0 && n1xx == 0 && !(errors.As(err, &ne) && ne.Timeout()):
 				return nil, true
 			case errors.As(err, &ne) && ne.Timeout():
 				ge = errTargetTimeout
@@ -146,19 +146,19 @@ func (h *h1conn) exchange(rt *routed, path string, uc *upConn, reused bool, sent
 			e.log.Debug("target request failed", "target", uc.pool.addr, "targetGroup", rt.g.tg.id, "err", err)
 			return ge, false
 		}
-		if rh.status >= 200 {
+		if rh.Status >= 200 {
 			break
 		}
-		if rh.status == 101 || n1xx == 4 {
+		if rh.Status == 101 || n1xx == 4 {
 			_ = uc.c.Close()
 			rec.ResponseFromTarget = time.Since(sent)
 			return errTargetConnect, false
 		}
-		uc.in.r += rh.size
+		uc.in.R += rh.Size
 	}
 	got := time.Now()
 	rec.ResponseFromTarget = got.Sub(sent)
-	rec.Status = rh.status
+	rec.Status = rh.Status
 	if upBroken || h.unread {
 		h.keep = false
 	}
@@ -181,34 +181,34 @@ func idempotent(method string) bool {
 // and the gateway's x-forwarded-* and x-amzn-lattice-* fields.
 func (h *h1conn) writeRequestHead(w *bufio.Writer, rt *routed, path string) {
 	hd := &h.head
-	_, _ = w.Write(hd.method)
+	_, _ = w.Write(hd.Method)
 	_ = w.WriteByte(' ')
 	_, _ = w.WriteString(path)
-	for i, c := range hd.target {
+	for i, c := range hd.Target {
 		if c == '?' {
-			if i+1 < len(hd.target) {
-				_, _ = w.Write(hd.target[i:])
+			if i+1 < len(hd.Target) {
+				_, _ = w.Write(hd.Target[i:])
 			}
 			break
 		}
 	}
 	_, _ = w.WriteString(" HTTP/1.1\r\n")
-	for i := range hd.fields {
-		f := &hd.fields[i]
-		switch f.kind {
-		case fConnection, fTE, fTransferEncoding, fTrailer, fHop, fLattice:
+	for i := range hd.Fields {
+		f := &hd.Fields[i]
+		switch f.Kind {
+		case h1wire.FieldConnection, h1wire.FieldTE, h1wire.FieldTransferEncoding, h1wire.FieldTrailer, h1wire.FieldHop, h1wire.FieldLattice:
 			continue
-		case fOther, fUserAgent, fExpect, fDate:
-			if len(hd.connList) > 0 && hd.listed(f.name) {
+		case h1wire.FieldOther, h1wire.FieldUserAgent, h1wire.FieldExpect, h1wire.FieldDate:
+			if len(hd.ConnList) > 0 && hd.Listed(f.Name) {
 				continue
 			}
 		}
-		_, _ = w.Write(f.name)
+		_, _ = w.Write(f.Name)
 		_, _ = w.WriteString(": ")
-		_, _ = w.Write(f.value)
+		_, _ = w.Write(f.Value)
 		_, _ = w.WriteString("\r\n")
 	}
-	if hd.teTrailers {
+	if hd.TETrailers {
 		_, _ = w.WriteString("TE: trailers\r\n") // gRPC servers require it
 	}
 	if h.body == bodyChunked {
@@ -232,9 +232,9 @@ func (h *h1conn) writeRequestHead(w *bufio.Writer, rt *routed, path string) {
 // error.
 func (h *h1conn) sendBody(w *bufio.Writer) (n int64, bad, rerr, werr error) {
 	if h.body == bodyLength {
-		n, rerr, werr = h.copyN(&h.in, w, h.remain, false)
+		n, rerr, werr = h.CopyN(&h.in, w, h.remain, false)
 	} else {
-		n, bad, rerr, werr = h.copyChunked(&h.in, w, true, true, h.ps.e.cfg.MaxHeaderBytes)
+		n, bad, rerr, werr = h.CopyChunked(&h.in, w, true, true, h.ps.e.cfg.MaxHeaderBytes)
 	}
 	if bad == nil && rerr == nil && werr == nil {
 		werr = w.Flush()
@@ -261,14 +261,14 @@ func (h *h1conn) relayResponse(uc *upConn) *genError {
 	e := h.ps.e
 	rec := &h.st.rec
 	rh := &h.resp
-	upKeep := !rh.connClose && (!rh.http10 || rh.connKeepAlive)
+	upKeep := !rh.ConnClose && (!rh.HTTP10 || rh.ConnKeepAlive)
 	var mode respMode
 	switch {
-	case h.isHead || rh.status == 204 || rh.status == 304:
+	case h.isHead || rh.Status == 204 || rh.Status == 304:
 		mode = respNone
-	case rh.chunked:
+	case rh.Chunked:
 		mode = respChunked
-	case rh.length >= 0:
+	case rh.Length >= 0:
 		mode = respLength
 	default:
 		mode, upKeep = respUntilClose, false
@@ -286,39 +286,39 @@ func (h *h1conn) relayResponse(uc *upConn) *genError {
 	} else {
 		_, _ = w.WriteString("HTTP/1.1 ")
 	}
-	_, _ = w.Write(strconv.AppendInt(h.num[:0], int64(rh.status), 10))
-	if len(rh.reason) > 1 {
-		_, _ = w.Write(rh.reason)
+	_, _ = w.Write(strconv.AppendInt(h.Num[:0], int64(rh.Status), 10))
+	if len(rh.Reason) > 1 {
+		_, _ = w.Write(rh.Reason)
 	} else {
 		// No reason phrase: the status line still needs its space.
 		_ = w.WriteByte(' ')
-		_, _ = w.WriteString(http.StatusText(rh.status))
+		_, _ = w.WriteString(http.StatusText(rh.Status))
 	}
 	_, _ = w.WriteString("\r\n")
-	for i := range rh.fields {
-		f := &rh.fields[i]
-		switch f.kind {
-		case fConnection, fTE, fTransferEncoding, fHop:
+	for i := range rh.Fields {
+		f := &rh.Fields[i]
+		switch f.Kind {
+		case h1wire.FieldConnection, h1wire.FieldTE, h1wire.FieldTransferEncoding, h1wire.FieldHop:
 			continue
-		case fTrailer:
+		case h1wire.FieldTrailer:
 			if !chunkOut {
 				continue
 			}
-		case fContentLength:
+		case h1wire.FieldContentLength:
 			if mode == respChunked {
 				continue // Transfer-Encoding wins (RFC 9112 §6.3)
 			}
 		default:
-			if len(rh.connList) > 0 && rh.listed(f.name) {
+			if len(rh.ConnList) > 0 && rh.Listed(f.Name) {
 				continue
 			}
 		}
-		_, _ = w.Write(f.name)
+		_, _ = w.Write(f.Name)
 		_, _ = w.WriteString(": ")
-		_, _ = w.Write(f.value)
+		_, _ = w.Write(f.Value)
 		_, _ = w.WriteString("\r\n")
 	}
-	if !rh.hasDate {
+	if !rh.HasDate {
 		h.writeDate()
 	}
 	if chunkOut {
@@ -326,17 +326,17 @@ func (h *h1conn) relayResponse(uc *upConn) *genError {
 	}
 	h.writeConnection()
 	_, _ = w.WriteString("\r\n")
-	uc.in.r += rh.size
+	uc.in.R += rh.Size
 
 	var n int64
 	var bad, rerr, werr error
 	switch mode {
 	case respLength:
-		n, rerr, werr = h.copyN(&uc.in, w, rh.length, false)
+		n, rerr, werr = h.CopyN(&uc.in, w, rh.Length, false)
 	case respChunked:
-		n, bad, rerr, werr = h.copyChunked(&uc.in, w, false, chunkOut, maxResponseHead)
+		n, bad, rerr, werr = h.CopyChunked(&uc.in, w, false, chunkOut, maxResponseHead)
 	case respUntilClose:
-		n, rerr, werr = h.copyN(&uc.in, w, -1, chunkOut)
+		n, rerr, werr = h.CopyN(&uc.in, w, -1, chunkOut)
 		if rerr == nil && werr == nil && chunkOut {
 			_, werr = w.WriteString("0\r\n\r\n")
 		}
@@ -352,212 +352,14 @@ func (h *h1conn) relayResponse(uc *upConn) *genError {
 		e.log.Debug("target response broken", "target", uc.pool.addr, "err", errors.Join(bad, rerr))
 		return errAbort
 	}
-	if upKeep && uc.in.buffered() == 0 {
-		if len(uc.in.b) > 4*upstreamReadBuf {
+	if upKeep && uc.in.Buffered() == 0 {
+		if len(uc.in.B) > 4*upstreamReadBuf {
 			// A large head grew it; idle connections keep the usual size.
-			uc.in.b, uc.in.r, uc.in.w = make([]byte, upstreamReadBuf), 0, 0
+			uc.in.B, uc.in.R, uc.in.W = make([]byte, upstreamReadBuf), 0, 0
 		}
 		uc.pool.put(uc, e.at(h.end))
 	} else {
 		_ = uc.c.Close()
 	}
 	return nil
-}
-
-// waitMore reads more into src. What dst holds is flushed first, so that
-// the peer gets what has arrived before this goroutine blocks (streams,
-// gRPC, server-sent events flow without further ado), and src's read
-// deadline becomes the body's (rbuf.bodyDeadline).
-func (h *h1conn) waitMore(src *rbuf, dst *bufio.Writer, limit int) (rerr, werr error) {
-	if dst.Buffered() > 0 {
-		if err := dst.Flush(); err != nil {
-			return nil, err
-		}
-	}
-	src.bodyDeadline()
-	return src.fill(limit), nil
-}
-
-// copyN relays n payload bytes (n < 0: until src ends) from src to dst,
-// as chunks when chunkOut is set. Large transfers bypass the buffers
-// with a pooled 32 KiB copy buffer.
-func (h *h1conn) copyN(src *rbuf, dst *bufio.Writer, n int64, chunkOut bool) (written int64, rerr, werr error) {
-	for n != 0 {
-		if src.buffered() == 0 {
-			if n < 0 || n > int64(len(src.b)) {
-				m, rerr, werr := h.readBig(src, dst, n)
-				if werr != nil || rerr != nil {
-					if n < 0 && rerr == io.EOF {
-						rerr = nil
-					}
-					return written, rerr, werr
-				}
-				if werr = h.emit(dst, (*h.big)[:m], chunkOut); werr != nil {
-					return written, nil, werr
-				}
-				written += int64(m)
-				if n > 0 {
-					n -= int64(m)
-				}
-				continue
-			}
-			if rerr, werr = h.waitMore(src, dst, len(src.b)); rerr != nil || werr != nil {
-				return written, rerr, werr
-			}
-		}
-		take := src.buffered()
-		if n >= 0 && int64(take) > n {
-			take = int(n)
-		}
-		if werr = h.emit(dst, src.b[src.r:src.r+take], chunkOut); werr != nil {
-			return written, nil, werr
-		}
-		src.r += take
-		written += int64(take)
-		if n > 0 {
-			n -= int64(take)
-		}
-	}
-	return written, nil, nil
-}
-
-// readBig reads up to n bytes (any when n < 0) of src's connection into
-// the pooled copy buffer, src's own buffer being empty.
-func (h *h1conn) readBig(src *rbuf, dst *bufio.Writer, n int64) (int, error, error) {
-	if dst.Buffered() > 0 {
-		if err := dst.Flush(); err != nil {
-			return 0, nil, err
-		}
-	}
-	src.bodyDeadline()
-	if h.big == nil {
-		h.big = h.ps.e.buffers.Get().(*[]byte)
-	}
-	buf := *h.big
-	if n >= 0 && int64(len(buf)) > n {
-		buf = buf[:n]
-	}
-	m, err := src.c.Read(buf)
-	if m > 0 {
-		return m, nil, nil
-	}
-	if err == nil {
-		err = io.ErrNoProgress
-	}
-	return 0, err, nil
-}
-
-// emit writes p, as one chunk when chunked is set.
-func (h *h1conn) emit(dst *bufio.Writer, p []byte, chunked bool) error {
-	if chunked {
-		_, _ = dst.Write(strconv.AppendInt(h.num[:0], int64(len(p)), 16))
-		_, _ = dst.WriteString("\r\n")
-	}
-	_, err := dst.Write(p)
-	if chunked && err == nil {
-		_, err = dst.WriteString("\r\n")
-	}
-	return err
-}
-
-// copyChunked relays a chunked body from src to dst, re-framed as chunks
-// when chunkOut is set (or as bare data for an HTTP/1.0 client, trailers
-// dropped). strict applies the guard's rules to a client's body: CRLF
-// line ends and trailer fields checked like header fields; a target's
-// body may end its chunk-size lines with a bare LF, as Go's client allows.
-// Trailers are forwarded (chunkOut) and count toward maxTrailer bytes.
-func (h *h1conn) copyChunked(src *rbuf, dst *bufio.Writer, strict, chunkOut bool, maxTrailer int) (n int64, bad, rerr, werr error) {
-	for {
-		line, bad, rerr, werr := h.readLine(src, dst, maxChunkLine, strict)
-		if bad != nil || rerr != nil || werr != nil {
-			return n, bad, rerr, werr
-		}
-		size, err := chunkSize(trimEOL(line))
-		if err != nil {
-			return n, err, nil, nil
-		}
-		if size == 0 {
-			break
-		}
-		if chunkOut {
-			_, _ = dst.Write(strconv.AppendInt(h.num[:0], size, 16))
-			_, _ = dst.WriteString("\r\n")
-		}
-		m, rerr, werr := h.copyN(src, dst, size, false)
-		n += m
-		if rerr != nil || werr != nil {
-			return n, nil, rerr, werr
-		}
-		for src.buffered() < 2 {
-			if rerr, werr := h.waitMore(src, dst, len(src.b)); rerr != nil || werr != nil {
-				return n, nil, rerr, werr
-			}
-		}
-		if src.b[src.r] != '\r' || src.b[src.r+1] != '\n' {
-			return n, &guardError{"chunk data not followed by CRLF"}, nil, nil
-		}
-		src.r += 2
-		if chunkOut {
-			_, _ = dst.WriteString("\r\n")
-		}
-	}
-	if chunkOut {
-		_, _ = dst.WriteString("0\r\n")
-	}
-	total := 0
-	for {
-		line, bad, rerr, werr := h.readLine(src, dst, maxTrailer, strict)
-		if bad != nil || rerr != nil || werr != nil {
-			return n, bad, rerr, werr
-		}
-		if total += len(line); total > maxTrailer {
-			return n, &guardError{"trailer section too large"}, nil, nil
-		}
-		field := trimEOL(line)
-		if len(field) == 0 {
-			break
-		}
-		if strict {
-			if _, err := checkFieldLine(line); err != nil {
-				return n, err, nil, nil
-			}
-		} else if c := bytes.IndexByte(field, ':'); c <= 0 || !isToken(field[:c]) || !validValue(field[c+1:]) {
-			return n, errBadResponse, nil, nil
-		}
-		if chunkOut {
-			_, _ = dst.Write(field)
-			_, _ = dst.WriteString("\r\n")
-		}
-	}
-	if chunkOut {
-		_, werr = dst.WriteString("\r\n")
-	}
-	return n, nil, nil, werr
-}
-
-// readLine returns the next line of src with its LF, consumed; strict
-// requires CRLF and no other CR.
-func (h *h1conn) readLine(src *rbuf, dst *bufio.Writer, limit int, strict bool) (line []byte, bad, rerr, werr error) {
-	scan := 0
-	for {
-		if i := bytes.IndexByte(src.b[src.r+scan:src.w], '\n'); i >= 0 {
-			end := src.r + scan + i + 1
-			line = src.b[src.r:end]
-			src.r = end
-			if strict && (len(line) < 2 || line[len(line)-2] != '\r') {
-				return nil, &guardError{"bare LF"}, nil, nil
-			}
-			return line, nil, nil, nil
-		}
-		scan = src.buffered()
-		if scan > limit {
-			return nil, &guardError{"line too long"}, nil, nil
-		}
-		if rerr, werr = h.waitMore(src, dst, max(limit+2, len(src.b))); rerr != nil || werr != nil {
-			if rerr == errHeadTooLarge {
-				return nil, &guardError{"line too long"}, nil, nil
-			}
-			return nil, nil, rerr, werr
-		}
-	}
 }

@@ -25,7 +25,7 @@ func FuzzFastPath(f *testing.F) {
 		"GET /fixed HTTP/1.1\r\nHost: svc-1.example.on.aws\r\nConnection: close, X-A\r\nX-A: 1\r\n\r\n",
 		"HEAD / HTTP/1.0\r\nConnection: keep-alive\r\nHost: SVC-1.example.on.aws.:80\r\n\r\n",
 		"GET http://svc-1.example.on.aws/ HTTP/1.1\r\nHost: x\r\n\r\n",
-		http2Preface,
+		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: svc-1.example.on.aws\r\nX: a\r\n b\r\n\r\n",
 		"GET /%zz HTTP/1.1\r\nHost: svc-1.example.on.aws\r\n\r\n",
 	} {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/trellis-mesh/trellis/internal/connprobe"
+	"github.com/trellis-mesh/trellis/internal/h1wire"
 	"github.com/trellis-mesh/trellis/internal/rawio"
 )
 
@@ -40,8 +41,8 @@ type h1Pool struct {
 type upConn struct {
 	c         net.Conn
 	probe     *connprobe.Prober
-	in        rbuf
-	w         deadlineWriter
+	in        h1wire.Buf
+	w         h1wire.DeadlineWriter
 	pool      *h1Pool
 	idleSince int64 // Engine.now() when it went idle
 }
@@ -146,13 +147,13 @@ func (p *h1Pool) dial() (*upConn, error) {
 	}
 	c = rawio.Wrap(c)
 	uc := &upConn{c: c, pool: p, probe: connprobe.New(c)}
-	uc.in = rbuf{c: c, b: make([]byte, upstreamReadBuf)}
-	uc.w = deadlineWriter{c: c}
+	uc.in = h1wire.Buf{C: c, B: make([]byte, upstreamReadBuf)}
+	uc.w = h1wire.DeadlineWriter{C: c}
 	return uc, nil
 }
 
 // alive probes an idle connection without blocking: a target that
 // closed it has left an EOF (or a reset) to read; a live one nothing.
 func (uc *upConn) alive() bool {
-	return uc.in.buffered() == 0 && uc.probe.Usable()
+	return uc.in.Buffered() == 0 && uc.probe.Usable()
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/trellis-mesh/trellis/internal/h1wire"
 	"github.com/trellis-mesh/trellis/internal/h2server"
 	"github.com/trellis-mesh/trellis/internal/rawio"
 )
@@ -20,7 +21,7 @@ import (
 // with the table current at accept time:
 //
 //   - plain-text port: the connection goes (through the HTTP/1 framing
-//     guard, see h1guard.go) to the port's http.Server, which speaks
+//     guard, h1wire.GuardConn) to the port's http.Server, which speaks
 //     HTTP/1.1 and HTTP/2 with prior knowledge;
 //   - TLS port: the ClientHello is read without consuming it and its server
 //     name picks the listener. A TLS_PASSTHROUGH listener gets the raw
@@ -102,7 +103,7 @@ func (ps *portServer) acceptLoop() {
 			go ps.serveH1(c)
 		case !pt.tls:
 			cc := newClientConn(ps.e, rawio.Wrap(c))
-			ps.handoff(cc, newGuardConn(cc, ps.e.cfg.MaxHeaderBytes, ps.e.log))
+			ps.handoff(cc, h1wire.NewGuardConn(cc, ps.e.cfg.MaxHeaderBytes, ps.e.log))
 		default:
 			ps.wg.Add(1)
 			go ps.serveTLS(c)
@@ -186,7 +187,7 @@ func (ps *portServer) serveTLS(c net.Conn) {
 		ps.handoff(cc, tc)
 		return
 	}
-	ps.handoff(cc, &tlsGuardConn{guardConn: newGuardConn(tc, cfg.MaxHeaderBytes, ps.e.log), tc: tc})
+	ps.handoff(cc, h1wire.NewTLSGuardConn(tc, cfg.MaxHeaderBytes, ps.e.log))
 }
 
 // tlsVersionName spells a TLS version as access logs do (TLSv1.3).
@@ -397,9 +398,9 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 		switch v := c.(type) {
 		case *clientConn:
 			return context.WithValue(ctx, connKey{}, v)
-		case *tlsGuardConn:
-			c = v.tc
-		case *guardConn:
+		case *h1wire.TLSGuardConn:
+			c = v.TLSConn()
+		case *h1wire.GuardConn:
 			c = v.Conn
 		case *tls.Conn:
 			c = v.NetConn()

@@ -3,6 +3,8 @@ package proxy
 import (
 	"net/http"
 	"strings"
+
+	"github.com/trellis-mesh/trellis/internal/h1wire"
 )
 
 // A rule's httpMatch compiled into matchers (reference §3): the method is
@@ -73,7 +75,7 @@ func (m *headerMatcher) match(host string, h headerReader) bool {
 		return false
 	}
 	for at := 0; ; {
-		v, next := h.next(m.name, at)
+		v, next := h.Next(m.name, at)
 		if next < 0 {
 			return false
 		}
@@ -113,13 +115,6 @@ func (r *rule) matches(q *request) bool {
 	return true
 }
 
-func lowerASCII(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + ('a' - 'A')
-	}
-	return c
-}
-
 // equalFoldLower compares s with the lower-case pattern p, folding ASCII
 // letters of s.
 func equalFoldLower(s, p string) bool {
@@ -127,7 +122,7 @@ func equalFoldLower(s, p string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if lowerASCII(s[i]) != p[i] {
+		if h1wire.LowerASCII(s[i]) != p[i] {
 			return false
 		}
 	}
@@ -141,7 +136,7 @@ func containsFoldLower(s, p string) bool {
 		return true
 	}
 	for i := 0; i+len(p) <= len(s); i++ {
-		if lowerASCII(s[i]) == p[0] && equalFoldLower(s[i:i+len(p)], p) {
+		if h1wire.LowerASCII(s[i]) == p[0] && equalFoldLower(s[i:i+len(p)], p) {
 			return true
 		}
 	}
@@ -152,7 +147,7 @@ func containsFoldLower(s, p string) bool {
 func lowerString(s string) string {
 	b := []byte(s)
 	for i, c := range b {
-		b[i] = lowerASCII(c)
+		b[i] = h1wire.LowerASCII(c)
 	}
 	return string(b)
 }

@@ -10,21 +10,21 @@ import (
 // headerReader is read access to a request's header fields by name: what
 // rule header matches and the protocol check read, and what the auth step
 // (SigV4, policies) will read. Both request paths implement it without
-// allocating: httpHeader over net/http's map, *h1Head over the fast
+// allocating: httpHeader over net/http's map, *h1wire.Head over the fast
 // path's parsed head. A string it returns may alias a connection buffer:
 // it is valid until routing returns and must not be kept.
 type headerReader interface {
-	// next returns the value of the first field line named name (in
+	// Next returns the value of the first field line named name (in
 	// canonical form, e.g. "Content-Type"; the comparison ignores case) at
-	// or after position from, and the position to continue from; next is
+	// or after position from, and the position to continue from; Next is
 	// -1 when there is none. Start with from = 0.
-	next(name string, from int) (value string, after int)
+	Next(name string, from int) (value string, after int)
 }
 
 // httpHeader reads a net/http header map, whose keys are canonical.
 type httpHeader http.Header
 
-func (h httpHeader) next(name string, from int) (string, int) {
+func (h httpHeader) Next(name string, from int) (string, int) {
 	if vv := h[name]; from < len(vv) {
 		return vv[from], from + 1
 	}
@@ -33,7 +33,7 @@ func (h httpHeader) next(name string, from int) (string, int) {
 
 // firstHeader is the first value of header name, "" when absent.
 func firstHeader(h headerReader, name string) string {
-	v, _ := h.next(name, 0)
+	v, _ := h.Next(name, 0)
 	return v
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/trellis-mesh/trellis/internal/authz"
+	"github.com/trellis-mesh/trellis/internal/h1wire"
 	"github.com/trellis-mesh/trellis/internal/proxy/health"
 )
 
@@ -258,7 +259,7 @@ func canonicalName(name string, buf []byte) int {
 		return 0
 	}
 	for i := 0; i < len(name); i++ {
-		buf[i] = lowerASCII(name[i])
+		buf[i] = h1wire.LowerASCII(name[i])
 	}
 	return len(name)
 }

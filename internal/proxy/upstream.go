@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/trellis-mesh/trellis/internal/h1client"
+	"github.com/trellis-mesh/trellis/internal/h1wire"
 	"github.com/trellis-mesh/trellis/internal/model"
 	"github.com/trellis-mesh/trellis/internal/rawio"
 )
@@ -176,7 +177,7 @@ func (u *upstream) prune(gen uint64) {
 // is no answer at all, a timeout (connecting, the TLS
 // handshake or waiting for response headers) is 504, anything else 502.
 func classifyUpstreamError(ctx context.Context, err error) *genError {
-	var bad *guardError
+	var bad *h1wire.FramingError
 	if errors.As(err, &bad) {
 		return errBadBody // the framing guard failed the request body's read
 	}

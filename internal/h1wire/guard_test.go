@@ -1,4 +1,4 @@
-package proxy
+package h1wire
 
 import (
 	"bytes"
@@ -33,7 +33,7 @@ func (c *scriptConn) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(12
 
 // readAllGuard reads through a guard with reads of size step.
 func readAllGuard(chunks [][]byte, step int) ([]byte, error) {
-	g := newGuardConn(&scriptConn{chunks: chunks}, 1<<10, slog.New(slog.DiscardHandler))
+	g := NewGuardConn(&scriptConn{chunks: chunks}, 1<<10, slog.New(slog.DiscardHandler))
 	var out []byte
 	buf := make([]byte, step)
 	for {
@@ -94,7 +94,7 @@ func TestGuard(t *testing.T) {
 					}
 					continue
 				}
-				var ge *guardError
+				var ge *FramingError
 				if !errors.As(err, &ge) {
 					t.Errorf("%s (read %d): err %v, want a framing rejection", tt.name, step, err)
 				}
@@ -130,7 +130,7 @@ func (c *timeoutConn) Read(p []byte) (int, error) {
 // past deadline and reads on; the guard must not keep the error.
 func TestGuardTimeoutNotSticky(t *testing.T) {
 	c := &timeoutConn{scriptConn: scriptConn{chunks: [][]byte{[]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n")}}}
-	g := newGuardConn(c, 1<<10, slog.New(slog.DiscardHandler))
+	g := NewGuardConn(c, 1<<10, slog.New(slog.DiscardHandler))
 	buf := make([]byte, 100)
 	if _, err := g.Read(buf); err == nil {
 		t.Fatal("first read: want the timeout")
@@ -182,7 +182,7 @@ func TestGuardHTTP2Buffered(t *testing.T) {
 	frames := bytes.Repeat([]byte("\x00\x00\x03\x08\x00\x00\x00\x00\x01abc"), 10) // ten 12-byte frames
 	big := bytes.Repeat([]byte{'x'}, 2*guardInitialBuf)
 	c := &countConn{scriptConn: scriptConn{chunks: [][]byte{[]byte(http2Preface), frames, big}}}
-	g := newGuardConn(c, 1<<10, slog.New(slog.DiscardHandler))
+	g := NewGuardConn(c, 1<<10, slog.New(slog.DiscardHandler))
 	var out []byte
 	hdr := make([]byte, 9)
 	for len(out) < len(http2Preface)+len(frames) {

@@ -1,4 +1,4 @@
-package proxy
+package h1wire
 
 import (
 	"crypto/tls"
@@ -6,7 +6,7 @@ import (
 	"net"
 )
 
-// guardConn checks the HTTP/1.x framing of every request on a client
+// GuardConn checks the HTTP/1.x framing of every request on a client
 // connection before net/http parses it, so that the gateway and the target
 // can never disagree about where a request ends (request smuggling).
 // net/http is lenient where a proxy must not be: it folds obs-fold lines,
@@ -28,7 +28,7 @@ import (
 //   - chunk-size lines of 1–15 hex digits with optional extensions, CRLF
 //     after each chunk's data, and trailer lines under the header rules.
 //
-// A violation makes Read fail with a guardError, on which net/http answers
+// A violation makes Read fail with a FramingError, on which net/http answers
 // "400 Bad Request" and closes the connection: the rejected head is never
 // parsed, so it never reaches a target. The HTTP/2 connection preface
 // switches the guard off (HTTP/2 frames its own messages).
@@ -36,9 +36,9 @@ import (
 // The guard stands before net/http only (HTTPS listeners, and plain-text
 // connections the fast path hands over); the fast path parses heads and
 // bodies with the same functions (checkRequestLine, checkHeaderLine,
-// headInfo.check, chunkSize, checkFieldLine), so both reject the same
+// Framing.check, chunkSize, checkFieldLine), so both reject the same
 // requests.
-type guardConn struct {
+type GuardConn struct {
 	net.Conn
 	log *slog.Logger
 	max int // largest head
@@ -50,7 +50,7 @@ type guardConn struct {
 	state       guardState
 	remain      int64 // bytes left in the body or the chunk
 	trailerSize int
-	head        headInfo
+	head        Framing
 	bad         error // violation found after buf[:ok]: rejected once buf[r:ok] is read
 	rerr        error // read error of the connection, returned once buffered data is used up
 	err         error // a framing violation: returned by every Read once set
@@ -68,21 +68,21 @@ const (
 	gOpen                        // HTTP/2: no more checks
 )
 
-// headInfo collects the framing headers of the head being read.
-type headInfo struct {
+// Framing collects the framing headers of the head being read.
+type Framing struct {
 	lines   int
-	http10  bool
-	pri     bool
-	cl, te  int // occurrences
-	clValue int64
-	hosts   int
+	HTTP10  bool
+	Pri     bool
+	CL, TE  int // occurrences
+	CLValue int64
+	Hosts   int
 }
 
-// guardError is a framing violation. It is not a net.Error, so net/http
+// FramingError is a framing violation. It is not a net.Error, so net/http
 // answers 400 rather than closing silently.
-type guardError struct{ reason string }
+type FramingError struct{ Reason string }
 
-func (e *guardError) Error() string { return "http/1 framing rejected: " + e.reason }
+func (e *FramingError) Error() string { return "http/1 framing rejected: " + e.Reason }
 
 const (
 	guardInitialBuf = 4 << 10
@@ -90,20 +90,29 @@ const (
 	http2Preface    = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 )
 
-func newGuardConn(c net.Conn, maxHead int, log *slog.Logger) *guardConn {
-	return &guardConn{Conn: c, max: maxHead, log: log}
+func NewGuardConn(c net.Conn, maxHead int, log *slog.Logger) *GuardConn {
+	return &GuardConn{Conn: c, max: maxHead, log: log}
 }
 
-// tlsGuardConn is a guarded HTTP/1 connection over TLS; ConnectionState
+// TLSGuardConn is a guarded HTTP/1 connection over TLS; ConnectionState
 // lets net/http fill Request.TLS.
-type tlsGuardConn struct {
-	*guardConn
+type TLSGuardConn struct {
+	*GuardConn
 	tc *tls.Conn
 }
 
-func (c *tlsGuardConn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
+// NewTLSGuardConn guards the HTTP/1 requests of a TLS connection.
+func NewTLSGuardConn(tc *tls.Conn, maxHead int, log *slog.Logger) *TLSGuardConn {
+	return &TLSGuardConn{GuardConn: NewGuardConn(tc, maxHead, log), tc: tc}
+}
 
-func (g *guardConn) Read(p []byte) (int, error) {
+// ConnectionState is the TLS connection's, for Request.TLS.
+func (c *TLSGuardConn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
+
+// TLSConn is the guarded TLS connection.
+func (c *TLSGuardConn) TLSConn() *tls.Conn { return c.tc }
+
+func (g *GuardConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
@@ -152,14 +161,14 @@ func (g *guardConn) Read(p []byte) (int, error) {
 // server reads its frames unbuffered, a 9-byte header and then the
 // payload; through buf, the frames a client sent together cost one
 // system call rather than two each.
-func (g *guardConn) direct(n int) bool {
+func (g *GuardConn) direct(n int) bool {
 	if g.state == gOpen {
 		return n >= guardInitialBuf
 	}
 	return (g.state == gBody || g.state == gChunkData) && g.remain > 0
 }
 
-func (g *guardConn) readDirect(p []byte) (int, error) {
+func (g *GuardConn) readDirect(p []byte) (int, error) {
 	if g.state != gOpen && int64(len(p)) > g.remain {
 		p = p[:g.remain]
 	}
@@ -174,7 +183,7 @@ func (g *guardConn) readDirect(p []byte) (int, error) {
 }
 
 // endOfData moves on once a body or a chunk's data is complete.
-func (g *guardConn) endOfData() {
+func (g *GuardConn) endOfData() {
 	if g.state == gChunkData {
 		g.state = gChunkEnd
 		return
@@ -182,14 +191,14 @@ func (g *guardConn) endOfData() {
 	g.startHead()
 }
 
-func (g *guardConn) startHead() {
+func (g *GuardConn) startHead() {
 	g.state = gHead
 	g.scan = g.ok
-	g.head = headInfo{}
+	g.head = Framing{}
 }
 
 // fill reads more bytes into buf, compacting and growing it as needed.
-func (g *guardConn) fill() error {
+func (g *GuardConn) fill() error {
 	if g.buf == nil {
 		g.buf = make([]byte, guardInitialBuf)
 	}
@@ -203,7 +212,7 @@ func (g *guardConn) fill() error {
 	if g.w == len(g.buf) {
 		limit := g.max + len(http2Preface)
 		if len(g.buf) >= limit {
-			return &guardError{"request head too large"}
+			return &FramingError{"request head too large"}
 		}
 		nb := make([]byte, min(2*len(g.buf), limit))
 		copy(nb, g.buf[:g.w])
@@ -219,9 +228,9 @@ func (g *guardConn) fill() error {
 
 // reject makes the connection fail with err; a connection error is passed
 // through unchanged so that net/http treats it as one.
-func (g *guardConn) reject(err error) {
-	if ge, ok := err.(*guardError); ok {
-		g.log.Debug("request rejected", "remote", g.RemoteAddr().String(), "reason", ge.reason)
+func (g *GuardConn) reject(err error) {
+	if ge, ok := err.(*FramingError); ok {
+		g.log.Debug("request rejected", "remote", g.RemoteAddr().String(), "reason", ge.Reason)
 	}
 	g.err = err
 	g.buf = nil
@@ -230,7 +239,7 @@ func (g *guardConn) reject(err error) {
 
 // process checks unchecked bytes, advancing ok over what is valid. It
 // stops when it needs more bytes.
-func (g *guardConn) process() error {
+func (g *GuardConn) process() error {
 	for g.ok < g.w {
 		switch g.state {
 		case gHead:
@@ -250,7 +259,7 @@ func (g *guardConn) process() error {
 				return nil
 			}
 			if g.buf[g.ok] != '\r' || g.buf[g.ok+1] != '\n' {
-				return &guardError{"chunk data not followed by CRLF"}
+				return &FramingError{"chunk data not followed by CRLF"}
 			}
 			g.ok += 2
 			g.state = gChunkSize
@@ -276,7 +285,7 @@ func (g *guardConn) process() error {
 			}
 			g.trailerSize += len(line)
 			if g.trailerSize > g.max {
-				return &guardError{"trailer section too large"}
+				return &FramingError{"trailer section too large"}
 			}
 			g.ok += len(line)
 			if len(line) == 2 {
@@ -295,32 +304,32 @@ func (g *guardConn) process() error {
 
 // nextLine returns the line starting at from, with its LF, or nil when it
 // is not complete yet. A line must end in CRLF and hold no other CR.
-func (g *guardConn) nextLine(from, limit int) ([]byte, error) {
+func (g *GuardConn) nextLine(from, limit int) ([]byte, error) {
 	for i := from; i < g.w; i++ {
 		switch g.buf[i] {
 		case '\n':
 			if i == from || g.buf[i-1] != '\r' {
-				return nil, &guardError{"bare LF"}
+				return nil, &FramingError{"bare LF"}
 			}
 			return g.buf[from : i+1], nil
 		case '\r':
 			if i+1 < g.w && g.buf[i+1] != '\n' {
-				return nil, &guardError{"bare CR"}
+				return nil, &FramingError{"bare CR"}
 			}
 		}
 		if i-from >= limit {
-			return nil, &guardError{"line too long"}
+			return nil, &FramingError{"line too long"}
 		}
 	}
 	if g.w-from > limit {
-		return nil, &guardError{"line too long"}
+		return nil, &FramingError{"line too long"}
 	}
 	return nil, nil
 }
 
 // scanHead checks the complete lines of the head from g.scan on and
 // reports whether the head is complete (ok then moves past it).
-func (g *guardConn) scanHead() (bool, error) {
+func (g *GuardConn) scanHead() (bool, error) {
 	for {
 		line, err := g.nextLine(g.scan, g.max)
 		if err != nil {
@@ -328,7 +337,7 @@ func (g *guardConn) scanHead() (bool, error) {
 		}
 		if line == nil {
 			if g.w-g.ok > g.max {
-				return false, &guardError{"request head too large"}
+				return false, &FramingError{"request head too large"}
 			}
 			return false, nil
 		}
@@ -340,13 +349,13 @@ func (g *guardConn) scanHead() (bool, error) {
 				return false, err
 			}
 		case len(line) == 2:
-			if h.pri {
+			if h.Pri {
 				// The HTTP/2 preface: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".
 				if g.w-g.ok < len(http2Preface) {
 					return false, nil
 				}
 				if string(g.buf[g.ok:g.ok+len(http2Preface)]) != http2Preface {
-					return false, &guardError{"bad HTTP/2 preface"}
+					return false, &FramingError{"bad HTTP/2 preface"}
 				}
 				g.state = gOpen
 				g.ok = g.w
@@ -357,8 +366,8 @@ func (g *guardConn) scanHead() (bool, error) {
 			}
 			return true, nil
 		default:
-			if h.pri {
-				return false, &guardError{"bad HTTP/2 preface"}
+			if h.Pri {
+				return false, &FramingError{"bad HTTP/2 preface"}
 			}
 			if _, _, err := checkHeaderLine(line, h); err != nil {
 				return false, err
@@ -371,17 +380,17 @@ func (g *guardConn) scanHead() (bool, error) {
 
 // endHead decides how the body of the head ending at end is framed and
 // releases the head; on a violation nothing is released.
-func (g *guardConn) endHead(end int) error {
+func (g *GuardConn) endHead(end int) error {
 	h := &g.head
 	if err := h.check(); err != nil {
 		return err
 	}
 	g.ok = end
 	switch {
-	case h.te == 1:
+	case h.TE == 1:
 		g.state = gChunkSize
-	case h.cl == 1 && h.clValue > 0:
-		g.state, g.remain = gBody, h.clValue
+	case h.CL == 1 && h.CLValue > 0:
+		g.state, g.remain = gBody, h.CLValue
 	default:
 		g.startHead()
 	}
@@ -389,33 +398,33 @@ func (g *guardConn) endHead(end int) error {
 }
 
 // check applies the rules on a complete head's framing headers.
-func (h *headInfo) check() error {
+func (h *Framing) check() error {
 	switch {
-	case h.hosts > 1:
-		return &guardError{"several Host headers"}
-	case h.te > 0 && h.cl > 0:
-		return &guardError{"both Transfer-Encoding and Content-Length"}
-	case h.te > 1:
-		return &guardError{"several Transfer-Encoding headers"}
-	case h.cl > 1:
-		return &guardError{"several Content-Length headers"}
-	case h.te == 1 && h.http10:
-		return &guardError{"Transfer-Encoding in an HTTP/1.0 request"}
+	case h.Hosts > 1:
+		return &FramingError{"several Host headers"}
+	case h.TE > 0 && h.CL > 0:
+		return &FramingError{"both Transfer-Encoding and Content-Length"}
+	case h.TE > 1:
+		return &FramingError{"several Transfer-Encoding headers"}
+	case h.CL > 1:
+		return &FramingError{"several Content-Length headers"}
+	case h.TE == 1 && h.HTTP10:
+		return &FramingError{"Transfer-Encoding in an HTTP/1.0 request"}
 	}
 	return nil
 }
 
 // checkRequestLine checks "method SP target SP version CRLF" and returns
-// the method and the target. The fast path (h1head.go) parses with the
+// the method and the target. The fast paths (Head.ParseRequest) parse with the
 // same checks as the guard, so both reject exactly the same requests.
-func checkRequestLine(line []byte, h *headInfo) (method, target []byte, err error) {
+func checkRequestLine(line []byte, h *Framing) (method, target []byte, err error) {
 	s := line[:len(line)-2]
 	i := 0
 	for i < len(s) && isTchar(s[i]) {
 		i++
 	}
 	if i == 0 || i == len(s) || s[i] != ' ' {
-		return nil, nil, &guardError{"bad method"}
+		return nil, nil, &FramingError{"bad method"}
 	}
 	method = s[:i]
 	i++
@@ -424,27 +433,27 @@ func checkRequestLine(line []byte, h *headInfo) (method, target []byte, err erro
 		j++
 	}
 	if j == i || j == len(s) || s[j] != ' ' {
-		return nil, nil, &guardError{"bad request target"}
+		return nil, nil, &FramingError{"bad request target"}
 	}
 	target = s[i:j]
 	switch string(s[j+1:]) {
 	case "HTTP/1.1":
 	case "HTTP/1.0":
-		h.http10 = true
+		h.HTTP10 = true
 	case "HTTP/2.0":
 		if string(method) != "PRI" || string(target) != "*" {
-			return nil, nil, &guardError{"bad HTTP version"}
+			return nil, nil, &FramingError{"bad HTTP version"}
 		}
-		h.pri = true
+		h.Pri = true
 	default:
-		return nil, nil, &guardError{"bad HTTP version"}
+		return nil, nil, &FramingError{"bad HTTP version"}
 	}
 	return method, target, nil
 }
 
 // checkHeaderLine checks a header line, records the framing headers and
 // returns the field's name and value (without surrounding whitespace).
-func checkHeaderLine(line []byte, h *headInfo) (name, value []byte, err error) {
+func checkHeaderLine(line []byte, h *Framing) (name, value []byte, err error) {
 	name, err = checkFieldLine(line)
 	if err != nil {
 		return nil, nil, err
@@ -452,29 +461,29 @@ func checkHeaderLine(line []byte, h *headInfo) (name, value []byte, err error) {
 	value = trimOWSBytes(line[len(name)+1 : len(line)-2])
 	switch {
 	case equalFoldBytes(name, "content-length"):
-		h.cl++
+		h.CL++
 		if len(value) == 0 || len(value) > 18 {
-			return nil, nil, &guardError{"bad Content-Length"}
+			return nil, nil, &FramingError{"bad Content-Length"}
 		}
 		var v int64
 		for _, c := range value {
 			if c < '0' || c > '9' {
-				return nil, nil, &guardError{"bad Content-Length"}
+				return nil, nil, &FramingError{"bad Content-Length"}
 			}
 			v = v*10 + int64(c-'0')
 		}
-		h.clValue = v
+		h.CLValue = v
 	case equalFoldBytes(name, "transfer-encoding"):
-		h.te++
+		h.TE++
 		if !equalFoldBytes(value, "chunked") {
-			return nil, nil, &guardError{"unsupported Transfer-Encoding"}
+			return nil, nil, &FramingError{"unsupported Transfer-Encoding"}
 		}
 	case equalFoldBytes(name, "host"):
-		h.hosts++
+		h.Hosts++
 	case equalFoldUnderscore(name, "content-length"), equalFoldUnderscore(name, "transfer-encoding"):
 		// Content_Length is an ordinary header to us, but servers that
 		// map '_' to '-' (CGI-style gateways) would frame by it.
-		return nil, nil, &guardError{"framing header name spelled with '_'"}
+		return nil, nil, &FramingError{"framing header name spelled with '_'"}
 	}
 	return name, value, nil
 }
@@ -486,7 +495,7 @@ func equalFoldUnderscore(b []byte, p string) bool {
 		return false
 	}
 	for i := range b {
-		c := lowerASCII(b[i])
+		c := LowerASCII(b[i])
 		if c == '_' {
 			c = '-'
 		}
@@ -506,16 +515,16 @@ func checkFieldLine(line []byte) ([]byte, error) {
 	}
 	if i == 0 {
 		if len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-			return nil, &guardError{"obs-fold or whitespace before a header name"}
+			return nil, &FramingError{"obs-fold or whitespace before a header name"}
 		}
-		return nil, &guardError{"bad header name"}
+		return nil, &FramingError{"bad header name"}
 	}
 	if i == len(s) || s[i] != ':' {
-		return nil, &guardError{"bad header name"}
+		return nil, &FramingError{"bad header name"}
 	}
 	for _, c := range s[i+1:] {
 		if c < 0x20 && c != '\t' || c == 0x7f {
-			return nil, &guardError{"control character in header value"}
+			return nil, &FramingError{"control character in header value"}
 		}
 	}
 	return s[:i], nil
@@ -531,23 +540,23 @@ func parseChunkSize(line []byte) (int64, error) {
 func chunkSize(s []byte) (int64, error) {
 	var size int64
 	i := 0
-	for i < len(s) && isHex(s[i]) {
+	for i < len(s) && IsHex(s[i]) {
 		size = size<<4 | int64(unhex(s[i]))
 		i++
 	}
 	if i == 0 || i > 15 {
-		return 0, &guardError{"bad chunk size"}
+		return 0, &FramingError{"bad chunk size"}
 	}
 	rest := s[i:]
 	for len(rest) > 0 && (rest[0] == ' ' || rest[0] == '\t') {
 		rest = rest[1:]
 	}
 	if len(rest) > 0 && rest[0] != ';' {
-		return 0, &guardError{"bad chunk size"}
+		return 0, &FramingError{"bad chunk size"}
 	}
 	for _, c := range rest {
 		if c < 0x20 && c != '\t' || c == 0x7f {
-			return 0, &guardError{"control character in chunk extension"}
+			return 0, &FramingError{"control character in chunk extension"}
 		}
 	}
 	return size, nil
@@ -581,7 +590,7 @@ func equalFoldBytes(b []byte, p string) bool {
 		return false
 	}
 	for i := range b {
-		if lowerASCII(b[i]) != p[i] {
+		if LowerASCII(b[i]) != p[i] {
 			return false
 		}
 	}
@@ -597,14 +606,14 @@ func equalFoldDash(b []byte, p string) bool {
 		return false
 	}
 	for i := range b {
-		if c := lowerASCII(b[i]); c != p[i] && !(c == '_' && p[i] == '-') {
+		if c := LowerASCII(b[i]); c != p[i] && !(c == '_' && p[i] == '-') {
 			return false
 		}
 	}
 	return true
 }
 
-func isHex(c byte) bool {
+func IsHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
@@ -618,4 +627,12 @@ func unhex(c byte) byte {
 	default:
 		return c - 'A' + 10
 	}
+}
+
+// LowerASCII folds an ASCII upper-case letter to lower case.
+func LowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + ('a' - 'A')
+	}
+	return c
 }
