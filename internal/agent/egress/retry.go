@@ -43,6 +43,10 @@ func classify(err error, ctx, actx context.Context) outcome {
 		return outOverflow
 	case ctx.Err() != nil:
 		return ctxOutcome(ctx)
+	case deadlinePassed(ctx):
+		// The per-request timeout has passed but its timer has not yet
+		// ended ctx: a dial or read cut by the deadline got here first.
+		return outTimeout
 	case errors.Is(err, errPerTryTimeout) || (actx != ctx && context.Cause(actx) == errPerTryTimeout):
 		return outTryTimeout
 	case errors.As(err, &ce) || refusedByTLS(err):
@@ -94,6 +98,13 @@ func refusedByTLS(err error) bool {
 		}
 	}
 	return false
+}
+
+// deadlinePassed reports whether ctx's deadline (the per-request
+// timeout's; the idle watchdog has none) is behind.
+func deadlinePassed(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // ctxOutcome is the outcome for the request context's end.
