@@ -468,3 +468,28 @@ func equalFoldASCII(b []byte, s string) bool {
 	}
 	return true
 }
+
+// HeadEnds finds a whole request head at the start of b, for a reader
+// that already holds the bytes (a bufio.Reader's buffer): it appends the
+// offset of each line's LF to ends, the empty line's included, and
+// reports whether the head is complete. A bare LF ends the scan with
+// false, as does a head longer than b: the caller then reads the head
+// another way, which finds the error or the rest.
+func HeadEnds(b []byte, ends []int32) ([]int32, bool) {
+	start := 0
+	for {
+		i := bytes.IndexByte(b[start:], '\n')
+		if i < 0 {
+			return ends, false
+		}
+		end := start + i
+		if end == start || b[end-1] != '\r' {
+			return ends, false // a bare LF
+		}
+		ends = append(ends, int32(end))
+		if end == start+1 {
+			return ends, true // the empty line
+		}
+		start = end + 1
+	}
+}

@@ -69,6 +69,18 @@ func (g *slotGate) acquire(ctx context.Context, max, maxPending int) error {
 	}
 }
 
+// tryAcquire takes a slot if one is free, without waiting (max <= 0: no
+// limit).
+func (g *slotGate) tryAcquire(max int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if max <= 0 || g.busy < max {
+		g.busy++
+		return true
+	}
+	return false
+}
+
 // release gives a slot back, or hands it to the first waiter when the
 // limit (which may have changed since) allows.
 func (g *slotGate) release(max int) {

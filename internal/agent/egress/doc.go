@@ -27,8 +27,10 @@
 // it (KindConnOpen) and looks at the service's protocol of the moment.
 // TCP connections are spliced to an endpoint (tcp.go). The others are
 // served, whatever the service's protocol, by the listener's own HTTP/1
-// server (h1server.go: one goroutine per connection, net/http's request
-// parser, no goroutine per request), which hands a connection that opens
+// server (h1server.go: one goroutine per connection, no goroutine per
+// request; the common request takes the allocation-free fast path of
+// fast.go, the others net/http's request parser), which hands a
+// connection that opens
 // with the HTTP/2 preface (h2c with prior knowledge) to the listener's
 // HTTP/2 server (internal/h2server, as the gateway's). The protocol
 // decides how the proxy talks to endpoints: HTTP/1.1, or HTTP/2 (h2c in

@@ -88,6 +88,8 @@ type h1ServerConn struct {
 	cancel context.CancelFunc
 	// linger: the connection closes with client bytes unread.
 	linger bool
+	// fast is the fast path's state (fast.go), made at its first request.
+	fast *fastState
 
 	// The watch for a client that leaves while its request waits (see
 	// armWatch).
@@ -147,6 +149,12 @@ func (c *h1ServerConn) runWatch() {
 		// would stay buffered for the next round.
 		c.gone.Store(true)
 		c.cancel()
+		if f := c.fast; f != nil {
+			if uc := f.cur.Load(); uc != nil {
+				// The fast path waits on the endpoint without a context.
+				_ = uc.c.SetDeadline(time.Unix(1, 0))
+			}
+		}
 	}
 }
 
@@ -256,6 +264,13 @@ func (c *h1ServerConn) waitRequest() bool {
 // must close.
 func (c *h1ServerConn) serveRequest() bool {
 	s := c.srv.l.s
+	if c.tls == nil {
+		if pol, up := s.pol.Load(), s.up.Load(); pol.fast && up != nil && up.fast != nil {
+			if handled, keep := c.serveFast(s, pol, up); handled {
+				return keep
+			}
+		}
+	}
 	r, err := http.ReadRequest(c.br)
 	if err != nil {
 		var ne net.Error

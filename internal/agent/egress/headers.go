@@ -162,45 +162,10 @@ func lowerHex(s string) bool {
 // sampled flag. The agent records no spans itself, but a downstream
 // parent-based sampler would drop an unsampled trace that it would have
 // sampled as a root had no traceparent come; "01" keeps its decision.
-func newTraceparent() string {
-	var b [55]byte
-	copy(b[:], "00-")
-	hi, lo := rand.Uint64(), rand.Uint64()
-	for hi == 0 && lo == 0 {
-		hi = rand.Uint64()
-	}
-	putHex(b[3:19], hi)
-	putHex(b[19:35], lo)
-	b[35] = '-'
-	span := rand.Uint64()
-	for span == 0 {
-		span = rand.Uint64()
-	}
-	putHex(b[36:52], span)
-	copy(b[52:], "-01")
-	return string(b[:])
-}
+func newTraceparent() string { return string(appendTraceparent(make([]byte, 0, 55))) }
 
 // newRequestID is a random (version 4) UUID, as Envoy's x-request-id.
-func newRequestID() string {
-	hi, lo := rand.Uint64(), rand.Uint64()
-	hi = hi&^(0xf<<12) | 0x4<<12 // version 4
-	lo = lo&^(0x3<<62) | 0x2<<62 // RFC 4122 variant
-	var h [32]byte
-	putHex(h[:16], hi)
-	putHex(h[16:], lo)
-	var b [36]byte
-	copy(b[0:8], h[0:8])
-	b[8] = '-'
-	copy(b[9:13], h[8:12])
-	b[13] = '-'
-	copy(b[14:18], h[12:16])
-	b[18] = '-'
-	copy(b[19:23], h[16:20])
-	b[23] = '-'
-	copy(b[24:36], h[20:32])
-	return string(b[:])
-}
+func newRequestID() string { return string(appendRequestID(make([]byte, 0, 36))) }
 
 // putHex writes v as 16 lowercase hex digits.
 func putHex(dst []byte, v uint64) {

@@ -141,9 +141,17 @@ func (s *service) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			}
 		}()
 	}
-	switch at.oc {
-	case outResponse:
+	if at.oc == outResponse {
 		s.forward(ctx, w, st, at, pol, idle)
+		return
+	}
+	s.fail(w, st, at, pol)
+}
+
+// fail answers a request whose last attempt got no response.
+func (s *service) fail(w http.ResponseWriter, st *reqState, at *attempt, pol *policy) {
+	rec := &st.rec
+	switch at.oc {
 	case outConnect:
 		s.answer(w, st, http.StatusServiceUnavailable, FailureConnect,
 			"upstream connect error or disconnect/reset before headers: service "+strconv.Quote(s.name)+

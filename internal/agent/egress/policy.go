@@ -310,6 +310,10 @@ type policy struct {
 	// idleWatch says a request needs its own idle watchdog: the idle
 	// timeout is shorter than the per-request timeout, or that is off.
 	idleWatch bool
+	// fast says HTTP/1.1 requests may take the fast path (fast.go):
+	// HTTP1 endpoints in plain text, no idle watchdog, no per-try
+	// timeout.
+	fast bool
 }
 
 // compile derives a policy. p must be valid.
@@ -325,6 +329,7 @@ func compile(p Policy) *policy {
 		c.scheme = "https"
 	}
 	c.idleWatch = p.IdleTimeout > 0 && (p.PerRequestTimeout == 0 || p.IdleTimeout < p.PerRequestTimeout)
+	c.fast = p.Protocol == HTTP && p.TLS == nil && !c.idleWatch && p.Retry.PerTryTimeout == 0
 	return c
 }
 
@@ -332,5 +337,5 @@ func compile(p Policy) *policy {
 // fields a transport is built from are equal.
 func sameTransport(a, b *policy) bool {
 	return a.h2 == b.h2 && a.Policy.TLS == b.Policy.TLS && a.IdleTimeout == b.IdleTimeout &&
-		a.Breaker.MaxConnections == b.Breaker.MaxConnections
+		a.Breaker.MaxConnections == b.Breaker.MaxConnections && a.fast == b.fast
 }

@@ -107,8 +107,8 @@ func TestH1PoolKeepsConcurrency(t *testing.T) {
 		done.Wait()
 	}
 	wave()
-	up := svcOf(p, "svc").up.Load().h1
-	waitFor(t, "every endpoint connection to be idle", func() bool { return up.Idle(b.Listener.Addr().String()) == wide })
+	up := svcOf(p, "svc").up.Load()
+	waitFor(t, "every endpoint connection to be idle", func() bool { return up.idle(b.Listener.Addr().String()) == wide })
 	wave()
 	if n := conns.Load(); n != wide {
 		t.Fatalf("two waves of %d concurrent requests opened %d endpoint connections, want %d", wide, n, wide)
@@ -268,9 +268,9 @@ func TestH1AbandonedBodyNotReused(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	up := svcOf(p, "svc").up.Load().h1
+	up := svcOf(p, "svc").up.Load()
 	waitFor(t, "the abandoned exchange to end", func() bool { return svcOf(p, "svc").active.Load() == 0 })
-	if n := up.Idle(b.Listener.Addr().String()); n != 0 {
+	if n := up.idle(b.Listener.Addr().String()); n != 0 {
 		t.Fatal("the connection of an abandoned body went back to the pool")
 	}
 	if r := do(t, newClient(t), "GET", "http://"+px+"/small", ""); r.body != "small" || conns.Load() != 2 {

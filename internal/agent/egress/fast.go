@@ -1,0 +1,442 @@
+package egress
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/trellis-mesh/trellis/internal/connprobe"
+	"github.com/trellis-mesh/trellis/internal/h1wire"
+)
+
+// The HTTP/1 fast path serves the common request of a plain-text
+// connection without net/http's types: an HTTP/1.1 request in origin
+// form whose head, and body if any (Content-Length), are already
+// buffered, for a service whose policy
+// allows it (policy.fast: HTTP1 endpoints in plain text, no idle
+// watchdog, no per-try timeout) and while a connection slot is free
+// (MaxConnections). The head is parsed
+// in place (h1wire.Head, with the framing guard's checks), the head sent
+// to endpoints is built once into a buffer of the connection (and sent
+// again as it is on a retry), the endpoint's response head is parsed in
+// place and its body relayed (h1wire.Relay) over the fast path's own
+// keep-alive connections (fastPool). The per-request timeout is the
+// endpoint connection's deadline rather than a context. Retries, outlier
+// detection, the retry budget, MaxRequests and the Record are the same
+// as on the net/http path (http.go), whose functions it shares. Nothing
+// is allocated per request in the steady state.
+//
+// Anything else (a chunked or larger body, Expect, HTTP/1.0, a '%' in the target, a head
+// the guard's rules refuse or that is not all buffered yet) is read by
+// http.ReadRequest as before; so a request the fast path leaves is
+// answered exactly as it was.
+
+// fastState is the fast path's state of one client connection.
+type fastState struct {
+	head, resp h1wire.Head
+	ends       []int32
+	relay      h1wire.Relay
+	out        []byte       // the head sent to endpoints, and the body
+	body       int          // the request body's length
+	req        http.Request // stands for the request for generated answers
+	st         reqState
+	at         attempt
+	strs       struct{ method, path, host string }
+	ip         string
+	// cur is the endpoint connection the request waits on, for the watch
+	// to cut when the client leaves.
+	cur atomic.Pointer[fastUp]
+}
+
+const (
+	fastUpBuf       = 4 << 10
+	maxResponseHead = 1 << 20
+)
+
+// serveFast serves the request at the head of c's buffer if it can;
+// handled is false when it left the request to http.ReadRequest. keep
+// says whether the connection serves on.
+func (c *h1ServerConn) serveFast(s *service, pol *policy, up *upstream) (handled, keep bool) {
+	f := c.fast
+	if f == nil {
+		f = &fastState{ip: clientIP(c.remote)}
+		f.req = http.Request{Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
+		f.relay.Bufs = &s.p.bufs
+		c.fast = f
+	}
+	b, _ := c.br.Peek(c.br.Buffered())
+	var whole bool
+	if f.ends, whole = h1wire.HeadEnds(b, f.ends[:0]); !whole {
+		return false, false
+	}
+	hd := &f.head
+	hd.Reset()
+	if hd.ParseRequest(b, f.ends) != nil || hd.Info.Pri || hd.HTTP10 || hd.Info.TE > 0 ||
+		hd.Info.CLValue > int64(len(b)-hd.Size) ||
+		hd.HasExpect || !hd.HasHost || len(hd.Target) == 0 || hd.Target[0] != '/' ||
+		bytes.IndexByte(hd.Target, '%') >= 0 || string(hd.Method) == http.MethodConnect ||
+		!httpguts.ValidHostHeader(unsafe.String(unsafe.SliceData(hd.Host), len(hd.Host))) {
+		return false, false
+	}
+	// A connection slot (MaxConnections) is held for the whole request;
+	// a request that would wait for one takes the net/http path, which
+	// waits as a pending request.
+	if max := pol.Breaker.MaxConnections; max > 0 && !s.slots.tryAcquire(max) {
+		return false, false
+	}
+	path := hd.Target
+	if i := bytes.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	st := &f.st
+	*st = reqState{}
+	rec := &st.rec
+	*rec = Record{
+		Kind: KindRequest, Service: s.name, Protocol: pol.Protocol, Client: c.remote,
+		Method: cachedString(&f.strs.method, hd.Method), Path: cachedString(&f.strs.path, path),
+		Host: cachedString(&f.strs.host, hd.Host), Proto: "HTTP/1.1",
+		Start: time.Now(), GRPCStatus: -1,
+	}
+	f.req.Method, f.req.Close = rec.Method, hd.ConnClose
+	isHead := rec.Method == http.MethodHead
+	f.out = f.buildHead(f.out[:0], hd, rec)
+	// A body that came with the head goes out with it, and again on a
+	// retry.
+	f.body = int(hd.Info.CLValue)
+	f.out = append(f.out, b[hd.Size:hd.Size+f.body]...)
+	rec.BytesIn = int64(f.body)
+	_, _ = c.br.Discard(hd.Size + f.body) // hd aliases the buffer no longer read from here on
+	_ = c.nc.SetReadDeadline(time.Time{})
+
+	s.requests.Add(1)
+	active := s.active.Add(1)
+	keep = c.fastRequest(s, pol, up, active, isHead)
+	if max := pol.Breaker.MaxConnections; max > 0 {
+		s.slots.release(max)
+	}
+	s.active.Add(-1)
+	if st.retrySlot {
+		s.retrying.Add(-1)
+	}
+	rec.Duration = time.Since(rec.Start)
+	if s.p.obs != nil {
+		s.p.obs.Observe(rec)
+	}
+	f.relay.Release()
+	return true, keep
+}
+
+// fastRequest runs the attempts and answers; false when the connection
+// must close.
+func (c *h1ServerConn) fastRequest(s *service, pol *policy, up *upstream, active int64, isHead bool) bool {
+	f := c.fast
+	st := &f.st
+	rec := &st.rec
+	if max := pol.Breaker.MaxRequests; max > 0 && active > int64(max) {
+		s.overflows.Add(1)
+		rec.BreakerOpen = true
+		return c.fastAnswer(s, func(w http.ResponseWriter) {
+			s.answer(w, st, http.StatusServiceUnavailable, FailureOverflow,
+				"upstream overflow: service "+strconv.Quote(s.name)+" has "+strconv.Itoa(max)+
+					" requests in flight (circuit breaker MaxRequests)")
+		})
+	}
+	var deadline time.Time
+	if pol.PerRequestTimeout > 0 {
+		deadline = rec.Start.Add(pol.PerRequestTimeout)
+	}
+	c.armWatch()
+	at := &f.at
+	var uc *fastUp
+	for n := 0; ; n++ {
+		ep, allEjected := s.eps.Load().pick(s.p.now(), &st.tried)
+		if ep == nil {
+			c.disarmWatch()
+			return c.fastAnswer(s, func(w http.ResponseWriter) {
+				s.answer(w, st, http.StatusServiceUnavailable, FailureNoEndpoints,
+					"no healthy upstream: service "+strconv.Quote(s.name)+" has no endpoints")
+			})
+		}
+		rec.AllEjected = rec.AllEjected || allEjected
+		st.tried.add(ep)
+		rec.Endpoint, rec.EndpointAddr = ep.key, ep.Addr
+		*at = attempt{ep: ep, grpc: -1}
+		uc = c.fastTry(s, pol, up, at, deadline)
+		if at.oc == outTimeout || at.oc == outClientGone || !s.shouldRetry(st, at, pol, n, rec.Method, nil) {
+			break
+		}
+		if uc != nil {
+			// A response that is retried is dropped unread, with its
+			// connection.
+			f.cur.Store(nil)
+			_ = uc.c.Close()
+			uc = nil
+		}
+		s.report(ep, at.healthStatus(), pol)
+		s.endAttempt(at, pol)
+		s.log.Debug("retrying", "endpoint", ep.key, "outcome", at.oc.String(), "err", at.err)
+		if !backoff(c.ctx, n) {
+			*at = attempt{oc: outClientGone, grpc: -1}
+			break
+		}
+		if !deadline.IsZero() && !time.Now().Before(deadline) {
+			*at = attempt{oc: outTimeout, grpc: -1}
+			break
+		}
+		rec.Retries++
+		s.retries.Add(1)
+	}
+	at.finalStatus = at.healthStatus()
+	keep := true
+	if at.oc == outResponse {
+		keep = c.fastForward(s, pol, up, uc, isHead, deadline)
+	} else {
+		c.disarmWatch()
+		if at.oc == outClientGone {
+			rec.Failure = FailureClientClosed
+			keep = false
+		} else {
+			keep = c.fastAnswer(s, func(w http.ResponseWriter) { s.fail(w, st, at, pol) })
+		}
+	}
+	if at.ep != nil && at.oc != outClientGone && at.finalStatus != at.reported {
+		s.report(at.ep, at.finalStatus, pol)
+	}
+	s.endAttempt(at, pol)
+	return keep && !c.gone.Load()
+}
+
+// fastAnswer writes an answer of the proxy's own with the connection's
+// ResponseWriter; false when the connection must close.
+func (c *h1ServerConn) fastAnswer(s *service, write func(http.ResponseWriter)) bool {
+	w := &c.w
+	w.reset(&c.fast.req)
+	write(w)
+	return w.finish() && !w.closeAfter
+}
+
+// fastTry sends the request head to at.ep and reads the response head.
+// It returns the connection the response is on when at.oc is
+// outResponse. A reused connection that fails before any byte of the
+// response is replaced by a new one once, for an idempotent method, as
+// h1client does.
+func (c *h1ServerConn) fastTry(s *service, pol *policy, up *upstream, at *attempt, deadline time.Time) *fastUp {
+	f := c.fast
+	ep := at.ep
+	uc := up.fast.get(ep.Addr, time.Now())
+	reused := uc != nil
+	ep.active.Add(1)
+	at.started, at.sent = true, true
+	for {
+		if uc == nil {
+			conn, err := s.dial(c.ctx, ep.Addr, pol, false, true)
+			if err != nil {
+				at.err, at.oc = err, outConnect
+				if c.gone.Load() {
+					at.oc = outClientGone
+				}
+				return nil
+			}
+			uc = &fastUp{c: conn, addr: ep.Addr, probe: connprobe.New(conn),
+				in: h1wire.Buf{C: conn, B: make([]byte, fastUpBuf)}}
+		}
+		_ = uc.c.SetDeadline(deadline)
+		f.cur.Store(uc)
+		sent := time.Now()
+		err := c.fastExchange(uc)
+		if err == nil {
+			at.headersIn = time.Since(sent)
+			at.oc, at.status = outResponse, f.resp.Status
+			return uc
+		}
+		f.cur.Store(nil)
+		_ = uc.c.Close()
+		var ne net.Error
+		timeout := errors.As(err, &ne) && ne.Timeout()
+		switch {
+		case c.gone.Load():
+			at.oc = outClientGone
+		case timeout && !deadline.IsZero() && !time.Now().Before(deadline):
+			at.oc = outTimeout
+		case reused && !timeout && uc.in.Buffered() == 0 && f.body == 0 && idempotent(f.req.Method):
+			uc, reused = nil, false
+			continue
+		default:
+			at.oc = outReset
+		}
+		at.err = err
+		return nil
+	}
+}
+
+// fastExchange writes the request head on uc and reads the response head
+// into c.fast.resp, skipping informational answers (at most four, as Go's
+// client).
+func (c *h1ServerConn) fastExchange(uc *fastUp) error {
+	f := c.fast
+	if _, err := uc.c.Write(f.out); err != nil {
+		return err
+	}
+	rh := &f.resp
+	for n := 0; ; n++ {
+		rh.Reset()
+		var err error
+		f.ends, err = uc.in.HeadLines(f.ends[:0], maxResponseHead, false, nil)
+		if err == nil {
+			err = rh.ParseResponse(uc.in.B[uc.in.R:], f.ends)
+		}
+		if err != nil {
+			return err
+		}
+		if rh.Status >= 200 {
+			return nil
+		}
+		if rh.Status == http.StatusSwitchingProtocols || n == 4 {
+			return errors.New("unexpected informational response " + strconv.Itoa(rh.Status))
+		}
+		uc.in.R += rh.Size
+	}
+}
+
+// Response body framings.
+const (
+	fastBodyNone = iota
+	fastBodyLength
+	fastBodyChunked
+	fastBodyUntilClose
+)
+
+// fastForward relays the response on uc to the client: the head without
+// hop-by-hop fields and with the framing the client needs, then the body.
+// uc goes back to the pool when the response ended cleanly. False when
+// the client connection must close.
+func (c *h1ServerConn) fastForward(s *service, pol *policy, up *upstream, uc *fastUp, isHead bool, deadline time.Time) bool {
+	f := c.fast
+	st := &f.st
+	rec := &st.rec
+	at := &f.at
+	rh := &f.resp
+	rec.Status, rec.TargetTime = rh.Status, at.headersIn
+	s.report(at.ep, at.finalStatus, pol)
+	at.reported = at.finalStatus
+
+	upKeep := !rh.ConnClose && (!rh.HTTP10 || rh.ConnKeepAlive)
+	mode := fastBodyNone
+	switch {
+	case isHead || rh.Status == http.StatusNoContent || rh.Status == http.StatusNotModified:
+	case rh.Chunked:
+		mode = fastBodyChunked
+	case rh.Length >= 0:
+		mode = fastBodyLength
+	default:
+		mode, upKeep = fastBodyUntilClose, false
+	}
+	chunkOut := mode == fastBodyChunked || mode == fastBodyUntilClose
+	closeAfter := f.req.Close || c.srv.draining.Load()
+
+	w := c.bw
+	_, _ = w.WriteString("HTTP/1.1 ")
+	_, _ = w.Write(strconv.AppendInt(f.relay.Num[:0], int64(rh.Status), 10))
+	if len(rh.Reason) > 1 {
+		_, _ = w.Write(rh.Reason)
+	} else {
+		_ = w.WriteByte(' ')
+		_, _ = w.WriteString(http.StatusText(rh.Status))
+	}
+	_, _ = w.WriteString("\r\n")
+	for i := range rh.Fields {
+		fd := &rh.Fields[i]
+		switch fd.Kind {
+		case h1wire.FieldConnection, h1wire.FieldTE, h1wire.FieldTransferEncoding, h1wire.FieldHop:
+			continue
+		case h1wire.FieldTrailer:
+			if !chunkOut {
+				continue
+			}
+		case h1wire.FieldContentLength:
+			if mode == fastBodyChunked {
+				continue
+			}
+		}
+		if len(rh.ConnList) > 0 && rh.Listed(fd.Name) {
+			continue
+		}
+		_, _ = w.Write(fd.Name)
+		_, _ = w.WriteString(": ")
+		_, _ = w.Write(fd.Value)
+		_, _ = w.WriteString("\r\n")
+	}
+	if !rh.HasDate {
+		c.w.date.WriteField(w)
+	}
+	if chunkOut {
+		_, _ = w.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	if closeAfter {
+		_, _ = w.WriteString("Connection: close\r\n")
+	}
+	_, _ = w.WriteString("\r\n")
+	uc.in.R += rh.Size
+
+	var n int64
+	var bad, rerr, werr error
+	switch mode {
+	case fastBodyLength:
+		n, rerr, werr = f.relay.CopyN(&uc.in, w, rh.Length, false)
+	case fastBodyChunked:
+		n, bad, rerr, werr = f.relay.CopyChunked(&uc.in, w, false, true, maxResponseHead)
+	case fastBodyUntilClose:
+		n, rerr, werr = f.relay.CopyN(&uc.in, w, -1, true)
+		if rerr == nil && werr == nil {
+			_, werr = w.WriteString("0\r\n\r\n")
+		}
+	}
+	rec.BytesOut = n
+	if werr == nil && bad == nil && rerr == nil {
+		werr = w.Flush()
+	}
+	c.disarmWatch()
+	f.cur.Store(nil)
+	switch {
+	case werr != nil || c.gone.Load():
+		_ = uc.c.Close()
+		rec.Failure = FailureClientClosed
+		return false
+	case bad != nil || rerr != nil:
+		_ = uc.c.Close()
+		var ne net.Error
+		if errors.As(rerr, &ne) && ne.Timeout() && !deadline.IsZero() && !time.Now().Before(deadline) {
+			rec.Failure, rec.TimedOut = FailureTimeout, true
+		} else {
+			rec.Failure = FailureIncomplete
+			at.finalStatus = statusReset
+		}
+		s.log.Debug("response body broken", "endpoint", at.ep.key, "err", errors.Join(bad, rerr))
+		return false // the client sees the response cut
+	}
+	if upKeep && uc.in.Buffered() == 0 {
+		if len(uc.in.B) > 4*fastUpBuf {
+			uc.in.B, uc.in.R, uc.in.W = make([]byte, fastUpBuf), 0, 0
+		}
+		up.fast.put(uc, time.Now())
+	} else {
+		_ = uc.c.Close()
+	}
+	return !closeAfter
+}
+
+// cachedString returns b as a string, reusing *cache when equal: the
+// strings of a connection's records repeat from request to request.
+func cachedString(cache *string, b []byte) string {
+	if string(b) != *cache {
+		*cache = string(b)
+	}
+	return *cache
+}
