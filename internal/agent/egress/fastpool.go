@@ -20,7 +20,6 @@ type fastPool struct {
 
 	mu     sync.Mutex
 	conns  map[string][]*fastUp
-	closed bool
 	reaper *time.Timer
 	armed  bool
 }
@@ -64,7 +63,7 @@ func (p *fastPool) put(uc *fastUp, now time.Time) {
 	uc.idleAt = now
 	p.mu.Lock()
 	list := p.conns[uc.addr]
-	if p.closed || len(list) >= p.maxIdle {
+	if len(list) >= p.maxIdle {
 		p.mu.Unlock()
 		_ = uc.c.Close()
 		return
@@ -105,7 +104,7 @@ func (p *fastPool) reap() {
 			next = d
 		}
 	}
-	if next >= 0 && !p.closed {
+	if next >= 0 {
 		p.reaper.Reset(next)
 	} else {
 		p.armed = false
@@ -116,18 +115,12 @@ func (p *fastPool) reap() {
 	}
 }
 
-// closeIdle closes the idle connections; with final, connections given
-// back later are closed too.
-func (p *fastPool) closeIdle(final bool) {
+// closeIdle closes the idle connections; connections in use come back
+// when their response ends.
+func (p *fastPool) closeIdle() {
 	p.mu.Lock()
 	conns := p.conns
 	p.conns = make(map[string][]*fastUp)
-	if final {
-		p.closed = true
-		if p.reaper != nil {
-			p.reaper.Stop()
-		}
-	}
 	p.mu.Unlock()
 	for _, list := range conns {
 		for _, uc := range list {

@@ -56,7 +56,7 @@ func (up *upstream) closeIdle() {
 		up.h1.CloseIdleConnections()
 	}
 	if up.fast != nil {
-		up.fast.closeIdle(false)
+		up.fast.closeIdle()
 	}
 }
 
