@@ -16,11 +16,12 @@ import (
 	"github.com/trellis-mesh/trellis/internal/h1wire"
 )
 
-// The HTTP/1 fast path serves the common request of a plain-text
-// connection without net/http's types: an HTTP/1.1 request in origin
+// The HTTP/1 fast path serves the common request of an HTTP/1
+// connection (plain text, or TLS that chose HTTP/1.1) without net/http's
+// types: an HTTP/1.1 request in origin
 // form whose head, and body if any (Content-Length), are already
 // buffered, for a service whose policy
-// allows it (policy.fast: HTTP1 endpoints in plain text, no idle
+// allows it (policy.fast: HTTP1 endpoints, in plain text or TLS, no idle
 // watchdog, no per-try timeout) and while a connection slot is free
 // (MaxConnections). The head is parsed
 // in place (h1wire.Head, with the framing guard's checks), the head sent
@@ -104,9 +105,14 @@ func (c *h1ServerConn) serveFast(s *service, pol *policy, up *upstream) (handled
 		Host: cachedString(&f.strs.host, hd.Host), Proto: "HTTP/1.1",
 		Start: time.Now(), GRPCStatus: -1,
 	}
+	proto := "http"
+	if c.tls != nil {
+		rec.PeerURI = requestPeerURI(c.ctx)
+		proto = "https"
+	}
 	f.req.Method, f.req.Close = rec.Method, hd.ConnClose
 	isHead := rec.Method == http.MethodHead
-	f.out = f.buildHead(f.out[:0], hd, rec)
+	f.out = f.buildHead(f.out[:0], hd, rec, proto)
 	// A body that came with the head goes out with it, and again on a
 	// retry.
 	f.body = int(hd.Info.CLValue)
@@ -259,12 +265,17 @@ func (c *h1ServerConn) fastTry(s *service, pol *policy, up *upstream, at *attemp
 		f.cur.Store(nil)
 		_ = uc.c.Close()
 		var ne net.Error
+		var ce *connectError
 		timeout := errors.As(err, &ne) && ne.Timeout()
 		switch {
 		case c.gone.Load():
 			at.oc = outClientGone
 		case timeout && !deadline.IsZero() && !time.Now().Before(deadline):
 			at.oc = outTimeout
+		case errors.As(err, &ce) || refusedByTLS(err):
+			// A TLS endpoint refused this agent's certificate after the
+			// handshake (refusalConn): the request was not read.
+			at.oc = outConnect
 		case reused && !timeout && uc.in.Buffered() == 0 && f.body == 0 && idempotent(f.req.Method):
 			uc, reused = nil, false
 			continue

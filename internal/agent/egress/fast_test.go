@@ -158,7 +158,7 @@ func TestFastPathHeaders(t *testing.T) {
 	br := bufio.NewReader(c)
 	req := "POST /a/b?q=1 HTTP/1.1\r\nHost: svc:8080\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\n" +
 		"Keep-Alive: timeout=5\r\nTE: trailers\r\nX-Forwarded-For: 10.0.0.1\r\nTraceparent: bogus\r\n" +
-		"Tracestate: a=b\r\nX-Request-Id: rid-1\r\nX-Custom: v\r\nContent-Length: 3\r\n\r\nabc"
+		"Tracestate: a=b\r\nX-Request-Id: rid-1\r\nx-custom: v\r\nContent-Length: 3\r\n\r\nabc"
 	body := make([]byte, 8)
 	if err := rawRoundTrip(c, br, []byte(req), body); err != nil {
 		t.Fatal(err)
@@ -167,7 +167,9 @@ func TestFastPathHeaders(t *testing.T) {
 	for _, want := range []string{
 		"POST /a/b?q=1 HTTP/1.1\r\n", "Host: svc:8080\r\n", "Te: trailers\r\n",
 		"X-Forwarded-For: 10.0.0.1, 127.0.0.1\r\n", "X-Forwarded-Proto: http\r\n",
-		"X-Request-Id: rid-1\r\n", "X-Custom: v\r\n", "Content-Length: 3\r\n", "\r\nTraceparent: 00-",
+		// x-custom keeps its spelling: net/http's parser would have
+		// made it X-Custom, so the fast path served the request.
+		"X-Request-Id: rid-1\r\n", "x-custom: v\r\n", "Content-Length: 3\r\n", "\r\nTraceparent: 00-",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("endpoint head lacks %q:\n%s", want, got)
@@ -244,4 +246,39 @@ func closingEndpoint(t testing.TB, answer string) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// TestFastPathTLS: between two agents over mutual TLS both hops take the
+// fast path (a field name's spelling survives, which net/http's parser
+// would change), B records the calling agent, and B's endpoint sees the
+// x-forwarded-proto of A's client.
+func TestFastPathTLS(t *testing.T) {
+	ca := newTestCA(t)
+	heads := make(chan string, 2)
+	ep := rawEndpoint(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", heads)
+	x := newAgents(t, httpPolicy(), ep, agentTLS(ca, ca.issue(t, "checkout", agentURI)), ingressTLS(t, ca))
+	req, err := http.NewRequest("GET", "http://"+x.aAddr+"/tls", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header["x-lower"] = []string{"1"} // not canonical: Go's client sends it as it is
+	resp, err := newClient(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "ok" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	got := <-heads
+	for _, want := range []string{"GET /tls HTTP/1.1\r\n", "\r\nx-lower: 1\r\n", "X-Forwarded-Proto: http\r\n",
+		"X-Forwarded-For: 127.0.0.1, 127.0.0.1\r\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("endpoint head lacks %q:\n%s", want, got)
+		}
+	}
+	if r := x.recB.waitRequests(t, 1)[0]; r.PeerURI != agentURI || r.Status != 200 || r.Endpoint != "backend" {
+		t.Fatalf("B's record %+v", r)
+	}
 }

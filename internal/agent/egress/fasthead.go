@@ -12,11 +12,11 @@ import (
 // the request hd, rewritten as rewriteRequest rewrites a net/http
 // request: hop-by-hop fields out (those of hopHeaders and those Connection
 // names; "te: trailers" kept), x-forwarded-for appended, x-forwarded-proto
-// added when missing, a W3C traceparent (tracestate dropped with a broken
+// (proto: http, or https from a TLS client) added when missing, a W3C traceparent (tracestate dropped with a broken
 // one) and an x-request-id added when missing. Host and the other fields
 // keep their order and spelling. rec gets the trace and request IDs,
 // which alias out.
-func (f *fastState) buildHead(out []byte, hd *h1wire.Head, rec *Record) []byte {
+func (f *fastState) buildHead(out []byte, hd *h1wire.Head, rec *Record, proto string) []byte {
 	var (
 		tp       []byte // the only traceparent, if there is one
 		tps      int
@@ -92,7 +92,9 @@ func (f *fastState) buildHead(out []byte, hd *h1wire.Head, rec *Record) []byte {
 	out = append(out, f.ip...)
 	out = append(out, "\r\n"...)
 	if !hasProto {
-		out = append(out, "X-Forwarded-Proto: http\r\n"...)
+		out = append(out, "X-Forwarded-Proto: "...)
+		out = append(out, proto...)
+		out = append(out, "\r\n"...)
 	}
 	if newTrace {
 		out = append(out, "Traceparent: "...)

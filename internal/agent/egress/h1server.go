@@ -264,11 +264,9 @@ func (c *h1ServerConn) waitRequest() bool {
 // must close.
 func (c *h1ServerConn) serveRequest() bool {
 	s := c.srv.l.s
-	if c.tls == nil {
-		if pol, up := s.pol.Load(), s.up.Load(); pol.fast && up != nil && up.fast != nil {
-			if handled, keep := c.serveFast(s, pol, up); handled {
-				return keep
-			}
+	if pol, up := s.pol.Load(), s.up.Load(); pol.fast && up != nil && up.fast != nil {
+		if handled, keep := c.serveFast(s, pol, up); handled {
+			return keep
 		}
 	}
 	r, err := http.ReadRequest(c.br)

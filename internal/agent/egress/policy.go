@@ -311,8 +311,7 @@ type policy struct {
 	// timeout is shorter than the per-request timeout, or that is off.
 	idleWatch bool
 	// fast says HTTP/1.1 requests may take the fast path (fast.go):
-	// HTTP1 endpoints in plain text, no idle watchdog, no per-try
-	// timeout.
+	// HTTP1 endpoints, no idle watchdog, no per-try timeout.
 	fast bool
 }
 
@@ -329,7 +328,7 @@ func compile(p Policy) *policy {
 		c.scheme = "https"
 	}
 	c.idleWatch = p.IdleTimeout > 0 && (p.PerRequestTimeout == 0 || p.IdleTimeout < p.PerRequestTimeout)
-	c.fast = p.Protocol == HTTP && p.TLS == nil && !c.idleWatch && p.Retry.PerTryTimeout == 0
+	c.fast = p.Protocol == HTTP && !c.idleWatch && p.Retry.PerTryTimeout == 0
 	return c
 }
 
