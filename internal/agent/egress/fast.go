@@ -2,6 +2,7 @@ package egress
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -45,6 +46,7 @@ type fastState struct {
 	ends       []int32
 	relay      h1wire.Relay
 	out        []byte       // the head sent to endpoints, and the body
+	xff        []byte       // scratch for the x-forwarded-for value
 	body       int          // the request body's length
 	req        http.Request // stands for the request for generated answers
 	st         reqState
@@ -123,20 +125,32 @@ func (c *h1ServerConn) serveFast(s *service, pol *policy, up *upstream) (handled
 
 	s.requests.Add(1)
 	active := s.active.Add(1)
+	defer c.fastRelease(s, pol)
 	keep = c.fastRequest(s, pol, up, active, isHead)
-	if max := pol.Breaker.MaxConnections; max > 0 {
-		s.slots.release(max)
-	}
-	s.active.Add(-1)
-	if st.retrySlot {
-		s.retrying.Add(-1)
-	}
 	rec.Duration = time.Since(rec.Start)
 	if s.p.obs != nil {
 		s.p.obs.Observe(rec)
 	}
-	f.relay.Release()
+	// The end of the answer goes out once the Record is observed, as on
+	// the net/http path.
+	if c.bw.Flush() != nil {
+		keep = false
+	}
 	return true, keep
+}
+
+// fastRelease gives back what the request held; deferred, so that a
+// panic (which costs the connection) leaks no slot.
+func (c *h1ServerConn) fastRelease(s *service, pol *policy) {
+	f := c.fast
+	if max := pol.Breaker.MaxConnections; max > 0 {
+		s.slots.release(max)
+	}
+	s.active.Add(-1)
+	if f.st.retrySlot {
+		s.retrying.Add(-1)
+	}
+	f.relay.Release()
 }
 
 // fastRequest runs the attempts and answers; false when the connection
@@ -158,7 +172,12 @@ func (c *h1ServerConn) fastRequest(s *service, pol *policy, up *upstream, active
 	if pol.PerRequestTimeout > 0 {
 		deadline = rec.Start.Add(pol.PerRequestTimeout)
 	}
-	c.armWatch()
+	if f.body == 0 {
+		// As on the net/http path, only a request without body is
+		// watched: a client that half-closes after its body still
+		// waits for the answer.
+		c.armWatch()
+	}
 	at := &f.at
 	var uc *fastUp
 	for n := 0; ; n++ {
@@ -188,12 +207,11 @@ func (c *h1ServerConn) fastRequest(s *service, pol *policy, up *upstream, active
 		s.report(ep, at.healthStatus(), pol)
 		s.endAttempt(at, pol)
 		s.log.Debug("retrying", "endpoint", ep.key, "outcome", at.oc.String(), "err", at.err)
-		if !backoff(c.ctx, n) {
+		if !backoff(c.ctx, n, deadline) {
 			*at = attempt{oc: outClientGone, grpc: -1}
-			break
-		}
-		if !deadline.IsZero() && !time.Now().Before(deadline) {
-			*at = attempt{oc: outTimeout, grpc: -1}
+			if !deadline.IsZero() && !time.Now().Before(deadline) {
+				at.oc = outTimeout
+			}
 			break
 		}
 		rec.Retries++
@@ -220,12 +238,13 @@ func (c *h1ServerConn) fastRequest(s *service, pol *policy, up *upstream, active
 }
 
 // fastAnswer writes an answer of the proxy's own with the connection's
-// ResponseWriter; false when the connection must close.
+// ResponseWriter, leaving its end in the buffer; false when the
+// connection must close.
 func (c *h1ServerConn) fastAnswer(s *service, write func(http.ResponseWriter)) bool {
 	w := &c.w
 	w.reset(&c.fast.req)
 	write(w)
-	return w.finish() && !w.closeAfter
+	return w.end(false) && !w.closeAfter
 }
 
 // fastTry sends the request head to at.ep and reads the response head.
@@ -242,11 +261,14 @@ func (c *h1ServerConn) fastTry(s *service, pol *policy, up *upstream, at *attemp
 	at.started, at.sent = true, true
 	for {
 		if uc == nil {
-			conn, err := s.dial(c.ctx, ep.Addr, pol, false, true)
+			conn, err := c.fastDial(s, pol, ep.Addr, deadline)
 			if err != nil {
 				at.err, at.oc = err, outConnect
-				if c.gone.Load() {
+				switch {
+				case c.gone.Load():
 					at.oc = outClientGone
+				case !deadline.IsZero() && !time.Now().Before(deadline):
+					at.oc = outTimeout
 				}
 				return nil
 			}
@@ -255,11 +277,24 @@ func (c *h1ServerConn) fastTry(s *service, pol *policy, up *upstream, at *attemp
 		}
 		_ = uc.c.SetDeadline(deadline)
 		f.cur.Store(uc)
+		var err error
+		if c.gone.Load() {
+			// The watch saw the client leave before it could cut this
+			// connection.
+			err = net.ErrClosed
+		}
 		sent := time.Now()
-		err := c.fastExchange(uc)
+		if err == nil {
+			err = c.fastExchange(uc)
+		}
 		if err == nil {
 			at.headersIn = time.Since(sent)
 			at.oc, at.status = outResponse, f.resp.Status
+			if v, i := f.resp.Next("Grpc-Status", 0); i >= 0 {
+				if code, err := strconv.Atoi(v); err == nil {
+					at.grpc = code
+				}
+			}
 			return uc
 		}
 		f.cur.Store(nil)
@@ -285,6 +320,17 @@ func (c *h1ServerConn) fastTry(s *service, pol *policy, up *upstream, at *attemp
 		at.err = err
 		return nil
 	}
+}
+
+// fastDial connects to addr within the per-request deadline.
+func (c *h1ServerConn) fastDial(s *service, pol *policy, addr string, deadline time.Time) (net.Conn, error) {
+	ctx := c.ctx
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	return s.dial(ctx, addr, pol, false, true)
 }
 
 // fastExchange writes the request head on uc and reads the response head
@@ -325,16 +371,17 @@ const (
 )
 
 // fastForward relays the response on uc to the client: the head without
-// hop-by-hop fields and with the framing the client needs, then the body.
-// uc goes back to the pool when the response ended cleanly. False when
-// the client connection must close.
+// hop-by-hop fields and with the framing the client needs, then the body,
+// whose end may stay in the buffer (serveFast flushes it). uc goes back
+// to the pool when the response ended cleanly. False when the client
+// connection must close.
 func (c *h1ServerConn) fastForward(s *service, pol *policy, up *upstream, uc *fastUp, isHead bool, deadline time.Time) bool {
 	f := c.fast
 	st := &f.st
 	rec := &st.rec
 	at := &f.at
 	rh := &f.resp
-	rec.Status, rec.TargetTime = rh.Status, at.headersIn
+	rec.Status, rec.TargetTime, rec.GRPCStatus = rh.Status, at.headersIn, at.grpc
 	s.report(at.ep, at.finalStatus, pol)
 	at.reported = at.finalStatus
 
@@ -373,11 +420,13 @@ func (c *h1ServerConn) fastForward(s *service, pol *policy, up *upstream, uc *fa
 			}
 		case h1wire.FieldContentLength:
 			if mode == fastBodyChunked {
+				continue // Transfer-Encoding wins (RFC 9112 §6.3)
+			}
+		default:
+			// Content-Length frames the body whatever Connection says.
+			if len(rh.ConnList) > 0 && rh.Listed(fd.Name) {
 				continue
 			}
-		}
-		if len(rh.ConnList) > 0 && rh.Listed(fd.Name) {
-			continue
 		}
 		_, _ = w.Write(fd.Name)
 		_, _ = w.WriteString(": ")
@@ -410,9 +459,6 @@ func (c *h1ServerConn) fastForward(s *service, pol *policy, up *upstream, uc *fa
 		}
 	}
 	rec.BytesOut = n
-	if werr == nil && bad == nil && rerr == nil {
-		werr = w.Flush()
-	}
 	c.disarmWatch()
 	f.cur.Store(nil)
 	switch {

@@ -3,6 +3,7 @@ package egress
 import (
 	"bufio"
 	"bytes"
+	"github.com/trellis-mesh/trellis/internal/h1wire"
 	"io"
 	"net"
 	"net/http"
@@ -145,7 +146,7 @@ func TestFastPathHeaders(t *testing.T) {
 	p.obs = ObserverFunc(func(r *Record) {
 		if r.Kind == KindRequest {
 			mu.Lock()
-			recs = append(recs, *r)
+			recs = append(recs, r.Clone())
 			mu.Unlock()
 		}
 	})
@@ -281,4 +282,83 @@ func TestFastPathTLS(t *testing.T) {
 	if r := x.recB.waitRequests(t, 1)[0]; r.PeerURI != agentURI || r.Status != 200 || r.Endpoint != "backend" {
 		t.Fatalf("B's record %+v", r)
 	}
+}
+
+// FuzzBuildHead: for any request head the framing rules accept, the head
+// the fast path sends is one the same rules accept, with the method and
+// target unchanged, no hop-by-hop field (nor one Connection names, but
+// those the proxy sets itself, as the net/http path does), one
+// x-forwarded-for ending with the client's address, a valid traceparent
+// and an x-request-id.
+func FuzzBuildHead(f *testing.F) {
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n"))
+	f.Add([]byte("POST /x?y HTTP/1.1\r\nHost: a\r\nConnection: close, X-A\r\nX-A: 1\r\nTE: trailers, gzip\r\n" +
+		"X-Forwarded-For: 1.2.3.4\r\nx-forwarded-for: 5.6.7.8\r\nTraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n" +
+		"Tracestate: k=v\r\nX-Request-Id: \r\nX-Request-Id: b\r\nUpgrade: websocket\r\nProxy-Authorization: x\r\n\r\n"))
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\nTraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\nTraceparent: x\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		ends, whole := h1wire.HeadEnds(in, nil)
+		if !whole {
+			return
+		}
+		var hd h1wire.Head
+		hd.Reset()
+		if hd.ParseRequest(in, ends) != nil || hd.Info.Pri {
+			return
+		}
+		fs := &fastState{ip: "10.9.8.7"}
+		var rec Record
+		out := fs.buildHead(nil, &hd, &rec, "http")
+		oends, whole := h1wire.HeadEnds(out, nil)
+		if !whole || int(oends[len(oends)-1])+1 != len(out) {
+			t.Fatalf("the head sent is not one whole head:\n%q", out)
+		}
+		var oh h1wire.Head
+		oh.Reset()
+		if err := oh.ParseRequest(out, oends); err != nil {
+			t.Fatalf("the head sent breaks the framing rules (%v):\n%q", err, out)
+		}
+		if string(oh.Method) != string(hd.Method) || string(oh.Target) != string(hd.Target) || oh.HTTP10 {
+			t.Fatalf("request line %q %q, want %q %q HTTP/1.1", oh.Method, oh.Target, hd.Method, hd.Target)
+		}
+		if oh.Info.CLValue != hd.Info.CLValue || oh.Info.TE != 0 {
+			t.Fatalf("framing changed: %+v from %+v", oh.Info, hd.Info)
+		}
+		xff := 0
+		for _, fd := range oh.Fields {
+			switch fd.Kind {
+			case h1wire.FieldConnection, h1wire.FieldHop, h1wire.FieldTransferEncoding, h1wire.FieldTrailer, h1wire.FieldExpect:
+				t.Fatalf("hop-by-hop field %q sent:\n%q", fd.Name, out)
+			case h1wire.FieldTE:
+				if !bytes.Equal(fd.Value, []byte("trailers")) {
+					t.Fatalf("TE %q sent", fd.Value)
+				}
+			}
+			if hd.Listed(fd.Name) && !proxyField(fd.Name) {
+				t.Fatalf("field %q named by Connection sent:\n%q", fd.Name, out)
+			}
+			if bytes.EqualFold(fd.Name, []byte("x-forwarded-for")) {
+				xff++
+				if !bytes.HasSuffix(fd.Value, []byte("10.9.8.7")) {
+					t.Fatalf("x-forwarded-for %q", fd.Value)
+				}
+			}
+		}
+		if xff != 1 {
+			t.Fatalf("%d x-forwarded-for fields:\n%q", xff, out)
+		}
+		if !validTraceparent(rec.TraceParent) || rec.RequestID == "" {
+			t.Fatalf("record trace %q, request ID %q", rec.TraceParent, rec.RequestID)
+		}
+	})
+}
+
+// proxyField reports whether the proxy sets the field itself.
+func proxyField(name []byte) bool {
+	for _, n := range []string{"x-forwarded-for", "x-forwarded-proto", "traceparent", "x-request-id", "te"} {
+		if bytes.EqualFold(name, []byte(n)) {
+			return true
+		}
+	}
+	return false
 }

@@ -26,6 +26,9 @@ func (f *fastState) buildHead(out []byte, hd *h1wire.Head, rec *Record, proto st
 	)
 	for i := range hd.Fields {
 		fd := &hd.Fields[i]
+		if hopField(hd, fd) {
+			continue // removed before anything is added
+		}
 		switch {
 		case bytes.EqualFold(fd.Name, []byte("traceparent")):
 			tp = fd.Value
@@ -45,22 +48,16 @@ func (f *fastState) buildHead(out []byte, hd *h1wire.Head, rec *Record, proto st
 	out = append(out, ' ')
 	out = append(out, hd.Target...)
 	out = append(out, " HTTP/1.1\r\n"...)
-	var xff []byte // the prior x-forwarded-for values, joined
+	xff := f.xff[:0] // the prior x-forwarded-for values, joined
 	tpAt, ridAt := -1, -1
 	for i := range hd.Fields {
 		fd := &hd.Fields[i]
-		switch fd.Kind {
-		case h1wire.FieldConnection, h1wire.FieldTE, h1wire.FieldTransferEncoding, h1wire.FieldTrailer,
-			h1wire.FieldHop, h1wire.FieldExpect:
+		if hopField(hd, fd) {
 			continue
-		case h1wire.FieldLattice:
-			if bytes.EqualFold(fd.Name, []byte("x-forwarded-for")) {
-				xff = append(xff, fd.Value...)
-				xff = append(xff, ", "...)
-				continue
-			}
 		}
-		if len(hd.ConnList) > 0 && hd.Listed(fd.Name) {
+		if fd.Kind == h1wire.FieldLattice && bytes.EqualFold(fd.Name, []byte("x-forwarded-for")) {
+			xff = append(xff, fd.Value...)
+			xff = append(xff, ", "...)
 			continue
 		}
 		switch {
@@ -89,6 +86,7 @@ func (f *fastState) buildHead(out []byte, hd *h1wire.Head, rec *Record, proto st
 	}
 	out = append(out, "X-Forwarded-For: "...)
 	out = append(out, xff...)
+	f.xff = xff
 	out = append(out, f.ip...)
 	out = append(out, "\r\n"...)
 	if !hasProto {
@@ -112,6 +110,21 @@ func (f *fastState) buildHead(out []byte, hd *h1wire.Head, rec *Record, proto st
 	rec.TraceParent = lineValue(out, tpAt)
 	rec.RequestID = lineValue(out, ridAt)
 	return out
+}
+
+// hopField reports whether a request field stays on this hop: a
+// hop-by-hop field, or one Connection names. Host and Content-Length are
+// kept whatever Connection says (net/http holds them apart from the
+// header map): they route and frame the request.
+func hopField(hd *h1wire.Head, fd *h1wire.Field) bool {
+	switch fd.Kind {
+	case h1wire.FieldConnection, h1wire.FieldTE, h1wire.FieldTransferEncoding, h1wire.FieldTrailer,
+		h1wire.FieldHop, h1wire.FieldExpect:
+		return true
+	case h1wire.FieldHost, h1wire.FieldContentLength:
+		return false
+	}
+	return len(hd.ConnList) > 0 && hd.Listed(fd.Name)
 }
 
 // lineValue is the field value starting at out[at], up to its CRLF, as a

@@ -687,7 +687,10 @@ func (w *h1Writer) Flush() {
 // finish ends the response: the last chunk and the trailers, then a
 // flush. False when the connection cannot serve on: a write failed, or
 // the body is shorter than its Content-Length.
-func (w *h1Writer) finish() bool {
+func (w *h1Writer) finish() bool { return w.end(true) }
+
+// end is finish, the flush left to the caller unless flush is set.
+func (w *h1Writer) end(flush bool) bool {
 	if !w.wroteHeader {
 		if w.length < 0 {
 			// Nothing written: an empty body, framed by length.
@@ -715,7 +718,7 @@ func (w *h1Writer) finish() bool {
 		}
 		_, _ = bw.WriteString("\r\n")
 	}
-	if bw.Flush() != nil {
+	if flush && bw.Flush() != nil {
 		w.failed = true
 	}
 	return !w.failed && (w.length < 0 || w.noBody || w.written == w.length)

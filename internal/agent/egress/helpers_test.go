@@ -151,7 +151,7 @@ type recorder struct {
 
 func (r *recorder) Observe(rec *Record) {
 	r.mu.Lock()
-	r.recs = append(r.recs, *rec)
+	r.recs = append(r.recs, rec.Clone())
 	r.mu.Unlock()
 }
 

@@ -125,7 +125,7 @@ func (s *service) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		}
 		s.endAttempt(at, pol)
 		s.log.Debug("retrying", "endpoint", ep.key, "outcome", at.oc.String(), "status", at.status, "err", at.err)
-		if !backoff(ctx, n) {
+		if !backoff(ctx, n, time.Time{}) {
 			at = &attempt{oc: ctxOutcome(ctx), grpc: -1}
 			break
 		}

@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"strings"
 	"time"
 )
 
@@ -79,12 +80,24 @@ type Record struct {
 	BreakerOpen bool
 }
 
+// Clone returns a copy of r whose strings are its own, valid after
+// Observe returns.
+func (r *Record) Clone() Record {
+	c := *r
+	c.RequestID = strings.Clone(r.RequestID)
+	c.TraceParent = strings.Clone(r.TraceParent)
+	return c
+}
+
 // IsGRPC reports whether the record is a gRPC call (GrpcRequestCount).
 func (r *Record) IsGRPC() bool { return r.Kind == KindRequest && r.Protocol == GRPC }
 
 // Observer receives records. Observe is called on the request's or
 // connection's goroutine, concurrently for different requests; it must
-// not block (hand off to a buffered writer) and must not keep rec.
+// not block (hand off to a buffered writer) and must not keep rec. The
+// strings of a record may alias the connection's buffers (the HTTP/1
+// fast path's trace and request IDs) and are valid only during the call:
+// an observer that keeps a record keeps rec.Clone().
 type Observer interface {
 	Observe(rec *Record)
 }

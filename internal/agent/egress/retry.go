@@ -225,9 +225,21 @@ const (
 	retryBackoffMax  = 250 * time.Millisecond
 )
 
-// backoff waits before the (n+1)-th retry; false when ctx ended first.
-func backoff(ctx context.Context, n int) bool {
+// backoff waits before the (n+1)-th retry; false when ctx ended first,
+// or when deadline (if set) comes first: then it returns at the deadline.
+func backoff(ctx context.Context, n int, deadline time.Time) bool {
 	d := jitter(min(retryBackoffBase<<min(n, 4), retryBackoffMax))
+	if !deadline.IsZero() {
+		if left := time.Until(deadline); left <= d {
+			t := time.NewTimer(max(left, 0))
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			return false
+		}
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

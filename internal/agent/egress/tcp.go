@@ -136,7 +136,7 @@ func (t *tcpStream) serve(pol *policy) {
 			rec.Failure = FailureConnect
 			return
 		}
-		if !backoff(p.ctx, n) {
+		if !backoff(p.ctx, n, time.Time{}) {
 			rec.Failure = FailureConnect
 			return
 		}
