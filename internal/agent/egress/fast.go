@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -45,6 +44,9 @@ type fastState struct {
 	head, resp h1wire.Head
 	ends       []int32
 	relay      h1wire.Relay
+	slot       int          // the MaxConnections a slot was taken under; 0: none held
+	active     bool         // counted in service.active
+	got1xx     bool         // the current exchange has read an informational answer
 	out        []byte       // the head sent to endpoints, and the body
 	xff        []byte       // scratch for the x-forwarded-for value
 	body       int          // the request body's length
@@ -53,9 +55,6 @@ type fastState struct {
 	at         attempt
 	strs       struct{ method, path, host string }
 	ip         string
-	// cur is the endpoint connection the request waits on, for the watch
-	// to cut when the client leaves.
-	cur atomic.Pointer[fastUp]
 }
 
 const (
@@ -83,9 +82,9 @@ func (c *h1ServerConn) serveFast(s *service, pol *policy, up *upstream) (handled
 	hd.Reset()
 	if hd.ParseRequest(b, f.ends) != nil || hd.Info.Pri || hd.HTTP10 || hd.Info.TE > 0 ||
 		hd.Info.CLValue > int64(len(b)-hd.Size) ||
-		hd.HasExpect || !hd.HasHost || len(hd.Target) == 0 || hd.Target[0] != '/' ||
+		hd.HasExpect || len(hd.Host) == 0 || len(hd.Target) == 0 || hd.Target[0] != '/' ||
 		bytes.IndexByte(hd.Target, '%') >= 0 || string(hd.Method) == http.MethodConnect ||
-		!httpguts.ValidHostHeader(unsafe.String(unsafe.SliceData(hd.Host), len(hd.Host))) {
+		!httpguts.ValidHostHeader(unsafe.String(unsafe.SliceData(hd.Host), len(hd.Host))) || grpcHead(hd) {
 		return false, false
 	}
 	// A connection slot (MaxConnections) is held for the whole request;
@@ -94,6 +93,8 @@ func (c *h1ServerConn) serveFast(s *service, pol *policy, up *upstream) (handled
 	if max := pol.Breaker.MaxConnections; max > 0 && !s.slots.tryAcquire(max) {
 		return false, false
 	}
+	f.slot, f.active = pol.Breaker.MaxConnections, false
+	defer c.fastRelease(s) // a panic (which costs the connection) leaks nothing
 	path := hd.Target
 	if i := bytes.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
@@ -125,30 +126,50 @@ func (c *h1ServerConn) serveFast(s *service, pol *policy, up *upstream) (handled
 
 	s.requests.Add(1)
 	active := s.active.Add(1)
-	defer c.fastRelease(s, pol)
+	f.active = true
 	keep = c.fastRequest(s, pol, up, active, isHead)
+	// As on the net/http path: what the request held is given back, the
+	// Record observed, and then the end of the answer goes out (to a
+	// client that may be slow to read it).
+	c.fastRelease(s)
 	rec.Duration = time.Since(rec.Start)
 	if s.p.obs != nil {
 		s.p.obs.Observe(rec)
 	}
-	// The end of the answer goes out once the Record is observed, as on
-	// the net/http path.
 	if c.bw.Flush() != nil {
 		keep = false
 	}
 	return true, keep
 }
 
-// fastRelease gives back what the request held; deferred, so that a
-// panic (which costs the connection) leaks no slot.
-func (c *h1ServerConn) fastRelease(s *service, pol *policy) {
-	f := c.fast
-	if max := pol.Breaker.MaxConnections; max > 0 {
-		s.slots.release(max)
+// grpcHead reports whether a request is a gRPC call (over HTTP/1.1,
+// gRPC-Web): those take the net/http path, which answers them in gRPC's
+// terms and reads their status from the trailers.
+func grpcHead(hd *h1wire.Head) bool {
+	for i := range hd.Fields {
+		fd := &hd.Fields[i]
+		if len(fd.Name) == len("content-type") && bytes.EqualFold(fd.Name, []byte("content-type")) &&
+			len(fd.Value) >= len("application/grpc") && string(fd.Value[:len("application/grpc")]) == "application/grpc" {
+			return true
+		}
 	}
-	s.active.Add(-1)
-	if f.st.retrySlot {
-		s.retrying.Add(-1)
+	return false
+}
+
+// fastRelease gives back what the request holds, once.
+func (c *h1ServerConn) fastRelease(s *service) {
+	f := c.fast
+	if f.slot > 0 {
+		s.slots.release(f.slot)
+		f.slot = 0
+	}
+	if f.active {
+		s.active.Add(-1)
+		f.active = false
+		if f.st.retrySlot {
+			s.retrying.Add(-1)
+			f.st.retrySlot = false
+		}
 	}
 	f.relay.Release()
 }
@@ -200,7 +221,7 @@ func (c *h1ServerConn) fastRequest(s *service, pol *policy, up *upstream, active
 		if uc != nil {
 			// A response that is retried is dropped unread, with its
 			// connection.
-			f.cur.Store(nil)
+			c.fastUp.Store(nil)
 			_ = uc.c.Close()
 			uc = nil
 		}
@@ -255,7 +276,7 @@ func (c *h1ServerConn) fastAnswer(s *service, write func(http.ResponseWriter)) b
 func (c *h1ServerConn) fastTry(s *service, pol *policy, up *upstream, at *attempt, deadline time.Time) *fastUp {
 	f := c.fast
 	ep := at.ep
-	uc := up.fast.get(ep.Addr, time.Now())
+	uc := up.fast.get(ep.Addr, time.Now(), deadline)
 	reused := uc != nil
 	ep.active.Add(1)
 	at.started, at.sent = true, true
@@ -265,7 +286,7 @@ func (c *h1ServerConn) fastTry(s *service, pol *policy, up *upstream, at *attemp
 			if err != nil {
 				at.err, at.oc = err, outConnect
 				switch {
-				case c.gone.Load():
+				case c.gone.Load() || c.ctx.Err() != nil:
 					at.oc = outClientGone
 				case !deadline.IsZero() && !time.Now().Before(deadline):
 					at.oc = outTimeout
@@ -274,13 +295,13 @@ func (c *h1ServerConn) fastTry(s *service, pol *policy, up *upstream, at *attemp
 			}
 			uc = &fastUp{c: conn, addr: ep.Addr, probe: connprobe.New(conn),
 				in: h1wire.Buf{C: conn, B: make([]byte, fastUpBuf)}}
+			_ = uc.c.SetDeadline(deadline)
 		}
-		_ = uc.c.SetDeadline(deadline)
-		f.cur.Store(uc)
+		c.fastUp.Store(uc)
 		var err error
-		if c.gone.Load() {
-			// The watch saw the client leave before it could cut this
-			// connection.
+		if c.gone.Load() || c.ctx.Err() != nil {
+			// The client left, or the listener is closing, before this
+			// connection could be cut (cutFast).
 			err = net.ErrClosed
 		}
 		sent := time.Now()
@@ -297,13 +318,13 @@ func (c *h1ServerConn) fastTry(s *service, pol *policy, up *upstream, at *attemp
 			}
 			return uc
 		}
-		f.cur.Store(nil)
+		c.fastUp.Store(nil)
 		_ = uc.c.Close()
 		var ne net.Error
 		var ce *connectError
 		timeout := errors.As(err, &ne) && ne.Timeout()
 		switch {
-		case c.gone.Load():
+		case c.gone.Load() || c.ctx.Err() != nil:
 			at.oc = outClientGone
 		case timeout && !deadline.IsZero() && !time.Now().Before(deadline):
 			at.oc = outTimeout
@@ -311,7 +332,7 @@ func (c *h1ServerConn) fastTry(s *service, pol *policy, up *upstream, at *attemp
 			// A TLS endpoint refused this agent's certificate after the
 			// handshake (refusalConn): the request was not read.
 			at.oc = outConnect
-		case reused && !timeout && uc.in.Buffered() == 0 && f.body == 0 && idempotent(f.req.Method):
+		case reused && !timeout && !f.got1xx && uc.in.Buffered() == 0 && f.body == 0 && idempotent(f.req.Method):
 			uc, reused = nil, false
 			continue
 		default:
@@ -319,6 +340,16 @@ func (c *h1ServerConn) fastTry(s *service, pol *policy, up *upstream, at *attemp
 		}
 		at.err = err
 		return nil
+	}
+}
+
+// cutFast ends the fast path's wait on its endpoint, if it is waiting:
+// for the watch when the client has left, and for a shutdown whose time
+// is up. The fast path checks the connection's state after publishing
+// the connection it waits on, so a cut cannot fall between the two.
+func (c *h1ServerConn) cutFast() {
+	if uc := c.fastUp.Load(); uc != nil {
+		_ = uc.c.SetDeadline(time.Unix(1, 0))
 	}
 }
 
@@ -338,6 +369,7 @@ func (c *h1ServerConn) fastDial(s *service, pol *policy, addr string, deadline t
 // client).
 func (c *h1ServerConn) fastExchange(uc *fastUp) error {
 	f := c.fast
+	f.got1xx = false
 	if _, err := uc.c.Write(f.out); err != nil {
 		return err
 	}
@@ -358,6 +390,7 @@ func (c *h1ServerConn) fastExchange(uc *fastUp) error {
 		if rh.Status == http.StatusSwitchingProtocols || n == 4 {
 			return errors.New("unexpected informational response " + strconv.Itoa(rh.Status))
 		}
+		f.got1xx = true
 		uc.in.R += rh.Size
 	}
 }
@@ -460,7 +493,7 @@ func (c *h1ServerConn) fastForward(s *service, pol *policy, up *upstream, uc *fa
 	}
 	rec.BytesOut = n
 	c.disarmWatch()
-	f.cur.Store(nil)
+	c.fastUp.Store(nil)
 	switch {
 	case werr != nil || c.gone.Load():
 		_ = uc.c.Close()

@@ -2,12 +2,15 @@ package egress
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -314,5 +317,232 @@ func TestFastPathGrpcStatusHeader(t *testing.T) {
 	recs := rec.waitRequests(t, 2)
 	if recs[0].GRPCStatus != recs[1].GRPCStatus {
 		t.Fatalf("GRPCStatus net/http %d, fast %d", recs[0].GRPCStatus, recs[1].GRPCStatus)
+	}
+}
+
+// hungEndpoint reads requests and never answers; got receives a value per
+// connection once a first read returned.
+func hungEndpoint(t *testing.T, got chan<- struct{}) string {
+	ln := newLoopbackListener(t)
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go func() {
+				buf := make([]byte, 4096)
+				if _, err := c.Read(buf); err == nil {
+					got <- struct{}{}
+				}
+				io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestFastPathCloseCutsWaitingRequest: Close(ctx) cuts a request that
+// waits on its endpoint once ctx ends, as it does on the net/http path.
+func TestFastPathCloseCutsWaitingRequest(t *testing.T) {
+	for _, tc := range []struct{ name, req string }{
+		{"net/http POST", "POST /x%41 HTTP/1.1\r\nHost: svc\r\nContent-Length: 3\r\n\r\nabc"},
+		{"fast POST", "POST /x HTTP/1.1\r\nHost: svc\r\nContent-Length: 3\r\n\r\nabc"},
+		{"net/http pipelined GET", "GET /x%41 HTTP/1.1\r\nHost: svc\r\n\r\nGET /y HTTP/1.1\r\nHost: svc\r\n\r\n"},
+		{"fast pipelined GET", "GET /x HTTP/1.1\r\nHost: svc\r\n\r\nGET /y HTTP/1.1\r\nHost: svc\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := make(chan struct{}, 4)
+			ep := hungEndpoint(t, got)
+			p := New(Config{})
+			p.SetEndpoints("svc", []Endpoint{{ID: "a", Addr: ep}})
+			addr := listen(t, p, "svc", httpPolicy())
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			io.WriteString(c, tc.req)
+			<-got
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- p.Close(ctx) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Close still waits 10 s after its context ended: the request on its endpoint is never cut")
+			}
+		})
+	}
+}
+
+// TestFastPathGRPCWebAnswer: a gRPC-Web call (HTTP/1.1,
+// content-type application/grpc-web+proto) whose endpoint is down gets
+// the same generated answer on both paths.
+func TestFastPathGRPCWebAnswer(t *testing.T) {
+	p := newProxy(t, Config{})
+	p.SetEndpoints("svc", []Endpoint{{ID: "a", Addr: deadAddr(t)}})
+	addr := listen(t, p, "svc", httpPolicy())
+	var got []string
+	for _, target := range []string{"/pkg.Svc/M%41", "/pkg.Svc/M"} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head := rawHead(t, c, bufio.NewReader(c), "POST "+target+" HTTP/1.1\r\nHost: svc\r\n"+
+			"Content-Type: application/grpc-web+proto\r\nContent-Length: 5\r\n\r\n\x00\x00\x00\x00\x00")
+		c.Close()
+		line, _, _ := strings.Cut(head, "\r\n")
+		gs := ""
+		for _, l := range strings.Split(head, "\r\n") {
+			if strings.HasPrefix(l, "Grpc-Status:") {
+				gs = l
+			}
+		}
+		got = append(got, line+" "+gs)
+	}
+	if got[0] != got[1] {
+		t.Fatalf("net/http path answered %q, fast path %q", got[0], got[1])
+	}
+}
+
+// TestFastPathGrpcStatusTrailer: a grpc-status in the chunked
+// trailers of an HTTP/1 response is recorded as on the net/http path.
+func TestFastPathGrpcStatusTrailer(t *testing.T) {
+	ep := rawEndpoint(t, "HTTP/1.1 200 OK\r\nContent-Type: application/grpc-web+proto\r\nTrailer: Grpc-Status\r\n"+
+		"Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nGrpc-Status: 14\r\n\r\n", nil)
+	rec := &recorder{}
+	p := newProxy(t, Config{Observer: rec})
+	p.SetEndpoints("svc", []Endpoint{{ID: "a", Addr: ep}})
+	addr := listen(t, p, "svc", httpPolicy())
+	c := newClient(t)
+	do(t, c, "POST", "http://"+addr+"/x%41", "abc", "Content-Type", "application/grpc-web+proto")
+	do(t, c, "POST", "http://"+addr+"/x", "abc", "Content-Type", "application/grpc-web+proto")
+	recs := rec.waitRequests(t, 2)
+	if recs[0].GRPCStatus != recs[1].GRPCStatus {
+		t.Fatalf("GRPCStatus net/http %d, fast %d", recs[0].GRPCStatus, recs[1].GRPCStatus)
+	}
+}
+
+// TestFastPathPoolReuseAfterDeadline: an idle endpoint connection is
+// reused once the previous request's per-request timeout has passed, as on
+// the net/http path: the timeout bounds a request, not the connection.
+func TestFastPathPoolReuseAfterDeadline(t *testing.T) {
+	for _, target := range []string{"/x%41", "/x"} {
+		t.Run(target, func(t *testing.T) {
+			var conns atomic.Int64
+			b := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Write([]byte("ok"))
+			}))
+			b.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			b.Start()
+			defer b.Close()
+			p := newProxy(t, Config{})
+			p.SetEndpoints("svc", []Endpoint{{ID: "a", Addr: b.Listener.Addr().String()}})
+			pol := httpPolicy()
+			pol.PerRequestTimeout = 200 * time.Millisecond
+			addr := listen(t, p, "svc", pol)
+			c := newClient(t)
+			do(t, c, "GET", "http://"+addr+target, "")
+			time.Sleep(300 * time.Millisecond) // past the first request's deadline
+			do(t, c, "GET", "http://"+addr+target, "")
+			if n := conns.Load(); n != 1 {
+				t.Errorf("%d endpoint connections for two sequential requests, want 1", n)
+			}
+		})
+	}
+}
+
+// TestFastPathEmptyHost: an empty Host is refused as on the net/http
+// path.
+func TestFastPathEmptyHost(t *testing.T) {
+	ep := rawEndpoint(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", nil)
+	p := newProxy(t, Config{})
+	p.SetEndpoints("svc", []Endpoint{{ID: "a", Addr: ep}})
+	addr := listen(t, p, "svc", httpPolicy())
+	var got []string
+	for _, target := range []string{"/x%41", "/x"} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head := rawHead(t, c, bufio.NewReader(c), "GET "+target+" HTTP/1.1\r\nHost: \r\n\r\n")
+		c.Close()
+		line, _, _ := strings.Cut(head, "\r\n")
+		got = append(got, line)
+	}
+	if got[0] != got[1] {
+		t.Fatalf("empty Host: net/http path %q, fast path %q", got[0], got[1])
+	}
+}
+
+// TestFastPathStuckClientHoldsNothing: a client that pipelines requests and
+// stops reading leaves the proxy blocked writing an answer to it; it holds
+// no request (MaxRequests) and no connection slot (MaxConnections) then,
+// as on the net/http path, whose answer's end is flushed after both are
+// given back.
+func TestFastPathStuckClientHoldsNothing(t *testing.T) {
+	ep := rawEndpoint(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", nil)
+	for _, target := range []string{"/x%41", "/x"} {
+		t.Run(target, func(t *testing.T) {
+			p := newProxy(t, Config{})
+			p.SetEndpoints("svc", []Endpoint{{ID: "a", Addr: ep}})
+			pol := httpPolicy()
+			pol.Breaker = BreakerPolicy{MaxConnections: 4, MaxPendingRequests: 4, MaxRequests: 4}
+			addr := listen(t, p, "svc", pol)
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.(*net.TCPConn).SetReadBuffer(4096)
+			req := strings.Repeat("GET "+target+" HTTP/1.1\r\nHost: svc\r\n\r\n", 1000)
+			go func() {
+				for i := 0; i < 1000; i++ {
+					if _, err := c.Write([]byte(req)); err != nil {
+						return
+					}
+				}
+			}()
+			// Wait until the proxy stops making progress: it is blocked on
+			// the client.
+			s := svcOf(p, "svc")
+			prev := uint64(0)
+			for {
+				time.Sleep(300 * time.Millisecond)
+				n := s.requests.Load()
+				if n > 0 && n == prev {
+					break
+				}
+				prev = n
+			}
+			st, _ := p.Stats("svc")
+			if st.ActiveRequests != 0 {
+				t.Errorf("a connection blocked writing to its client holds %d active requests (after %d requests)", st.ActiveRequests, st.Requests)
+			}
+			s.slots.mu.Lock()
+			busy := s.slots.busy
+			s.slots.mu.Unlock()
+			if busy != 0 {
+				t.Errorf("a connection blocked writing to its client holds %d MaxConnections slots", busy)
+			}
+		})
 	}
 }

@@ -37,8 +37,10 @@ func newFastPool(idle time.Duration, maxIdle int) *fastPool {
 	return &fastPool{idle: idle, maxIdle: maxIdle, conns: make(map[string][]*fastUp)}
 }
 
-// get takes an idle connection to addr, or returns nil.
-func (p *fastPool) get(addr string, now time.Time) *fastUp {
+// get takes an idle connection to addr, or returns nil. The connection's
+// deadline becomes deadline (zero: none) before it is probed: the last
+// request's may have passed.
+func (p *fastPool) get(addr string, now, deadline time.Time) *fastUp {
 	for {
 		p.mu.Lock()
 		list := p.conns[addr]
@@ -51,7 +53,8 @@ func (p *fastPool) get(addr string, now time.Time) *fastUp {
 		list[n-1] = nil
 		p.conns[addr] = list[:n-1]
 		p.mu.Unlock()
-		if (p.idle <= 0 || now.Sub(uc.idleAt) < p.idle) && uc.in.Buffered() == 0 && uc.probe.Usable() {
+		if (p.idle <= 0 || now.Sub(uc.idleAt) < p.idle) && uc.in.Buffered() == 0 &&
+			uc.c.SetDeadline(deadline) == nil && uc.probe.Usable() {
 			return uc
 		}
 		_ = uc.c.Close()

@@ -90,6 +90,9 @@ type h1ServerConn struct {
 	linger bool
 	// fast is the fast path's state (fast.go), made at its first request.
 	fast *fastState
+	// fastUp is the endpoint connection a fast-path request waits on, for
+	// cutFast.
+	fastUp atomic.Pointer[fastUp]
 
 	// The watch for a client that leaves while its request waits (see
 	// armWatch).
@@ -149,12 +152,7 @@ func (c *h1ServerConn) runWatch() {
 		// would stay buffered for the next round.
 		c.gone.Store(true)
 		c.cancel()
-		if f := c.fast; f != nil {
-			if uc := f.cur.Load(); uc != nil {
-				// The fast path waits on the endpoint without a context.
-				_ = uc.c.SetDeadline(time.Unix(1, 0))
-			}
-		}
+		c.cutFast() // the fast path waits on its endpoint without a context
 	}
 }
 
@@ -470,6 +468,7 @@ func (hs *h1Server) shutdown(ctx context.Context) error {
 		hs.mu.Lock()
 		for c := range hs.conns {
 			c.cancel()
+			c.cutFast()
 			_ = c.nc.Close()
 		}
 		hs.mu.Unlock()
