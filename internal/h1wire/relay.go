@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"net/http"
 	"strconv"
 	"sync"
 )
@@ -222,5 +223,52 @@ func (h *Relay) readLine(src *Buf, dst *bufio.Writer, limit int, strict bool) (l
 			}
 			return nil, nil, rerr, werr
 		}
+	}
+}
+
+// WriteResponseHead writes the status line and the fields of a response
+// head being relayed: hop-by-hop fields and those Connection names left
+// out (Content-Length frames the body whatever Connection says, and gives
+// way to Transfer-Encoding when chunkedIn), Trailer only when the body
+// goes out chunked (chunkOut). The caller adds Date, the framing and the
+// connection's fate, then the empty line. A status line without reason
+// phrase gets net/http's.
+func (h *Relay) WriteResponseHead(w *bufio.Writer, rh *Head, http10, chunkedIn, chunkOut bool) {
+	if http10 {
+		_, _ = w.WriteString("HTTP/1.0 ")
+	} else {
+		_, _ = w.WriteString("HTTP/1.1 ")
+	}
+	_, _ = w.Write(strconv.AppendInt(h.Num[:0], int64(rh.Status), 10))
+	if len(rh.Reason) > 1 {
+		_, _ = w.Write(rh.Reason)
+	} else {
+		// No reason phrase: the status line still needs its space.
+		_ = w.WriteByte(' ')
+		_, _ = w.WriteString(http.StatusText(rh.Status))
+	}
+	_, _ = w.WriteString("\r\n")
+	for i := range rh.Fields {
+		f := &rh.Fields[i]
+		switch f.Kind {
+		case FieldConnection, FieldTE, FieldTransferEncoding, FieldHop:
+			continue
+		case FieldTrailer:
+			if !chunkOut {
+				continue
+			}
+		case FieldContentLength:
+			if chunkedIn {
+				continue // Transfer-Encoding wins (RFC 9112 §6.3)
+			}
+		default:
+			if len(rh.ConnList) > 0 && rh.Listed(f.Name) {
+				continue
+			}
+		}
+		_, _ = w.Write(f.Name)
+		_, _ = w.WriteString(": ")
+		_, _ = w.Write(f.Value)
+		_, _ = w.WriteString("\r\n")
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"net"
-	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/trellis-mesh/trellis/internal/h1wire"
@@ -281,43 +279,7 @@ func (h *h1conn) relayResponse(uc *upConn) *genError {
 	}
 
 	w := h.out
-	if h.http10 {
-		_, _ = w.WriteString("HTTP/1.0 ")
-	} else {
-		_, _ = w.WriteString("HTTP/1.1 ")
-	}
-	_, _ = w.Write(strconv.AppendInt(h.Num[:0], int64(rh.Status), 10))
-	if len(rh.Reason) > 1 {
-		_, _ = w.Write(rh.Reason)
-	} else {
-		// No reason phrase: the status line still needs its space.
-		_ = w.WriteByte(' ')
-		_, _ = w.WriteString(http.StatusText(rh.Status))
-	}
-	_, _ = w.WriteString("\r\n")
-	for i := range rh.Fields {
-		f := &rh.Fields[i]
-		switch f.Kind {
-		case h1wire.FieldConnection, h1wire.FieldTE, h1wire.FieldTransferEncoding, h1wire.FieldHop:
-			continue
-		case h1wire.FieldTrailer:
-			if !chunkOut {
-				continue
-			}
-		case h1wire.FieldContentLength:
-			if mode == respChunked {
-				continue // Transfer-Encoding wins (RFC 9112 §6.3)
-			}
-		default:
-			if len(rh.ConnList) > 0 && rh.Listed(f.Name) {
-				continue
-			}
-		}
-		_, _ = w.Write(f.Name)
-		_, _ = w.WriteString(": ")
-		_, _ = w.Write(f.Value)
-		_, _ = w.WriteString("\r\n")
-	}
+	h.WriteResponseHead(w, rh, h.http10, mode == respChunked, chunkOut)
 	if !rh.HasDate {
 		h.writeDate()
 	}

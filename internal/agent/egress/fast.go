@@ -433,39 +433,7 @@ func (c *h1ServerConn) fastForward(s *service, pol *policy, up *upstream, uc *fa
 	closeAfter := f.req.Close || c.srv.draining.Load()
 
 	w := c.bw
-	_, _ = w.WriteString("HTTP/1.1 ")
-	_, _ = w.Write(strconv.AppendInt(f.relay.Num[:0], int64(rh.Status), 10))
-	if len(rh.Reason) > 1 {
-		_, _ = w.Write(rh.Reason)
-	} else {
-		_ = w.WriteByte(' ')
-		_, _ = w.WriteString(http.StatusText(rh.Status))
-	}
-	_, _ = w.WriteString("\r\n")
-	for i := range rh.Fields {
-		fd := &rh.Fields[i]
-		switch fd.Kind {
-		case h1wire.FieldConnection, h1wire.FieldTE, h1wire.FieldTransferEncoding, h1wire.FieldHop:
-			continue
-		case h1wire.FieldTrailer:
-			if !chunkOut {
-				continue
-			}
-		case h1wire.FieldContentLength:
-			if mode == fastBodyChunked {
-				continue // Transfer-Encoding wins (RFC 9112 §6.3)
-			}
-		default:
-			// Content-Length frames the body whatever Connection says.
-			if len(rh.ConnList) > 0 && rh.Listed(fd.Name) {
-				continue
-			}
-		}
-		_, _ = w.Write(fd.Name)
-		_, _ = w.WriteString(": ")
-		_, _ = w.Write(fd.Value)
-		_, _ = w.WriteString("\r\n")
-	}
+	f.relay.WriteResponseHead(w, rh, false, mode == fastBodyChunked, chunkOut)
 	if !rh.HasDate {
 		c.w.date.WriteField(w)
 	}
