@@ -2,128 +2,24 @@ package proxy
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/trellis-mesh/trellis/internal/model"
 	"github.com/trellis-mesh/trellis/internal/snapshot"
+	"github.com/trellis-mesh/trellis/internal/testnet"
 )
 
-// desyncVectors is the HTTP/1.1 request-smuggling suite of
-// github.com/aws/http-desync-guardian, kept beside the repository
-// (reference: /work/shared/vectors/README.md).
+// desyncVectors is where the HTTP/1.1 request-smuggling suite is kept,
+// beside the repository (reference: /work/shared/vectors/README.md).
 const desyncVectors = "../../../shared/vectors/http1-desync"
-
-// desyncCase is one vector: a request and the tier it belongs to.
-type desyncCase struct {
-	Name    string     `json:"name"`
-	URI     flexString `json:"uri"`
-	Method  flexString `json:"method"`
-	Version flexString `json:"version"`
-	Headers []struct {
-		Name  flexString `json:"name"`
-		Value flexString `json:"value"`
-	} `json:"headers"`
-	Expected struct {
-		Tier   string `json:"tier"`
-		Reason string `json:"reason"`
-	} `json:"expected"`
-	file string
-}
-
-// flexString takes a YAML scalar of any type (`value: 1000` is a number).
-type flexString string
-
-func (s *flexString) UnmarshalJSON(b []byte) error {
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	switch v := v.(type) {
-	case nil:
-		*s = ""
-	case string:
-		*s = flexString(v)
-	default:
-		*s = flexString(strings.TrimSpace(string(b)))
-	}
-	return nil
-}
-
-func loadDesyncCases(t *testing.T) []desyncCase {
-	files, err := filepath.Glob(filepath.Join(desyncVectors, "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Skipf("desync vectors not found in %s (expected ../shared/vectors/http1-desync beside the repository)", desyncVectors)
-	}
-	var all []desyncCase
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cs []desyncCase
-		if err := yaml.Unmarshal(data, &cs); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		for i := range cs {
-			cs[i].file = filepath.Base(f)
-		}
-		all = append(all, cs...)
-	}
-	return all
-}
-
-// rawRequest renders the case as bytes on the wire. A Host header for the
-// test service is added first when the case has none, so that an accepted
-// request would really reach the target; a body matching the framing
-// headers (an empty chunked body, or Content-Length bytes) follows, so that
-// a request the gateway accepts completes.
-func (c *desyncCase) rawRequest() []byte {
-	var b strings.Builder
-	b.WriteString(string(c.Method) + " " + string(c.URI))
-	if c.Version != "" {
-		b.WriteString(" " + string(c.Version))
-	}
-	b.WriteString("\r\n")
-	hasHost := false
-	for _, h := range c.Headers {
-		if strings.EqualFold(strings.TrimSpace(string(h.Name)), "host") {
-			hasHost = true
-		}
-	}
-	if !hasHost {
-		b.WriteString("Host: localhost\r\n")
-	}
-	body := ""
-	for _, h := range c.Headers {
-		b.WriteString(string(h.Name) + ": " + string(h.Value) + "\r\n")
-		name, value := string(h.Name), strings.TrimSpace(string(h.Value))
-		switch {
-		case strings.EqualFold(name, "transfer-encoding") && strings.Contains(strings.ToLower(value), "chunked"):
-			body = "0\r\n\r\n"
-		case strings.EqualFold(name, "content-length") && body == "":
-			if n, err := strconv.Atoi(value); err == nil && n >= 0 && n <= 8<<20 {
-				body = strings.Repeat("x", n)
-			}
-		}
-	}
-	b.WriteString("\r\n")
-	b.WriteString(body)
-	return []byte(b.String())
-}
 
 // TestHTTP1Desync replays every desync vector against a real listener with
 // a real target that counts what reaches it. Severe requests must be
@@ -131,14 +27,14 @@ func (c *desyncCase) rawRequest() []byte {
 // target; Compliant ones must reach it unless stricterByDesign; the
 // outcome of every tier is reported (go test -v).
 func TestHTTP1Desync(t *testing.T) {
-	cases := loadDesyncCases(t)
+	cases := testnet.LoadDesync(t, desyncVectors)
 	reachedBy := map[bool][]bool{}
 	forEachPath(t, func(t *testing.T, fast bool) { reachedBy[fast] = testDesync(t, cases, fast) })
 	// Both request paths must agree on every case.
 	if f, n := reachedBy[true], reachedBy[false]; len(f) == len(cases) && len(n) == len(cases) {
 		for i, c := range cases {
 			if f[i] != n[i] {
-				t.Errorf("%s: case %q reached the target on the fast path %v, on net/http %v", c.file, c.Name, f[i], n[i])
+				t.Errorf("%s: case %q reached the target on the fast path %v, on net/http %v", c.File, c.Name, f[i], n[i])
 			}
 		}
 	}
@@ -146,7 +42,7 @@ func TestHTTP1Desync(t *testing.T) {
 
 // testDesync replays the cases and returns, for each, whether it reached
 // the target.
-func testDesync(t *testing.T, cases []desyncCase, fast bool) []bool {
+func testDesync(t *testing.T, cases []testnet.DesyncCase, fast bool) []bool {
 	var hits []bool
 	var reached atomic.Int64
 	target := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -166,7 +62,7 @@ func testDesync(t *testing.T, cases []desyncCase, fast bool) []bool {
 	byTier := map[string]*outcome{}
 	for _, c := range cases {
 		before := reached.Load()
-		res := sendRaw(t, port, c.rawRequest())
+		res := sendRaw(t, port, c.Raw())
 		hit := reached.Load() > before
 		hits = append(hits, hit)
 		tier := c.Expected.Tier
@@ -185,10 +81,10 @@ func testDesync(t *testing.T, cases []desyncCase, fast bool) []bool {
 		}
 		if tier == "Severe" && !rejected {
 			t.Errorf("%s: Severe case %q (%s) not rejected: reached target %v, answer %s",
-				c.file, c.Name, c.Expected.Reason, hit, res)
+				c.File, c.Name, c.Expected.Reason, hit, res)
 		}
 		if tier == "Compliant" && !hit && !stricterByDesign(&c) {
-			t.Errorf("%s: Compliant case %q rejected: %s", c.file, c.Name, res)
+			t.Errorf("%s: Compliant case %q rejected: %s", c.File, c.Name, res)
 		}
 		if tier != "Severe" {
 			t.Logf("%-9s %-32s %-45q → reached=%v %s", tier, c.Expected.Reason, c.Name, hit, res)
@@ -210,7 +106,7 @@ func testDesync(t *testing.T, cases []desyncCase, fast bool) []bool {
 // calls Compliant on purpose: transfer codings other than a lone "chunked"
 // (net/http answers those 501 anyway) and request targets that are empty
 // or not ASCII.
-func stricterByDesign(c *desyncCase) bool {
+func stricterByDesign(c *testnet.DesyncCase) bool {
 	te := 0
 	for _, h := range c.Headers {
 		if strings.EqualFold(string(h.Name), "transfer-encoding") {

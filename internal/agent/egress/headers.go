@@ -28,6 +28,14 @@ func (s *service) rewriteRequest(r *http.Request, st *reqState) {
 	keepTE := hasToken(h["Te"], "trailers")
 	removeHopHeaders(h)
 	delete(h, "Expect")
+	for k := range h {
+		if framingTwin(k) {
+			// An HTTP/2 request may carry one (HTTP/1 clients are
+			// refused, checkRequest); an HTTP/1 endpoint that maps '_'
+			// to '-' would frame by it.
+			delete(h, k)
+		}
+	}
 	if keepTE {
 		h["Te"] = p.teTrailers
 	}
