@@ -18,26 +18,26 @@ import (
 
 // The HTTP/1 fast path serves the common request of an HTTP/1
 // connection (plain text, or TLS that chose HTTP/1.1) without net/http's
-// types: an HTTP/1.1 request in origin
-// form whose head, and body if any (Content-Length), are already
-// buffered, for a service whose policy
+// types: an HTTP/1.1 request in origin form whose head, and body if any
+// (Content-Length), are already buffered, for a service whose policy
 // allows it (policy.fast: HTTP1 endpoints, in plain text or TLS, no idle
 // watchdog, no per-try timeout) and while a connection slot is free
-// (MaxConnections). The head is parsed
-// in place (h1wire.Head, with the framing guard's checks), the head sent
-// to endpoints is built once into a buffer of the connection (and sent
-// again as it is on a retry), the endpoint's response head is parsed in
-// place and its body relayed (h1wire.Relay) over the fast path's own
-// keep-alive connections (fastPool). The per-request timeout is the
-// endpoint connection's deadline rather than a context. Retries, outlier
-// detection, the retry budget, MaxRequests and the Record are the same
-// as on the net/http path (http.go), whose functions it shares. Nothing
-// is allocated per request in the steady state.
+// (MaxConnections). The head is parsed in place (h1wire.Head, with the
+// framing guard's checks); the head sent to endpoints is built once into
+// a buffer of the connection and sent again as it is on a retry; the
+// endpoint's response head is parsed in place and its body relayed
+// (h1wire.Relay) over the fast path's own keep-alive connections
+// (fastPool). The per-request timeout is the endpoint connection's
+// deadline rather than a context, and a shutdown or the client-gone
+// watch cuts the wait with cutFast. Retries, outlier detection, the retry
+// budget, MaxRequests, the Record and the generated answers are the
+// net/http path's (http.go), whose functions it shares. Nothing is
+// allocated per request in the steady state.
 //
-// Anything else (a chunked or larger body, Expect, HTTP/1.0, a '%' in the target, a head
-// the guard's rules refuse or that is not all buffered yet) is read by
-// http.ReadRequest as before; so a request the fast path leaves is
-// answered exactly as it was.
+// Anything else (HTTP/1.0, Expect, a chunked or larger body, a '%' in
+// the target, an empty Host, gRPC-Web, a head the guard's rules refuse or
+// that is not all buffered yet) is read by http.ReadRequest as before, so
+// a request the fast path leaves is answered exactly as it was.
 
 // fastState is the fast path's state of one client connection.
 type fastState struct {

@@ -10,12 +10,13 @@ import (
 
 // buildHead appends to out the head the fast path sends to endpoints for
 // the request hd, rewritten as rewriteRequest rewrites a net/http
-// request: hop-by-hop fields out (those of hopHeaders and those Connection
-// names; "te: trailers" kept), x-forwarded-for appended, x-forwarded-proto
-// (proto: http, or https from a TLS client) added when missing, a W3C traceparent (tracestate dropped with a broken
-// one) and an x-request-id added when missing. Host and the other fields
-// keep their order and spelling. rec gets the trace and request IDs,
-// which alias out.
+// request: hop-by-hop fields out (those of hopHeaders and those
+// Connection names; "te: trailers" kept), x-forwarded-for appended,
+// x-forwarded-proto (proto: http, or https from a TLS client) added when
+// missing, a W3C traceparent (tracestate dropped with a broken one) and
+// an x-request-id added when missing. Host and the other fields keep
+// their order and spelling. rec gets the trace and request IDs, which
+// alias out.
 func (f *fastState) buildHead(out []byte, hd *h1wire.Head, rec *Record, proto string) []byte {
 	var (
 		tp       []byte // the only traceparent, if there is one
