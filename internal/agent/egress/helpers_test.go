@@ -237,3 +237,18 @@ func newLoopbackListener(t testing.TB) net.Listener {
 	t.Cleanup(func() { ln.Close() })
 	return ln
 }
+
+// idle counts the idle HTTP/1.1 connections to addr, of the fast path and
+// of h1client.
+func (up *upstream) idle(addr string) int {
+	n := 0
+	if up.h1 != nil {
+		n += up.h1.Idle(addr)
+	}
+	if up.fast != nil {
+		up.fast.mu.Lock()
+		n += len(up.fast.conns[addr])
+		up.fast.mu.Unlock()
+	}
+	return n
+}

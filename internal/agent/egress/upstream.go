@@ -18,9 +18,8 @@ type upstream struct {
 	h1 *h1client.Transport // HTTP/1.1 requests with no or small bodies; nil for HTTP/2
 	// fast holds the fast path's connections (fast.go); nil unless the
 	// policy lets requests take it.
-	fast      *fastPool
-	h1MaxIdle int     // idle connections kept per endpoint, by each pool
-	pol       *policy // the policy it was built for
+	fast *fastPool
+	pol  *policy // the policy it was built for
 }
 
 // roundTrip sends r through the transport that suits it: HTTP/1.1
@@ -32,21 +31,6 @@ func (up *upstream) roundTrip(r *http.Request) (*http.Response, error) {
 		return up.h1.RoundTrip(r)
 	}
 	return up.tr.RoundTrip(r)
-}
-
-// idle counts the idle HTTP/1.1 connections to addr, of the fast path and
-// of h1client.
-func (up *upstream) idle(addr string) int {
-	n := 0
-	if up.h1 != nil {
-		n += up.h1.Idle(addr)
-	}
-	if up.fast != nil {
-		up.fast.mu.Lock()
-		n += len(up.fast.conns[addr])
-		up.fast.mu.Unlock()
-	}
-	return n
 }
 
 // closeIdle closes the idle connections of both transports.
@@ -110,7 +94,6 @@ func newUpstream(s *service, pol *policy) *upstream {
 		if max := pol.Breaker.MaxConnections; max > 0 {
 			maxIdle = min(max, maxIdlePerEndpoint)
 		}
-		up.h1MaxIdle = maxIdle
 		up.h1 = h1client.New(h1client.Config{
 			Dial: func(ctx context.Context, addr string) (net.Conn, error) {
 				return s.dial(ctx, addr, pol, false, true)
@@ -118,9 +101,9 @@ func newUpstream(s *service, pol *policy) *upstream {
 			IdleTimeout:    pol.IdleTimeout,
 			MaxIdlePerAddr: maxIdle,
 		})
-	}
-	if pol.fast {
-		up.fast = newFastPool(pol.IdleTimeout, up.h1MaxIdle)
+		if pol.fast { // fast implies HTTP1, so !h2
+			up.fast = newFastPool(pol.IdleTimeout, maxIdle)
+		}
 	}
 	return up
 }
