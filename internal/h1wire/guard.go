@@ -585,11 +585,11 @@ func trimOWSBytes(s []byte) []byte {
 }
 
 // equalFoldBytes compares b with the lower-case ASCII string p.
-func equalFoldBytes(b []byte, p string) bool {
+func equalFoldBytes[T string | []byte](b T, p string) bool {
 	if len(b) != len(p) {
 		return false
 	}
-	for i := range b {
+	for i := 0; i < len(b); i++ {
 		if LowerASCII(b[i]) != p[i] {
 			return false
 		}
@@ -601,11 +601,11 @@ func equalFoldBytes(b []byte, p string) bool {
 // for the headers the gateway owns, since servers that map header names
 // to CGI-style variables (HTTP_X_AMZN_LATTICE_IDENTITY) read both
 // spellings as one.
-func equalFoldDash(b []byte, p string) bool {
+func equalFoldDash[T string | []byte](b T, p string) bool {
 	if len(b) != len(p) {
 		return false
 	}
-	for i := range b {
+	for i := 0; i < len(b); i++ {
 		if c := LowerASCII(b[i]); c != p[i] && !(c == '_' && p[i] == '-') {
 			return false
 		}

@@ -123,8 +123,20 @@ const (
 	FieldLattice // set by the gateway alone: x-forwarded-*, x-amzn-lattice-*
 )
 
+// FramingTwin reports whether name is Content-Length or
+// Transfer-Encoding spelled with '_' for '-' (ignoring case): a server
+// that maps '_' to '-' would frame a message by it.
+func FramingTwin[T string | []byte](name T) bool {
+	for i := 0; i < len(name); i++ {
+		if name[i] == '_' {
+			return equalFoldDash(name, "content-length") || equalFoldDash(name, "transfer-encoding")
+		}
+	}
+	return false
+}
+
 // ClassifyField tells a field's kind by its name, ignoring case.
-func ClassifyField(name []byte) FieldKind {
+func ClassifyField[T string | []byte](name T) FieldKind {
 	switch len(name) {
 	case 2:
 		if equalFoldBytes(name, "te") {

@@ -18,6 +18,10 @@ type Relay struct {
 	Bufs *sync.Pool // *[]byte copy buffers
 	Big  *[]byte
 	Num  [24]byte
+	// Trailer, if set, is given each trailer field of a chunked body
+	// CopyChunked relays ("name: value", checked, without its line end;
+	// valid until Trailer returns), whether or not it is forwarded.
+	Trailer func(field []byte)
 }
 
 // Release gives the copy buffer back.
@@ -187,6 +191,9 @@ func (h *Relay) CopyChunked(src *Buf, dst *bufio.Writer, strict, chunkOut bool, 
 			}
 		} else if c := bytes.IndexByte(field, ':'); c <= 0 || !isToken(field[:c]) || !validValue(field[c+1:]) {
 			return n, ErrBadResponse, nil, nil
+		}
+		if h.Trailer != nil {
+			h.Trailer(field)
 		}
 		if chunkOut {
 			_, _ = dst.Write(field)

@@ -48,3 +48,28 @@ func TestDate(t *testing.T) {
 type nilWriter struct{}
 
 func (nilWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+func TestFramingTwin(t *testing.T) {
+	for name, want := range map[string]bool{
+		"Content_Length": true, "content_length": true, "TRANSFER_ENCODING": true, "Transfer_encoding": true,
+		"Content-Length": false, "Transfer-Encoding": false, "Content_Type": false, "content_length_x": false, "": false,
+	} {
+		if got := FramingTwin(name); got != want {
+			t.Errorf("FramingTwin(%q) = %v", name, got)
+		}
+		if got := FramingTwin([]byte(name)); got != want {
+			t.Errorf("FramingTwin([]byte %q) = %v", name, got)
+		}
+	}
+}
+
+func TestClassifyFieldString(t *testing.T) {
+	for name, want := range map[string]FieldKind{
+		"te": FieldTE, "Host": FieldHost, "x_amzn_lattice_identity": FieldLattice, "X-Forwarded-For": FieldLattice,
+		"proxy-authorization": FieldHop, "transfer-encoding": FieldTransferEncoding, "x-custom": FieldOther,
+	} {
+		if got, gotBytes := ClassifyField(name), ClassifyField([]byte(name)); got != want || gotBytes != want {
+			t.Errorf("ClassifyField(%q) = %v, %v; want %v", name, got, gotBytes, want)
+		}
+	}
+}

@@ -409,7 +409,7 @@ func checkRequest(r *http.Request) string {
 		if !httpguts.ValidHeaderFieldName(k) {
 			return "invalid header name"
 		}
-		if framingTwin(k) {
+		if h1wire.FramingTwin(k) {
 			// As the gateway's framing guard: a server that maps '_' to
 			// '-' would frame the request by it.
 			return "framing header name spelled with '_'"
@@ -421,16 +421,6 @@ func checkRequest(r *http.Request) string {
 		}
 	}
 	return ""
-}
-
-// framingTwin reports whether a header name is Content-Length or
-// Transfer-Encoding spelled with '_' for a '-'.
-func framingTwin(k string) bool {
-	if strings.IndexByte(k, '_') < 0 {
-		return false
-	}
-	k = strings.ReplaceAll(k, "_", "-")
-	return strings.EqualFold(k, "Content-Length") || strings.EqualFold(k, "Transfer-Encoding")
 }
 
 // track registers a connection for draining; false once draining.

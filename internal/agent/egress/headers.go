@@ -6,6 +6,8 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+
+	"github.com/trellis-mesh/trellis/internal/h1wire"
 )
 
 // hopHeaders are connection-specific (RFC 9110 §7.6.1) and never forwarded
@@ -29,7 +31,7 @@ func (s *service) rewriteRequest(r *http.Request, st *reqState) {
 	removeHopHeaders(h)
 	delete(h, "Expect")
 	for k := range h {
-		if framingTwin(k) {
+		if h1wire.FramingTwin(k) {
 			// An HTTP/2 request may carry one (HTTP/1 clients are
 			// refused, checkRequest); an HTTP/1 endpoint that maps '_'
 			// to '-' would frame by it.
