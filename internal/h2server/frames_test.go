@@ -238,12 +238,26 @@ func FuzzServeConn(f *testing.F) {
 	f.Add(seed.Bytes())
 	f.Add([]byte{0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 5, 1, 4, 0, 0, 0, 3})
 	f.Fuzz(func(t *testing.T, frames []byte) {
-		s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(r.Body)
 			w.Header().Set("Trailer", "X-T")
 			w.Write(b)
 			w.Header().Set("X-T", "t")
-		}), Logger: slog.New(slog.DiscardHandler)}
+		})
+		s := &Server{Handler: h, Logger: slog.New(slog.DiscardHandler)}
+		if len(frames)%2 == 1 {
+			// Half the inputs meet a StreamHandler, which declines
+			// every other request.
+			s.Handler = directHandler{http: h, serve: func(r *Request) bool {
+				if len(r.Fields)%2 == 1 {
+					return false
+				}
+				_ = r.WriteHead(200, r.Fields, -1, false)
+				_, _ = r.Write([]byte(r.Path))
+				r.SetTrailers(r.Fields)
+				return true
+			}}
+		}
 		c := &memConn{in: io.MultiReader(bytes.NewReader([]byte(clientPreface)), bytes.NewReader(frames))}
 		done := make(chan struct{})
 		go func() { _ = s.ServeConn(context.Background(), c); close(done) }()

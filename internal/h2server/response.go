@@ -155,6 +155,9 @@ func (w *responseWriter) finish() {
 	}
 	c, s := w.s.c, w.s
 	trailers := w.trailers()
+	if s.direct != nil {
+		trailers = append(trailers, s.direct.trailers...)
+	}
 	if !w.noBody && w.declared >= 0 && w.written < w.declared {
 		return // short of its Content-Length: handlerDone resets the stream
 	}
@@ -236,7 +239,6 @@ func appendField(out []hpack.HeaderField, name, value string) []hpack.HeaderFiel
 
 // sendHeaders queues the response's HEADERS.
 func (w *responseWriter) sendHeaders(endStream bool) error {
-	c, s := w.s.c, w.s
 	fields := make([]hpack.HeaderField, 0, len(w.header)+1)
 	hasDate := false
 	for k, vv := range w.header {
@@ -251,6 +253,12 @@ func (w *responseWriter) sendHeaders(endStream bool) error {
 	if !hasDate {
 		fields = append(fields, hpack.HeaderField{Name: "date", Value: time.Now().UTC().Format(http.TimeFormat)})
 	}
+	return w.queueHeaders(fields, endStream)
+}
+
+// queueHeaders queues the HEADERS of the final response with fields.
+func (w *responseWriter) queueHeaders(fields []hpack.HeaderField, endStream bool) error {
+	c, s := w.s.c, w.s
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, err := c.waitRoom(s, 0); err != nil {

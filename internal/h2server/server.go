@@ -169,6 +169,7 @@ type conn struct {
 	remote string
 	tls    *tls.ConnectionState
 	wg     sync.WaitGroup // handlers
+	direct StreamHandler  // the Handler, when it is one
 
 	// Read side, owned by the serve goroutine.
 	hdr          [frameHeaderLen]byte
@@ -225,6 +226,7 @@ func (s *Server) newConn(ctx context.Context, nc net.Conn) *conn {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.direct, _ = s.Handler.(StreamHandler)
 	if tc, ok := nc.(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		c.tls = &st

@@ -21,9 +21,13 @@ type stream struct {
 	id     uint32
 	ctx    context.Context
 	cancel context.CancelFunc
-	req    *http.Request
-	w      responseWriter
-	body   requestBody
+	req    *http.Request // nil while direct is served
+	direct *Request      // for the StreamHandler (&dreq); nil: none
+	dreq   Request
+	// fieldsBuf holds a direct request's fields when they are few.
+	fieldsBuf [8]hpack.HeaderField
+	w         responseWriter
+	body      requestBody
 
 	// Guarded by c.mu.
 	cond        sync.Cond // body bytes arrived, or the stream ended
@@ -35,7 +39,8 @@ type stream struct {
 	recvWindow  int32
 	recvRefund  int32
 	handlerDone bool
-	headersSent bool // the final response's HEADERS are queued
+	headersSent bool      // the final response's HEADERS are queued
+	cut         Deadliner // Request.Watch's: cut when the stream resets
 }
 
 var (
@@ -72,6 +77,11 @@ func (c *conn) runHandler(s *stream) {
 		}
 		c.handlerDone(s)
 	}()
+	if s.direct != nil && c.serveDirect(s) {
+		s.w.finish()
+		panicked = false
+		return
+	}
 	c.srv.Handler.ServeHTTP(&s.w, s.req)
 	s.w.finish()
 	panicked = false
@@ -101,8 +111,11 @@ func (c *conn) handlerDone(s *stream) {
 	}
 	c.armIdle()
 	wake := (c.goingAway || c.goAwayRecv) && c.running == 0 && len(c.streams) == 0
+	s.cut = nil
 	c.mu.Unlock()
-	s.cancel()
+	if s.cancel != nil {
+		s.cancel()
+	}
 	// Let the goroutines that are ready to run (other handlers whose
 	// answers arrived in the same poll) queue their frames first, so that
 	// one write carries them all. With nothing else to run, this returns
@@ -161,7 +174,7 @@ func (c *conn) closeStream(s *stream, err error) {
 	delete(c.streams, s.id)
 	s.cond.Broadcast()
 	c.cond.Broadcast()
-	s.cancel()
+	s.stop()
 	if n := len(s.body.buf) - s.body.r; n > 0 {
 		// Bytes nobody will read go back to the connection's window.
 		c.refundConnLocked(int32(n))
@@ -176,7 +189,19 @@ func (s *stream) abort(err error) {
 	}
 	s.reset, s.resetErr = true, err
 	s.cond.Broadcast()
-	s.cancel()
+	s.stop()
+}
+
+// stop cancels the context of a reset stream and cuts what its handler
+// watches; mu held.
+func (s *stream) stop() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	if s.cut != nil {
+		_ = s.cut.SetDeadline(time.Unix(1, 0))
+		s.cut = nil
+	}
 }
 
 // requestBody is a request's body: the serve loop delivers DATA into buf,

@@ -1,0 +1,276 @@
+package h2server
+
+import (
+	"io"
+	"net/http"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// directHandler is a StreamHandler: serve answers the streams it is
+// offered, unless it returns false; ServeHTTP gets the rest.
+type directHandler struct {
+	serve func(r *Request) bool
+	http  http.HandlerFunc
+}
+
+func (h directHandler) ServeStream(r *Request) bool { return h.serve(r) }
+func (h directHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.http(w, r)
+}
+
+// seenDirect is what ServeStream saw of a request.
+type seenDirect struct {
+	method, scheme, authority, path string
+	fields                          []hpack.HeaderField
+}
+
+// TestStreamHandlerOffers: requests without a body reach ServeStream with
+// their fields as documented (Host out, cookies joined, order kept);
+// requests with a body and CONNECT reach ServeHTTP.
+func TestStreamHandlerOffers(t *testing.T) {
+	seen := make(chan seenDirect, 4)
+	viaHTTP := make(chan string, 4)
+	_, addr := serve(t, directHandler{
+		serve: func(r *Request) bool {
+			seen <- seenDirect{r.Method, r.Scheme, r.Authority, r.Path, append([]hpack.HeaderField(nil), r.Fields...)}
+			return true
+		},
+		http: func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			viaHTTP <- r.Method
+		},
+	})
+	rc := dialRaw(t, addr)
+	rc.headers(1, true, ":method", "GET", ":scheme", "http", ":authority", "a.example", ":path", "/p?q=1",
+		"cookie", "a=1", "x-one", "1", "host", "a.example", "cookie", "b=2", "te", "trailers", "x-one", "2")
+	got := <-seen
+	want := seenDirect{"GET", "http", "a.example", "/p?q=1", []hpack.HeaderField{
+		{Name: "cookie", Value: "a=1; b=2"}, {Name: "x-one", Value: "1"}, {Name: "te", Value: "trailers"}, {Name: "x-one", Value: "2"},
+	}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ServeStream saw %+v\nwant %+v", got, want)
+	}
+	rc.headers(3, true, ":method", "GET", ":scheme", "http", ":path", "/", "host", "b.example")
+	if got := <-seen; got.authority != "b.example" || len(got.fields) != 0 {
+		t.Errorf("Host without :authority: %+v", got)
+	}
+	rc.headers(5, false, ":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/", "content-length", "2")
+	if err := rc.fr.WriteData(5, true, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if m := <-viaHTTP; m != "POST" {
+		t.Errorf("ServeHTTP got %s", m)
+	}
+	rc.headers(7, true, ":method", "CONNECT", ":authority", "a:443")
+	if m := <-viaHTTP; m != "CONNECT" {
+		t.Errorf("ServeHTTP got %s", m)
+	}
+	select {
+	case s := <-seen:
+		t.Errorf("ServeStream was offered %+v", s)
+	default:
+	}
+}
+
+// TestStreamHandlerDecline: a request ServeStream declines reaches
+// ServeHTTP as a server with a plain Handler gives it.
+func TestStreamHandlerDecline(t *testing.T) {
+	type view struct {
+		Method, Host, RequestURI, Path, RawQuery, Proto string
+		Header                                          http.Header
+		ContentLength                                   int64
+		NoBody, HasContext                              bool
+	}
+	see := func(r *http.Request) view {
+		return view{r.Method, r.Host, r.RequestURI, r.URL.Path, r.URL.RawQuery, r.Proto, r.Header, r.ContentLength,
+			r.Body == http.NoBody, r.Context().Done() != nil}
+	}
+	got := make(chan view, 2)
+	h := func(w http.ResponseWriter, r *http.Request) {
+		got <- see(r)
+		w.Header().Set("X-Via", "http")
+	}
+	_, direct := serve(t, directHandler{serve: func(*Request) bool { return false }, http: h})
+	_, plain := serve(t, http.HandlerFunc(h))
+	var views [2]view
+	for i, addr := range []string{direct, plain} {
+		rc := dialRaw(t, addr)
+		rc.headers(1, true, ":method", "GET", ":scheme", "http", ":authority", "a.example", ":path", "/a%20b?x=%2F",
+			"cookie", "a=1", "cookie", "b=2", "x-custom", "v", "content-length", "0")
+		views[i] = <-got
+		for {
+			f := rc.next()
+			if f == nil {
+				t.Fatal("no response")
+			}
+			if hf, ok := f.(*http2.HeadersFrame); ok && hf.StreamID == 1 {
+				break
+			}
+		}
+	}
+	if !reflect.DeepEqual(views[0], views[1]) {
+		t.Errorf("declined request %+v\nplain handler's %+v", views[0], views[1])
+	}
+	if views[0].Header.Get("Cookie") != "a=1; b=2" || views[0].Path != "/a b" || !views[0].HasContext {
+		t.Errorf("declined request %+v", views[0])
+	}
+}
+
+// TestStreamHandlerResponse: WriteHead, Write and SetTrailers answer the
+// request; fields HTTP/2 forbids and invalid ones are dropped, names
+// lower-cased, a date added when there is none.
+func TestStreamHandlerResponse(t *testing.T) {
+	_, addr := serve(t, directHandler{
+		serve: func(r *Request) bool {
+			switch r.Path {
+			case "/head":
+				_ = r.WriteHead(204, []hpack.HeaderField{{Name: "date", Value: "Mon, 02 Jan 2006 15:04:05 GMT"}}, -1, true)
+			default:
+				err := r.WriteHead(200, []hpack.HeaderField{
+					{Name: "content-type", Value: "text/plain"},
+					{Name: "connection", Value: "close"},
+					{Name: "bad name", Value: "x"},
+					{Name: "X-Up", Value: "v"},
+					{Name: "x-bad-value", Value: "a\r\nb"},
+					{Name: "trailer", Value: "X-Sum"},
+				}, -1, false)
+				if err != nil {
+					t.Error(err)
+				}
+				if err := r.WriteHead(500, nil, -1, true); err == nil {
+					t.Error("a second WriteHead was taken")
+				}
+				r.Write([]byte("hello "))
+				r.Flush()
+				r.Write([]byte("world"))
+				r.SetTrailers([]hpack.HeaderField{{Name: "X-Sum", Value: "11"}})
+			}
+			return true
+		},
+		http: func(w http.ResponseWriter, r *http.Request) { t.Error("ServeHTTP called") },
+	})
+	c := h2cClient(t)
+	resp, err := c.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(body) != "hello world" || resp.StatusCode != 200 {
+		t.Fatalf("%d %q %v", resp.StatusCode, body, err)
+	}
+	h := resp.Header
+	if h.Get("Content-Type") != "text/plain" || h.Get("X-Up") != "v" || h.Get("Date") == "" ||
+		h.Get("Connection") != "" || h.Get("X-Bad-Value") != "" || len(h) != 3 { // Trailer goes to resp.Trailer
+		t.Errorf("header %v", h)
+	}
+	if resp.Trailer.Get("X-Sum") != "11" {
+		t.Errorf("trailer %v", resp.Trailer)
+	}
+	resp, err = c.Get("http://" + addr + "/head")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 204 || resp.Header.Get("Date") != "Mon, 02 Jan 2006 15:04:05 GMT" {
+		t.Errorf("%d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+// cutRecorder is a Deadliner that reports the deadlines set.
+type cutRecorder struct {
+	mu  sync.Mutex
+	set []time.Time
+	cut chan struct{}
+}
+
+func (c *cutRecorder) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.set = append(c.set, t)
+	close(c.cut)
+	return nil
+}
+
+// TestStreamHandlerWatch: a stream the client resets cuts what its handler
+// watches; once reset, Watch watches nothing and says so.
+func TestStreamHandlerWatch(t *testing.T) {
+	d := &cutRecorder{cut: make(chan struct{})}
+	after := make(chan bool, 1)
+	_, addr := serve(t, directHandler{
+		serve: func(r *Request) bool {
+			if !r.Watch(d) {
+				t.Error("Watch refused on a live stream")
+			}
+			<-d.cut
+			after <- r.Watch(&cutRecorder{cut: make(chan struct{})})
+			return true
+		},
+		http: func(w http.ResponseWriter, r *http.Request) {},
+	})
+	rc := dialRaw(t, addr)
+	rc.headers(1, true, get("/")...)
+	time.Sleep(10 * time.Millisecond) // let the handler start watching; the test holds either way
+	if err := rc.fr.WriteRSTStream(1, http2.ErrCodeCancel); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ok := <-after:
+		if ok {
+			t.Error("Watch took a reset stream")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reset did not cut the watched connection")
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.set) != 1 || !d.set[0].Before(time.Now()) {
+		t.Errorf("deadlines set: %v", d.set)
+	}
+}
+
+// TestStreamHandlerMalformed: the direct path's requests pass the same
+// checks (RFC 9113 §8.2–8.3) as ServeHTTP's.
+func TestStreamHandlerMalformed(t *testing.T) {
+	_, addr := serve(t, directHandler{
+		serve: func(r *Request) bool {
+			_ = r.WriteHead(200, nil, 0, true)
+			return true
+		},
+		http: func(w http.ResponseWriter, r *http.Request) {},
+	})
+	rc := dialRaw(t, addr)
+	for i, fields := range [][]string{
+		append(get("/"), "X-Upper", "v"),
+		append(get("/"), "connection", "close"),
+		append(get("/"), "te", "gzip"),
+		append(get("/"), "content-length", "1"),
+		append(get("/"), "host", "other"),
+		get("/a%zz"),
+		get("a"),
+		{":method", "GET", ":authority", "a", ":path", "/"},
+	} {
+		id := uint32(2*i + 1)
+		rc.headers(id, true, fields...)
+		rc.expectRST(id, http2.ErrCodeProtocol)
+	}
+	rc.headers(99, true, get("/%41")...)
+	for {
+		f := rc.next()
+		if f == nil {
+			t.Fatal("connection ended")
+		}
+		if h, ok := f.(*http2.HeadersFrame); ok && h.StreamID == 99 {
+			return
+		}
+		if r, ok := f.(*http2.RSTStreamFrame); ok && r.StreamID == 99 {
+			t.Fatalf("a valid escape was refused: %v", r.ErrCode)
+		}
+	}
+}
