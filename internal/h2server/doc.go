@@ -23,6 +23,17 @@
 //     PROTOCOL_ERROR and never reaches the handler. Request.Host is
 //     :authority, and Host leaves the header as with net/http's HTTP/1
 //     requests.
+//   - A Handler that is also a StreamHandler (direct.go) is offered each
+//     request that ended with its headers (no body; not CONNECT) before
+//     any http.Request exists: a Request carries the pseudo-headers and
+//     the checked fields (Host out, cookie fields joined), and answers
+//     with WriteHead (fields in HPACK form), Write, Flush and
+//     SetTrailers. Its stream has no context; Watch has a connection's
+//     deadline set in the past when the stream is reset, which cuts a
+//     handler waiting on it. A request ServeStream declines gets its
+//     http.Request then, and ServeHTTP. For a proxy that forwards from
+//     the fields this saves the request, header map, URL and context
+//     allocations (about fifteen).
 //   - Output is one queue per connection (write.go). Handlers encode their
 //     HEADERS (under the connection's lock, which keeps the HPACK
 //     encoder's state in the order frames are sent) and DATA frames into

@@ -78,11 +78,18 @@ func BenchmarkDirectHTTP1(b *testing.B) {
 
 // BenchmarkProxyH2C is BenchmarkProxyHTTP1 with an HTTP/2 client (h2c
 // with prior knowledge, streams multiplexed on one connection) toward an
-// HTTP1 target group: the net/http path and its HTTP/1.1 client.
+// HTTP1 target group: the direct path (h2direct.go), and ServeHTTP with
+// its HTTP/1.1 client.
 func BenchmarkProxyH2C(b *testing.B) {
+	b.Run("direct", func(b *testing.B) { benchProxyH2C(b, true) })
+	b.Run("nethttp", func(b *testing.B) { benchProxyH2C(b, false) })
+}
+
+func benchProxyH2C(b *testing.B, direct bool) {
 	target := benchBackend(b)
 	port := freePort(b)
 	e := newEngine(b, Config{})
+	e.h2direct = direct
 	mustApply(b, e, testSnapshot(1,
 		[]snapshot.Service{testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))},
 		testTG("tg", model.ProtocolHTTP, "", target)))

@@ -295,13 +295,17 @@ func (c *compiler) listener(svc *service, ss *snapshot.Service, l *snapshot.List
 		return nil, errors.New("no usable rule")
 	}
 	lr.h1fast = svc.auth == nil
+	lr.h2direct = lr.h1fast
 	for _, r := range lr.rules {
 		if r.fwd == nil {
 			continue
 		}
 		for _, g := range r.fwd.groups {
 			if g.tg.protocol == model.ProtocolHTTPS {
-				lr.h1fast = false
+				lr.h1fast, lr.h2direct = false, false
+			}
+			if g.tg.protocol != model.ProtocolHTTP || g.tg.version != model.ProtocolVersionHTTP1 {
+				lr.h2direct = false
 			}
 		}
 	}

@@ -23,8 +23,10 @@
 // connections (h1forward.go, h1pool.go), bodies streamed both ways. A
 // connection that opens with the HTTP/2 preface (h2c with prior
 // knowledge) goes, with the bytes already read and through the framing
-// guard, to the port's h2server.Server, whose handler is ServeHTTP
-// (net/http's HTTP/2 server when Config.GoHTTP2). What else it leaves to
+// guard, to the port's h2server.Server, whose handler is the portServer:
+// ServeStream (the direct path, below) for requests without a body, and
+// ServeHTTP for the rest (net/http's HTTP/2 server, ServeHTTP only, when
+// Config.GoHTTP2). What else it leaves to
 // net/http — a request target not in origin form (absolute form, "*",
 // CONNECT), a listener that forwards to HTTPS target groups — hands the
 // connection the same way to the port's http.Server for the rest of its
@@ -40,8 +42,8 @@
 //
 // # Flow of a request
 //
-// Both request paths — ServeHTTP (handler.go) and the fast path — call
-// route (route.go), which loads the table and routes without allocating
+// The three request paths — ServeHTTP (handler.go), the HTTP/1 fast path
+// and the HTTP/2 direct path — call route (route.go), which loads the table and routes without allocating
 // (table.go, match.go), reading headers through a small interface
 // (headerReader): Host (or :authority) → listener of the port; on HTTPS
 // the Host must belong to the service the SNI chose, otherwise 421; the
@@ -51,7 +53,17 @@
 // target group is picked by smooth weighted round robin, then a routable
 // target round robin (failing open when none is routable). On the fast
 // path h1forward.go rewrites the head the way forward.go does and relays
-// the response, allocating nothing per request; on the net/http path
+// the response, allocating nothing per request. The HTTP/2 direct path
+// (h2direct.go) takes requests without a body, from the h2server's decoded
+// fields, to listeners whose forward rules all lead to HTTP1 groups over
+// HTTP and which have no auth policy: it writes the HTTP/1.1 head from the
+// fields, the same headers removed and added, over the fast path's pools,
+// parses the response head with h1wire and sends it back as HTTP/2 fields
+// (a chunked body's trailers as trailers), with no http.Request, header
+// map or per-request context; a client resetting its stream cuts the
+// target connection (h2server's Watch). Other requests and listeners are
+// declined before anything is picked, and ServeHTTP serves them. On the
+// net/http path
 // forward.go rewrites headers
 // (hop-by-hop and gateway-owned headers removed, x-forwarded-* and
 // x-amzn-lattice-* set), applies Lattice's protocol-version matrix and sends

@@ -129,11 +129,15 @@ type Engine struct {
 	states  sync.Pool // *reqState
 	buffers sync.Pool // *[]byte, copy buffers
 	h1conns sync.Pool // *h1conn, the fast path's connection state
+	directs sync.Pool // *direct, the HTTP/2 direct path's request state
 
 	gen atomic.Uint64 // compilations, numbering the pools they use
 	// h1fast serves plain-text ports with the HTTP/1 fast path (h1conn.go);
 	// tests turn it off to compare with the net/http path.
 	h1fast bool
+	// h2direct serves HTTP/2 requests without body on the direct path
+	// (h2direct.go); tests turn it off to compare with ServeHTTP.
+	h2direct bool
 	// h2native serves HTTP/2 with internal/h2server rather than net/http
 	// (Config.GoHTTP2 turns it off).
 	h2native bool
@@ -154,9 +158,11 @@ func New(cfg Config) *Engine {
 	}
 	e.errLog = slog.NewLogLogger(e.log.Handler(), slog.LevelDebug)
 	e.h1fast = true
+	e.h2direct = true
 	e.h2native = !cfg.GoHTTP2
 	e.states.New = func() any { return new(reqState) }
 	e.h1conns.New = newH1conn
+	e.directs.New = func() any { return newDirect(e) }
 	e.buffers.New = func() any {
 		b := make([]byte, copyBufferSize)
 		return &b

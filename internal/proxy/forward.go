@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/trellis-mesh/trellis/internal/h1wire"
 )
 
 // hopHeaders are connection-specific (RFC 9110 §7.6.1) and never forwarded
@@ -288,11 +290,17 @@ func clientIP(remote string) string {
 
 // deleteUnderscoreTwins removes headers that spell a gateway-owned header
 // with '_' for '-' (X_amzn_lattice_identity): servers that map header
-// names to CGI-style variables read them as the real one. Names without
-// '_' cost one scan.
+// names to CGI-style variables read them as the real one. So are
+// Content_Length and Transfer_Encoding, by which such a server would frame
+// the request (HTTP/1 clients get 400 for them from the framing guard;
+// this is for HTTP/2 clients). Names without '_' cost one scan.
 func deleteUnderscoreTwins(h http.Header) {
 	for k := range h {
 		if strings.IndexByte(k, '_') < 0 {
+			continue
+		}
+		if h1wire.FramingTwin(k) {
+			delete(h, k)
 			continue
 		}
 		d := strings.ReplaceAll(k, "_", "-")

@@ -299,7 +299,7 @@ func (h *h1conn) serveRequest() h1next {
 	rec.ListenerProtocol = model.ProtocolHTTP
 	q := &st.q
 	q.method, q.host, q.header, q.proto = rec.Method, rec.Host, hd, 1
-	rt, ge := h.ps.route(st, q, rec.Path[:len(rawPath)], h.cc, true)
+	rt, ge := h.ps.route(st, q, rec.Path[:len(rawPath)], h.cc, viaH1Fast)
 	if ge == errHandOff {
 		*st = reqState{}
 		return h1HandOff

@@ -93,7 +93,7 @@ var closeHeader = []string{"close"}
 func (ps *portServer) serve(w http.ResponseWriter, r *http.Request, st *reqState, cc *clientConn) *genError {
 	q := &st.q
 	q.r, q.method, q.host, q.header, q.proto = r, r.Method, r.Host, httpHeader(r.Header), r.ProtoMajor
-	rt, ge := ps.route(st, q, requestPath(r), cc, false)
+	rt, ge := ps.route(st, q, requestPath(r), cc, viaNetHTTP)
 	if ge != nil {
 		return ge
 	}

@@ -37,6 +37,15 @@ func firstHeader(h headerReader, name string) string {
 	return v
 }
 
+// routeVia names the three ways requests reach route.
+type routeVia uint8
+
+const (
+	viaNetHTTP  routeVia = iota // ServeHTTP
+	viaH1Fast                   // the HTTP/1 fast path (h1conn.go)
+	viaH2Direct                 // HTTP/2 streams without body (h2direct.go)
+)
+
 // routed is where route sends a request: the table it used, the rule that
 // matched and, for a forward rule, the target group and target picked.
 type routed struct {
@@ -61,10 +70,11 @@ type routed struct {
 //  5. target group by weight, protocol matrix, target round robin.
 //
 // It fills the service, group and target fields of st.rec and sets
-// q.path, and returns the generated answer when there is one. fast says
-// the caller is the HTTP/1 fast path. It allocates nothing for services
-// without auth.
-func (ps *portServer) route(st *reqState, q *request, rawPath string, cc *clientConn, fast bool) (routed, *genError) {
+// q.path, and returns the generated answer when there is one. via is the
+// request path asking: the fast paths get errHandOff, before anything is
+// picked, for a service they do not serve. It allocates nothing for
+// services without auth.
+func (ps *portServer) route(st *reqState, q *request, rawPath string, cc *clientConn, via routeVia) (routed, *genError) {
 	var rt routed
 	rt.t = ps.e.table.Load()
 	rt.pt = rt.t.ports[ps.port]
@@ -76,7 +86,7 @@ func (ps *portServer) route(st *reqState, q *request, rawPath string, cc *client
 	if lr == nil {
 		return rt, errNoService
 	}
-	if fast && !lr.h1fast {
+	if via == viaH1Fast && !lr.h1fast || via == viaH2Direct && !lr.h2direct {
 		return rt, errHandOff
 	}
 	rt.lr = lr

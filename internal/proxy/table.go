@@ -84,6 +84,10 @@ type listenerRoute struct {
 	// verified on the net/http path) and no rule forwards to an HTTPS
 	// target group, whose TLS upstreams only the net/http path has.
 	h1fast bool
+	// h2direct says the HTTP/2 direct path (h2direct.go) serves the
+	// listener's requests without body: h1fast, and every forward rule
+	// leads to HTTP1 target groups over HTTP (the fast path's pools).
+	h2direct bool
 }
 
 // rule is a compiled listener rule. A rule that failed to compile is left

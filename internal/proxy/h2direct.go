@@ -1,0 +1,478 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/trellis-mesh/trellis/internal/h1wire"
+	"github.com/trellis-mesh/trellis/internal/h2server"
+)
+
+// ServeStream is the HTTP/2 direct path (h2server.StreamHandler): a
+// request without a body, for a service whose forward rules all lead to
+// HTTP1 target groups over HTTP and which has no auth policy, is routed
+// from its decoded fields and sent over the HTTP/1 fast path's pooled
+// target connections; the response head is parsed in place (h1wire) and
+// re-encoded as HTTP/2 fields, the body relayed as DATA frames. No
+// http.Request, header map or per-request context is built. Anything
+// else is declined (false) and served by ServeHTTP. The headers removed
+// and added, the generated answers and the record are ServeHTTP's.
+func (ps *portServer) ServeStream(r *h2server.Request) bool {
+	e := ps.e
+	if !e.h2direct {
+		return false
+	}
+	cc, _ := r.ConnContext().Value(connKey{}).(*clientConn)
+	st := e.states.Get().(*reqState)
+	rec := &st.rec
+	rec.Start = time.Now()
+	q := &st.q
+	q.method, q.host, q.header, q.proto = r.Method, r.Authority, (*fieldsHeader)(&r.Fields), 2
+	rt, ge := ps.route(st, q, pathOnly(r.Path), cc, viaH2Direct)
+	if ge == errHandOff {
+		*st = reqState{}
+		e.states.Put(st)
+		return false
+	}
+	if cc != nil {
+		cc.begin()
+		defer cc.end()
+		rec.SNI, rec.TLSVersion, rec.TLSCipher = cc.sni, cc.tlsVersion, cc.tlsCipher
+	}
+	rec.SourceAddr = r.RemoteAddr
+	rec.Method = r.Method
+	rec.Path = r.Path
+	rec.Proto = "HTTP/2.0"
+	rec.Host = r.Authority
+	rec.UserAgent = firstHeader(q.header, "User-Agent")
+	rec.ListenerProtocol = ps.listenerProtocol(cc)
+
+	d := e.directs.Get().(*direct)
+	switch {
+	case ge != nil:
+	case rt.ru.fixed != 0:
+		rec.Generated = true
+		rec.Status = rt.ru.fixed
+		d.fields = append(d.fields[:0], hpack.HeaderField{Name: "content-length", Value: "0"})
+		_ = r.WriteHead(rt.ru.fixed, d.fields, 0, true)
+	default:
+		ge = d.forward(ps, r, st, &rt)
+	}
+	if ge != nil {
+		rec.FailureReason = ge.reason
+		if ge.status != 0 {
+			rec.Generated = true
+			rec.Status = ge.status
+			rec.BytesSent = int64(len(ge.body))
+			d.writeGenerated(r, ge)
+		}
+	}
+	d.release(e)
+	rec.Duration = time.Since(rec.Start)
+	e.finish(st)
+	if ge == errAbort || ge == errClientGone {
+		// As ServeHTTP: the stream is reset, so that a truncated body
+		// cannot pass as a complete answer.
+		panic(http.ErrAbortHandler)
+	}
+	return true
+}
+
+// listenerProtocol is the record's listener protocol.
+func (ps *portServer) listenerProtocol(cc *clientConn) string {
+	if cc != nil && cc.tls {
+		return "HTTPS"
+	}
+	return "HTTP"
+}
+
+// pathOnly is a request target without its query.
+func pathOnly(p string) string {
+	for i := 0; i < len(p); i++ {
+		if p[i] == '?' {
+			return p[:i]
+		}
+	}
+	return p
+}
+
+// fieldsHeader reads HTTP/2 header fields, whose names are lower case.
+type fieldsHeader []hpack.HeaderField
+
+func (h *fieldsHeader) Next(name string, from int) (string, int) {
+	for i := from; i < len(*h); i++ {
+		if f := &(*h)[i]; equalFoldLower(name, f.Name) {
+			return f.Value, i + 1
+		}
+	}
+	return "", -1
+}
+
+// direct is the pooled state of one request on the direct path.
+type direct struct {
+	h1wire.Relay
+	up     *bufio.Writer // toward the target
+	down   *bufio.Writer // toward the client, over sink
+	sink   streamSink
+	resp   h1wire.Head
+	ends   []int32
+	fields []hpack.HeaderField
+	trail  []hpack.HeaderField
+}
+
+func newDirect(e *Engine) *direct {
+	d := &direct{up: bufio.NewWriterSize(nil, 4<<10)}
+	d.down = bufio.NewWriterSize(&d.sink, 16<<10)
+	d.Bufs = &e.buffers
+	d.Trailer = d.addTrailer
+	return d
+}
+
+// release returns d to the pool, holding nothing of the request.
+func (d *direct) release(e *Engine) {
+	d.Relay.Release()
+	d.up.Reset(nil)
+	d.down.Reset(&d.sink)
+	d.sink = streamSink{}
+	d.resp.Reset()
+	clear(d.fields)
+	clear(d.trail)
+	d.fields, d.trail = d.fields[:0], d.trail[:0]
+	e.directs.Put(d)
+}
+
+// streamSink writes a response body into the stream; flush sends every
+// write at once (streams, bodies of unknown length).
+type streamSink struct {
+	r     *h2server.Request
+	flush bool
+	n     int64
+}
+
+func (s *streamSink) Write(p []byte) (int, error) {
+	n, err := s.r.Write(p)
+	s.n += int64(n)
+	if err == nil && s.flush {
+		err = s.r.Flush()
+	}
+	return n, err
+}
+
+// forward sends the request to rt.tgt over a pooled connection and
+// relays the response, retrying once on a new connection as the HTTP/1
+// fast path does (a reused connection that fails before any byte of the
+// response, for an idempotent method).
+func (d *direct) forward(ps *portServer, r *h2server.Request, st *reqState, rt *routed) *genError {
+	e := ps.e
+	rec := &st.rec
+	p := rt.tgt.pool
+	if p == nil {
+		return errTargetConnect // not an HTTP1 group over HTTP; h2direct prevents it
+	}
+	uc := p.get(e.at(rec.Start))
+	reused := uc != nil
+	sent := time.Now()
+	rec.RequestToTarget = sent.Sub(rec.Start)
+	for {
+		if uc == nil {
+			var err error
+			if uc, err = p.dial(); err != nil {
+				rec.ResponseFromTarget = time.Since(sent)
+				e.log.Debug("target request failed", "target", p.addr, "targetGroup", rt.g.tg.id, "err", err)
+				return classifyDialError(err)
+			}
+		}
+		if !r.Watch(uc.c) {
+			p.put(uc, e.now()) // unused
+			return errClientGone
+		}
+		ge, retry := d.exchange(ps, r, st, rt, uc, reused, sent)
+		if !retry {
+			return ge
+		}
+		_ = uc.c.Close()
+		uc, reused = nil, false
+	}
+}
+
+// exchange sends the request on uc and relays the response; retry asks
+// for another connection (the caller closes uc).
+func (d *direct) exchange(ps *portServer, r *h2server.Request, st *reqState, rt *routed, uc *upConn,
+	reused bool, sent time.Time) (ge *genError, retry bool) {
+	e := ps.e
+	rec := &st.rec
+	canRetry := reused && idempotent(r.Method)
+	uc.w.D = uc.pool.up.idle
+	d.up.Reset(&uc.w)
+	d.writeRequestHead(r, rt, st.q.path)
+	uc.w.Now = sent
+	err := d.up.Flush()
+	uc.w.Now = time.Time{}
+	if err != nil {
+		if !r.Watch(nil) {
+			_ = uc.c.Close()
+			return errClientGone, false
+		}
+		if canRetry {
+			return nil, true
+		}
+		e.log.Debug("target request failed", "target", uc.pool.addr, "err", err)
+		_ = uc.c.Close()
+		return classifyDialError(err), false
+	}
+
+	uc.in.ArmRead(sent, uc.pool.up.rht)
+	uc.in.Idle = uc.pool.up.idle
+	rh := &d.resp
+	for n1xx := 0; ; n1xx++ {
+		rh.Reset()
+		var err error
+		d.ends, err = uc.in.HeadLines(d.ends[:0], maxResponseHead, false, nil)
+		if err == nil {
+			err = rh.ParseResponse(uc.in.B[uc.in.R:], d.ends)
+		}
+		if err != nil {
+			rec.ResponseFromTarget = time.Since(sent)
+			if !r.Watch(nil) {
+				_ = uc.c.Close()
+				return errClientGone, false
+			}
+			var ne net.Error
+			timeout := errors.As(err, &ne) && ne.Timeout()
+			if canRetry && uc.in.Buffered() == 0 && n1xx == 0 && !timeout {
+				return nil, true
+			}
+			_ = uc.c.Close()
+			e.log.Debug("target request failed", "target", uc.pool.addr, "targetGroup", rt.g.tg.id, "err", err)
+			if timeout {
+				return errTargetTimeout, false
+			}
+			return errTargetConnect, false
+		}
+		if rh.Status >= 200 {
+			break
+		}
+		if rh.Status == 101 || n1xx == 4 {
+			_ = r.Watch(nil)
+			_ = uc.c.Close()
+			rec.ResponseFromTarget = time.Since(sent)
+			return errTargetConnect, false
+		}
+		uc.in.R += rh.Size
+	}
+	rec.ResponseFromTarget = time.Since(sent)
+	rec.Status = rh.Status
+	return d.relayResponse(e, r, rec, uc), false
+}
+
+// writeRequestHead writes the HTTP/1.1 head sent to the target: what
+// ServeHTTP's forward sends for a request without body. The method, the
+// normalised path with the raw query, Host from :authority, the client's
+// fields less the hop-by-hop ones and the gateway's own (and their '_'
+// spellings, and those of the framing fields), then x-forwarded-* and
+// x-amzn-lattice-*.
+func (d *direct) writeRequestHead(r *h2server.Request, rt *routed, path string) {
+	w := d.up
+	_, _ = w.WriteString(r.Method)
+	_ = w.WriteByte(' ')
+	_, _ = w.WriteString(path)
+	for i := 0; i < len(r.Path); i++ {
+		if r.Path[i] == '?' {
+			_, _ = w.WriteString(r.Path[i:])
+			break
+		}
+	}
+	_, _ = w.WriteString(" HTTP/1.1\r\nHost: ")
+	_, _ = w.WriteString(r.Authority)
+	_, _ = w.WriteString("\r\n")
+	for i := range r.Fields {
+		f := &r.Fields[i]
+		switch h1wire.ClassifyField(f.Name) {
+		case h1wire.FieldTE:
+			// te: trailers only (h2server checked): gRPC servers need it.
+		case h1wire.FieldUserAgent:
+			if f.Value == "" {
+				continue // as net/http: an empty User-Agent is not sent
+			}
+		case h1wire.FieldContentLength, h1wire.FieldTrailer, h1wire.FieldHop, h1wire.FieldLattice:
+			continue
+		default:
+			if h1wire.FramingTwin(f.Name) {
+				continue
+			}
+		}
+		_, _ = w.WriteString(f.Name)
+		_, _ = w.WriteString(": ")
+		_, _ = w.WriteString(f.Value)
+		_, _ = w.WriteString("\r\n")
+	}
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		// As net/http's client: many servers expect a length with these.
+		_, _ = w.WriteString("Content-Length: 0\r\n")
+	}
+	_, _ = w.WriteString("X-Forwarded-For: ")
+	_, _ = w.WriteString(clientIP(r.RemoteAddr))
+	_, _ = w.WriteString("\r\nX-Forwarded-Port: ")
+	_, _ = w.WriteString(rt.pt.portHdr[0])
+	if rt.pt.tls {
+		_, _ = w.WriteString("\r\nX-Forwarded-Proto: https\r\nX-Amzn-Lattice-Network: ")
+	} else {
+		_, _ = w.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Amzn-Lattice-Network: ")
+	}
+	_, _ = w.WriteString(rt.t.networkHdr[0])
+	_, _ = w.WriteString("\r\nX-Amzn-Lattice-Target: ")
+	_, _ = w.WriteString(rt.g.targetHdr[0])
+	_, _ = w.WriteString("\r\n\r\n")
+}
+
+// relayResponse sends the response head as HTTP/2 fields (hop-by-hop
+// fields and those Connection names left out, names in lower case) and
+// relays the body as DATA frames, a chunked body's trailers as trailers;
+// the target connection goes back to its pool when the response ended
+// cleanly.
+func (d *direct) relayResponse(e *Engine, r *h2server.Request, rec *Record, uc *upConn) *genError {
+	rh := &d.resp
+	upKeep := !rh.ConnClose && (!rh.HTTP10 || rh.ConnKeepAlive)
+	var mode respMode
+	switch {
+	case r.Method == http.MethodHead || rh.Status == http.StatusNoContent || rh.Status == http.StatusNotModified:
+		mode = respNone
+	case rh.Chunked:
+		mode = respChunked
+	case rh.Length >= 0:
+		mode = respLength
+	default:
+		mode, upKeep = respUntilClose, false
+	}
+	base := uc.in.B[uc.in.R:]
+	for i := range rh.Fields {
+		name := rh.Fields[i].Name
+		for j, c := range name {
+			name[j] = h1wire.LowerASCII(c)
+		}
+	}
+	// One string holds every name and value of the head.
+	text := string(base[:rh.Size])
+	at := func(b []byte) string {
+		off := cap(base) - cap(b)
+		return text[off : off+len(b)]
+	}
+	flush := mode == respChunked || mode == respUntilClose
+	d.fields = d.fields[:0]
+	for i := range rh.Fields {
+		f := &rh.Fields[i]
+		switch f.Kind {
+		case h1wire.FieldConnection, h1wire.FieldTE, h1wire.FieldTransferEncoding, h1wire.FieldHop:
+			continue
+		case h1wire.FieldContentLength:
+			if rh.Chunked {
+				continue // Transfer-Encoding wins (RFC 9112 §6.3)
+			}
+		default:
+			if len(rh.ConnList) > 0 && rh.Listed(f.Name) {
+				continue
+			}
+		}
+		hf := hpack.HeaderField{Name: at(f.Name), Value: at(f.Value)}
+		if hf.Name == "content-type" && (isGRPCContentType(hf.Value) || hasPrefixFold(hf.Value, "text/event-stream")) {
+			flush = true
+		}
+		d.fields = append(d.fields, hf)
+	}
+	uc.in.R += rh.Size
+	length := int64(-1)
+	if mode == respLength {
+		length = rh.Length
+	}
+	end := mode == respNone || mode == respLength && rh.Length == 0
+	if err := r.WriteHead(rh.Status, d.fields, length, end); err != nil {
+		_ = uc.c.Close()
+		return errClientGone
+	}
+	if flush && !end {
+		_ = r.Flush() // the head now: the body may take its time
+	}
+	var bad, rerr, werr error
+	d.sink = streamSink{r: r, flush: flush}
+	switch mode {
+	case respLength:
+		_, rerr, werr = d.CopyN(&uc.in, d.down, rh.Length, false)
+	case respChunked:
+		_, bad, rerr, werr = d.CopyChunked(&uc.in, d.down, false, false, maxResponseHead)
+	case respUntilClose:
+		_, rerr, werr = d.CopyN(&uc.in, d.down, -1, false)
+	}
+	if bad == nil && rerr == nil && werr == nil {
+		werr = d.down.Flush()
+	}
+	rec.BytesSent = d.sink.n
+	watched := r.Watch(nil)
+	switch {
+	case werr != nil:
+		_ = uc.c.Close()
+		return errClientGone
+	case bad != nil || rerr != nil:
+		_ = uc.c.Close()
+		e.log.Debug("target response broken", "target", uc.pool.addr, "err", errors.Join(bad, rerr))
+		return errAbort
+	}
+	if len(d.trail) > 0 {
+		r.SetTrailers(d.trail)
+	}
+	if watched && upKeep && uc.in.Buffered() == 0 {
+		if len(uc.in.B) > 4*upstreamReadBuf {
+			// A large head grew it; idle connections keep the usual size.
+			uc.in.B, uc.in.R, uc.in.W = make([]byte, upstreamReadBuf), 0, 0
+		}
+		uc.pool.put(uc, e.now())
+	} else {
+		_ = uc.c.Close()
+	}
+	return nil
+}
+
+// addTrailer keeps a trailer field of a chunked response body.
+func (d *direct) addTrailer(field []byte) {
+	for i, c := range field {
+		if c == ':' {
+			d.trail = append(d.trail, hpack.HeaderField{
+				Name:  string(field[:i]),
+				Value: string(trimOWSBytes(field[i+1:])),
+			})
+			return
+		}
+	}
+}
+
+// trimOWSBytes trims spaces and tabs from both ends of b.
+func trimOWSBytes(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// writeGenerated writes a generated answer as ServeHTTP's writeGenerated
+// does.
+func (d *direct) writeGenerated(r *h2server.Request, ge *genError) {
+	d.fields = d.fields[:0]
+	if ge.body != "" {
+		d.fields = append(d.fields,
+			hpack.HeaderField{Name: "content-type", Value: textPlain[0]},
+			hpack.HeaderField{Name: "x-content-type-options", Value: noSniff[0]})
+	}
+	d.fields = append(d.fields, hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(ge.body))})
+	if r.WriteHead(ge.status, d.fields, int64(len(ge.body)), ge.body == "") == nil && ge.body != "" {
+		_, _ = r.Write([]byte(ge.body))
+	}
+}

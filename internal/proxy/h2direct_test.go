@@ -1,0 +1,353 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trellis-mesh/trellis/internal/model"
+	"github.com/trellis-mesh/trellis/internal/snapshot"
+	"github.com/trellis-mesh/trellis/internal/testnet"
+)
+
+// h2Answers are raw target responses by request path (/r/<name>).
+var h2Answers = map[string]string{
+	"cl": "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nX-Multi: a\r\nX-Multi: b\r\n\r\nhello",
+	"chunked": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n" +
+		"3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nX-Sum: 5\r\n\r\n",
+	"close": "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil close",
+	"hop": "HTTP/1.1 201 Created\r\nConnection: X-Hop, keep-alive\r\nX-Hop: secret\r\nKeep-Alive: timeout=5\r\n" +
+		"X-Kept: yes\r\nContent-Length: 0\r\nDate: Mon, 02 Jan 2006 15:04:05 GMT\r\n\r\n",
+	"204":    "HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n",
+	"304":    "HTTP/1.1 304 Not Modified\r\nEtag: \"x\"\r\n\r\n",
+	"1xx":    "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+	"head":   "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n",
+	"both":   "HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+	"short":  "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+	"none":   "",
+	"upper":  "HTTP/1.1 200 OK\r\nX-UPPER-Case: v\r\nContent-Length: 0\r\n\r\n",
+	"sse":    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: 1\n\n",
+	"upgrd":  "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n",
+	"bad":    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nBad Field: x\r\n\r\nok",
+	"stream": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\npart\r\n",
+}
+
+// seenRequest is a request as the target parsed it.
+type seenRequest struct {
+	Method, URI, Host string
+	Header            http.Header
+}
+
+// h2Outcome is what a client got, and what the target saw.
+type h2Outcome struct {
+	Status         int
+	Header         http.Header
+	Body, Trailer  string
+	Err            bool
+	Seen           *seenRequest
+	Failure, Proto string
+}
+
+// h2Target serves h2Answers and keeps the requests it parsed by path.
+func h2Target(t *testing.T) (addr string, seen func(path string) *seenRequest) {
+	var mu sync.Mutex
+	got := map[string]*seenRequest{}
+	addr, _ = testnet.Serve(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			got[req.URL.Path] = &seenRequest{req.Method, req.RequestURI, req.Host, req.Header}
+			mu.Unlock()
+			answer := h2Answers[strings.TrimPrefix(req.URL.Path, "/r/")]
+			if answer == "" {
+				return
+			}
+			if _, err := io.WriteString(c, answer); err != nil {
+				return
+			}
+			if strings.Contains(answer, "Connection: close") || strings.Contains(answer, "event-stream") ||
+				strings.HasSuffix(answer, "short") || strings.HasSuffix(answer, "part\r\n") {
+				return
+			}
+		}
+	})
+	return addr, func(path string) *seenRequest {
+		mu.Lock()
+		defer mu.Unlock()
+		return got[path]
+	}
+}
+
+// h2Requests are the requests of the parity test.
+var h2Requests = []struct{ method, name string }{
+	{"GET", "cl"}, {"GET", "chunked"}, {"GET", "close"}, {"GET", "hop"}, {"GET", "204"}, {"GET", "304"},
+	{"GET", "1xx"}, {"HEAD", "head"}, {"GET", "both"}, {"GET", "short"}, {"GET", "none"}, {"GET", "upper"},
+	{"GET", "sse"}, {"POST", "cl"}, {"DELETE", "cl"}, {"GET", "upgrd"}, {"GET", "bad"}, {"GET", "stream"},
+}
+
+// runH2 sends h2Requests over h2c to a gateway with the direct path on or
+// off and returns what each got.
+func runH2(t *testing.T, direct bool) []h2Outcome {
+	target, seen := h2Target(t)
+	port := freePort(t)
+	rec := &recorder{}
+	e := newEngine(t, Config{Observer: rec})
+	e.h2direct = direct
+	mustApply(t, e, testSnapshot(1,
+		[]snapshot.Service{testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))},
+		testTG("tg", model.ProtocolHTTP, "", target)))
+	tr := &http.Transport{DialContext: dialTo(port), Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	var out []h2Outcome
+	for i, r := range h2Requests {
+		path := fmt.Sprintf("/r/%s", r.name)
+		req, _ := http.NewRequest(r.method, "http://svc-1.example.on.aws"+path+"?q=1&r=%2F", nil)
+		req.Header = http.Header{
+			"X-Custom":                {"kept", "twice"},
+			"X-Amzn-Lattice-Identity": {"Principal=spoofed"},
+			"X_amzn_lattice_network":  {"spoofed"},
+			"X-Forwarded-For":         {"6.6.6.6"},
+			"Content_length":          {"5"},
+			"Transfer_encoding":       {"chunked"},
+			"Cookie":                  {"a=1; b=2"},
+			"Te":                      {"trailers"},
+			"Proxy-Authorization":     {"Basic c2VjcmV0"},
+			"Trailer":                 {"X-Nothing"},
+			"User-Agent":              {[]string{"agent/1", ""}[i%2]},
+		}
+		var o h2Outcome
+		resp, err := c.Do(req)
+		if err != nil {
+			o.Err = true
+		} else {
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			o.Status, o.Header, o.Body, o.Err = resp.StatusCode, resp.Header, string(b), err != nil
+			if o.Header.Get("Date") != "" && !strings.Contains(h2Answers[r.name], "Date:") {
+				o.Header.Del("Date") // the gateway's clock
+			}
+			o.Trailer = resp.Trailer.Get("X-Sum")
+		}
+		o.Seen = seen(path)
+		if o.Seen != nil {
+			// The one field that differs between the two gateways.
+			if got := o.Seen.Header.Get("X-Forwarded-Port"); got != fmt.Sprint(port) {
+				t.Errorf("%s: X-Forwarded-Port %q, want %d", r.name, got, port)
+			}
+			o.Seen.Header.Del("X-Forwarded-Port")
+		}
+		waitFor(t, "the record", func() bool { return len(rec.all()) == i+1 })
+		last := rec.all()[i]
+		o.Failure, o.Proto = last.FailureReason, last.Proto
+		out = append(out, o)
+	}
+	return out
+}
+
+// TestH2DirectParity sends the same requests through the direct path and
+// through ServeHTTP: the clients get the same answers and the target the
+// same requests; and both are right.
+func TestH2DirectParity(t *testing.T) {
+	direct, nethttp := runH2(t, true), runH2(t, false)
+	for i, r := range h2Requests {
+		d, n := direct[i], nethttp[i]
+		if r.name == "bad" {
+			// A field name with a space: net/http's client drops the
+			// field, h1wire refuses the response, as the HTTP/1 fast path
+			// does (502, below).
+			continue
+		}
+		if !reflect.DeepEqual(d, n) {
+			t.Errorf("%s %s: direct path and ServeHTTP differ:\n direct  %+v %+v\n nethttp %+v %+v", r.method, r.name, d, d.Seen, n, n.Seen)
+		}
+	}
+	get := func(name string) h2Outcome {
+		for i, r := range h2Requests {
+			if r.name == name {
+				return direct[i]
+			}
+		}
+		t.Fatalf("no request %s", name)
+		return h2Outcome{}
+	}
+	cl := get("cl")
+	if cl.Status != 200 || cl.Body != "hello" || !reflect.DeepEqual(cl.Header["X-Multi"], []string{"a", "b"}) || cl.Proto != "HTTP/2.0" {
+		t.Errorf("cl: %+v", cl)
+	}
+	h := cl.Seen.Header
+	if cl.Seen.URI != "/r/cl?q=1&r=%2F" || cl.Seen.Host != "svc-1.example.on.aws" {
+		t.Errorf("target saw %s host %s", cl.Seen.URI, cl.Seen.Host)
+	}
+	for k, want := range map[string][]string{
+		"X-Custom":        {"kept", "twice"},
+		"Cookie":          {"a=1; b=2"},
+		"Te":              {"trailers"},
+		"X-Forwarded-For": {"127.0.0.1"},
+		"User-Agent":      {"agent/1"},
+	} {
+		if !reflect.DeepEqual(h[k], want) {
+			t.Errorf("target saw %s %q, want %q", k, h[k], want)
+		}
+	}
+	for _, k := range []string{"X-Amzn-Lattice-Identity", "X_amzn_lattice_network", "Content_length", "Transfer_encoding", "Proxy-Authorization", "Trailer", "Content-Length"} {
+		if v, ok := h[k]; ok {
+			t.Errorf("target saw %s %q", k, v)
+		}
+	}
+	if _, ok := get("chunked").Seen.Header["User-Agent"]; ok {
+		t.Error("an empty User-Agent was sent")
+	}
+	for _, c := range []struct {
+		name, body, trailer string
+		status              int
+		err                 bool
+	}{
+		{"chunked", "abcde", "5", 200, false},
+		{"close", "until close", "", 200, false},
+		{"hop", "", "", 201, false},
+		{"204", "", "", 204, false},
+		{"304", "", "", 304, false},
+		{"1xx", "ok", "", 200, false},
+		{"head", "", "", 200, false},
+		{"both", "hi", "", 200, false},
+		{"short", "", "", 0, true},
+		{"none", "", "", 502, false},
+		{"upgrd", "", "", 502, false},
+		{"bad", "", "", 502, false},
+		{"sse", "data: 1\n\n", "", 200, false},
+		{"stream", "", "", 0, true},
+	} {
+		o := get(c.name)
+		if c.err {
+			if !o.Err {
+				t.Errorf("%s: no error: %+v", c.name, o)
+			}
+			continue
+		}
+		if c.status == 502 {
+			c.body = errTargetConnect.body
+		}
+		if o.Err || o.Status != c.status || o.Body != c.body || o.Trailer != c.trailer {
+			t.Errorf("%s: %+v, want %d %q trailer %q", c.name, o, c.status, c.body, c.trailer)
+		}
+	}
+	hop := get("hop").Header
+	if hop.Get("X-Kept") != "yes" || hop.Get("X-Hop") != "" || hop.Get("Keep-Alive") != "" || hop.Get("Date") != "Mon, 02 Jan 2006 15:04:05 GMT" {
+		t.Errorf("hop header %v", hop)
+	}
+	if got := get("head").Header.Get("Content-Length"); got != "10" {
+		t.Errorf("HEAD: Content-Length %q", got)
+	}
+	if got := get("upper").Header.Get("X-Upper-Case"); got != "v" {
+		t.Errorf("upper: %q", got)
+	}
+	for i, r := range h2Requests {
+		if r.method == "POST" && !reflect.DeepEqual(direct[i].Seen.Header["Content-Length"], []string{"0"}) {
+			t.Errorf("POST without body: target saw Content-Length %q", direct[i].Seen.Header["Content-Length"])
+		}
+	}
+}
+
+// TestH2ClientResetCutsTarget: a client that resets its stream while the
+// target has not answered gets the target's connection closed (not kept
+// waiting, not pooled), on both paths.
+func TestH2ClientResetCutsTarget(t *testing.T) {
+	for _, direct := range []bool{true, false} {
+		t.Run(fmt.Sprint("direct=", direct), func(t *testing.T) {
+			got := make(chan struct{}, 1)
+			gone := make(chan struct{}, 1)
+			target, _ := testnet.Serve(t, func(c net.Conn, br *bufio.Reader) {
+				if _, err := http.ReadRequest(br); err != nil {
+					return
+				}
+				got <- struct{}{}
+				_, _ = br.ReadByte() // until the gateway closes the connection
+				gone <- struct{}{}
+			})
+			port := freePort(t)
+			rec := &recorder{}
+			e := newEngine(t, Config{Observer: rec})
+			e.h2direct = direct
+			mustApply(t, e, testSnapshot(1,
+				[]snapshot.Service{testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))},
+				testTG("tg", model.ProtocolHTTP, "", target)))
+			tr := &http.Transport{DialContext: dialTo(port), Protocols: new(http.Protocols)}
+			tr.Protocols.SetUnencryptedHTTP2(true)
+			defer tr.CloseIdleConnections()
+			ctx, cancel := context.WithCancel(context.Background())
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://svc-1.example.on.aws/slow", nil)
+			errc := make(chan error, 1)
+			go func() {
+				resp, err := tr.RoundTrip(req)
+				if err == nil {
+					resp.Body.Close()
+				}
+				errc <- err
+			}()
+			<-got
+			cancel()
+			if err := <-errc; err == nil {
+				t.Fatal("the request succeeded")
+			}
+			select {
+			case <-gone:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the target's connection stayed open after the client reset its stream")
+			}
+			waitFor(t, "the record", func() bool { return len(rec.all()) == 1 })
+			if r := rec.all()[0]; r.FailureReason != errClientGone.reason {
+				t.Errorf("failure %q, want %q", r.FailureReason, errClientGone.reason)
+			}
+		})
+	}
+}
+
+// TestH2DirectAllocations: the direct path serves an HTTP/2 request with
+// far fewer allocations than ServeHTTP (client and target included in
+// both counts), which shows it is the path taken.
+func TestH2DirectAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	target := rawBackend(t)
+	var allocs [2]float64
+	for i, direct := range []bool{true, false} {
+		port := freePort(t)
+		e := newEngine(t, Config{})
+		e.h2direct = direct
+		mustApply(t, e, testSnapshot(1,
+			[]snapshot.Service{testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))},
+			testTG("tg", model.ProtocolHTTP, "", target)))
+		tr := &http.Transport{DialContext: dialTo(port), Protocols: new(http.Protocols)}
+		tr.Protocols.SetUnencryptedHTTP2(true)
+		defer tr.CloseIdleConnections()
+		c := &http.Client{Transport: tr}
+		get := func() {
+			resp, err := c.Get("http://svc-1.example.on.aws/x")
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		get()
+		allocs[i] = testing.AllocsPerRun(200, get)
+	}
+	t.Logf("allocations per request: direct %.0f, ServeHTTP %.0f", allocs[0], allocs[1])
+	if allocs[1]-allocs[0] < 15 {
+		t.Errorf("direct path %.0f allocations per request, ServeHTTP %.0f: want at least 15 fewer", allocs[0], allocs[1])
+	}
+}
