@@ -126,9 +126,19 @@ type direct struct {
 	trail  []hpack.HeaderField
 }
 
+// The request head toward the target goes out in one write up to 4 KiB.
+// Toward the client a small buffer suffices: the stream copies what it is
+// given into its connection's queue, and bufio passes writes larger than
+// its buffer straight through. The pool holds one direct per stream
+// running at once (hundreds under load), so the sizes count.
+const (
+	directUpBuf   = 4 << 10
+	directDownBuf = 2 << 10
+)
+
 func newDirect(e *Engine) *direct {
-	d := &direct{up: bufio.NewWriterSize(nil, 4<<10)}
-	d.down = bufio.NewWriterSize(&d.sink, 16<<10)
+	d := &direct{up: bufio.NewWriterSize(nil, directUpBuf)}
+	d.down = bufio.NewWriterSize(&d.sink, directDownBuf)
 	d.Bufs = &e.buffers
 	d.Trailer = d.addTrailer
 	return d
