@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -51,24 +52,20 @@ type Request struct {
 // stream is seen by Watch.
 func (r *Request) ConnContext() context.Context { return r.s.c.ctx }
 
-// Deadliner is what Watch cuts: a connection's SetDeadline.
-type Deadliner interface {
-	SetDeadline(t time.Time) error
-}
-
-// Watch asks for d's deadline to be set in the past as soon as the stream
-// is reset (by the client, or because the connection ends), so that a
-// handler blocked on d returns; Watch(nil) stops. It reports false, and
-// watches nothing, when the stream is already reset.
-func (r *Request) Watch(d Deadliner) bool {
-	c, s := r.s.c, r.s
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// Watch asks for c to be closed as soon as the stream is reset (by the
+// client, or because the connection ends), so that a handler blocked on
+// c returns, whatever deadlines it sets meanwhile; Watch(nil) stops. It
+// reports false, and watches nothing, when the stream is already reset:
+// after Watch(nil) reported true, c was not closed and is not going to be.
+func (r *Request) Watch(c io.Closer) bool {
+	s := r.s
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
 	if s.reset {
 		s.cut = nil
 		return false
 	}
-	s.cut = d
+	s.cut = c
 	return true
 }
 

@@ -183,33 +183,43 @@ func TestStreamHandlerResponse(t *testing.T) {
 	}
 }
 
-// cutRecorder is a Deadliner that reports the deadlines set.
-type cutRecorder struct {
-	mu  sync.Mutex
-	set []time.Time
-	cut chan struct{}
+// closeRecorder is an io.Closer that counts its closes.
+type closeRecorder struct {
+	mu     sync.Mutex
+	closes int
+	cut    chan struct{}
 }
 
-func (c *cutRecorder) SetDeadline(t time.Time) error {
+func (c *closeRecorder) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.set = append(c.set, t)
-	close(c.cut)
+	if c.closes++; c.closes == 1 {
+		close(c.cut)
+	}
 	return nil
 }
 
-// TestStreamHandlerWatch: a stream the client resets cuts what its handler
-// watches; once reset, Watch watches nothing and says so.
+// TestStreamHandlerWatch: a stream the client resets closes what its
+// handler watches; once reset, Watch watches nothing and says so; a
+// stream that ends normally closes nothing.
 func TestStreamHandlerWatch(t *testing.T) {
-	d := &cutRecorder{cut: make(chan struct{})}
+	d := &closeRecorder{cut: make(chan struct{})}
+	kept := &closeRecorder{cut: make(chan struct{})}
 	after := make(chan bool, 1)
 	_, addr := serve(t, directHandler{
 		serve: func(r *Request) bool {
+			if r.Path == "/kept" {
+				if !r.Watch(kept) || !r.Watch(nil) {
+					t.Error("Watch refused on a live stream")
+				}
+				_ = r.WriteHead(204, nil, -1, true)
+				return true
+			}
 			if !r.Watch(d) {
 				t.Error("Watch refused on a live stream")
 			}
 			<-d.cut
-			after <- r.Watch(&cutRecorder{cut: make(chan struct{})})
+			after <- r.Watch(&closeRecorder{cut: make(chan struct{})})
 			return true
 		},
 		http: func(w http.ResponseWriter, r *http.Request) {},
@@ -226,12 +236,37 @@ func TestStreamHandlerWatch(t *testing.T) {
 			t.Error("Watch took a reset stream")
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("the reset did not cut the watched connection")
+		t.Fatal("the reset did not close the watched connection")
+	}
+	rc.headers(3, true, get("/kept")...)
+	for {
+		f := rc.next()
+		if f == nil {
+			t.Fatal("no answer")
+		}
+		if h, ok := f.(*http2.HeadersFrame); ok && h.StreamID == 3 {
+			break
+		}
+	}
+	if err := rc.fr.WriteRSTStream(3, http2.ErrCodeCancel); err != nil {
+		t.Fatal(err)
+	}
+	rc.headers(5, true, get("/kept")...) // a round trip after the reset
+	for {
+		f := rc.next()
+		if f == nil {
+			t.Fatal("no answer")
+		}
+		if h, ok := f.(*http2.HeadersFrame); ok && h.StreamID == 5 {
+			break
+		}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if len(d.set) != 1 || !d.set[0].Before(time.Now()) {
-		t.Errorf("deadlines set: %v", d.set)
+	kept.mu.Lock()
+	defer kept.mu.Unlock()
+	if d.closes != 1 || kept.closes != 0 {
+		t.Errorf("closes: reset stream's %d, unwatched stream's %d", d.closes, kept.closes)
 	}
 }
 

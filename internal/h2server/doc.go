@@ -28,9 +28,9 @@
 //     any http.Request exists: a Request carries the pseudo-headers and
 //     the checked fields (Host out, cookie fields joined), and answers
 //     with WriteHead (fields in HPACK form), Write, Flush and
-//     SetTrailers. Its stream has no context; Watch has a connection's
-//     deadline set in the past when the stream is reset, which cuts a
-//     handler waiting on it. A request ServeStream declines gets its
+//     SetTrailers. Its stream has no context; Watch has a connection
+//     closed when the stream is reset, which cuts a handler waiting on
+//     it. A request ServeStream declines gets its
 //     http.Request then, and ServeHTTP. For a proxy that forwards from
 //     the fields this saves the request, header map, URL and context
 //     allocations (about fifteen).

@@ -40,7 +40,7 @@ type stream struct {
 	recvRefund  int32
 	handlerDone bool
 	headersSent bool      // the final response's HEADERS are queued
-	cut         Deadliner // Request.Watch's: cut when the stream resets
+	cut         io.Closer // Request.Watch's: closed when the stream resets
 }
 
 var (
@@ -192,14 +192,14 @@ func (s *stream) abort(err error) {
 	s.stop()
 }
 
-// stop cancels the context of a reset stream and cuts what its handler
-// watches; mu held.
+// stop cancels the context of a reset stream and closes what its
+// handler watches; mu held.
 func (s *stream) stop() {
 	if s.cancel != nil {
 		s.cancel()
 	}
 	if s.cut != nil {
-		_ = s.cut.SetDeadline(time.Unix(1, 0))
+		_ = s.cut.Close()
 		s.cut = nil
 	}
 }

@@ -145,17 +145,28 @@ func newDirect(e *Engine) *direct {
 }
 
 // release returns d to the pool, holding nothing of the request.
+// Slices longer than maxPooledFields (a response head with that many
+// fields) are dropped rather than pooled.
 func (d *direct) release(e *Engine) {
 	d.Relay.Release()
 	d.up.Reset(nil)
 	d.down.Reset(&d.sink)
 	d.sink = streamSink{}
+	// The head's fields point into the target connection's buffer.
+	clear(d.resp.Fields[:cap(d.resp.Fields)])
+	clear(d.resp.ConnList[:cap(d.resp.ConnList)])
 	d.resp.Reset()
 	clear(d.fields)
 	clear(d.trail)
-	d.fields, d.trail = d.fields[:0], d.trail[:0]
+	d.fields, d.trail, d.ends = d.fields[:0], d.trail[:0], d.ends[:0]
+	if cap(d.resp.Fields) > maxPooledFields || cap(d.fields) > maxPooledFields ||
+		cap(d.trail) > maxPooledFields || cap(d.ends) > maxPooledFields {
+		d.resp, d.fields, d.trail, d.ends = h1wire.Head{}, nil, nil, nil
+	}
 	e.directs.Put(d)
 }
+
+const maxPooledFields = 64
 
 // streamSink writes a response body into the stream; flush sends every
 // write at once (streams, bodies of unknown length).
@@ -198,6 +209,9 @@ func (d *direct) forward(ps *portServer, r *h2server.Request, st *reqState, rt *
 				return classifyDialError(err)
 			}
 		}
+		// A reset stream closes the target connection (Watch), which
+		// ends whatever read or write waits on it, whatever deadlines
+		// the exchange has set.
 		if !r.Watch(uc.c) {
 			p.put(uc, e.now()) // unused
 			return errClientGone
@@ -294,21 +308,34 @@ func (d *direct) writeRequestHead(r *h2server.Request, rt *routed, path string) 
 	_, _ = w.WriteString(path)
 	for i := 0; i < len(r.Path); i++ {
 		if r.Path[i] == '?' {
-			_, _ = w.WriteString(r.Path[i:])
+			if i+1 < len(r.Path) { // a bare '?' is not sent, as on the other paths
+				_, _ = w.WriteString(r.Path[i:])
+			}
 			break
 		}
 	}
 	_, _ = w.WriteString(" HTTP/1.1\r\nHost: ")
 	_, _ = w.WriteString(r.Authority)
 	_, _ = w.WriteString("\r\n")
+	ua, te := false, false
 	for i := range r.Fields {
 		f := &r.Fields[i]
 		switch h1wire.ClassifyField(f.Name) {
 		case h1wire.FieldTE:
-			// te: trailers only (h2server checked): gRPC servers need it.
+			// te: trailers only (h2server checked): gRPC servers need
+			// it. Once, as forward.go sends it.
+			if te {
+				continue
+			}
+			te = true
 		case h1wire.FieldUserAgent:
-			if f.Value == "" {
-				continue // as net/http: an empty User-Agent is not sent
+			// The first only, and not when empty, as net/http's client
+			// sends it.
+			if ua {
+				continue
+			}
+			if ua = true; f.Value == "" {
+				continue
 			}
 		case h1wire.FieldContentLength, h1wire.FieldTrailer, h1wire.FieldHop, h1wire.FieldLattice:
 			continue
@@ -376,14 +403,24 @@ func (d *direct) relayResponse(e *Engine, r *h2server.Request, rec *Record, uc *
 	}
 	flush := mode == respChunked || mode == respUntilClose
 	d.fields = d.fields[:0]
+	length := false
 	for i := range rh.Fields {
 		f := &rh.Fields[i]
 		switch f.Kind {
 		case h1wire.FieldConnection, h1wire.FieldTE, h1wire.FieldTransferEncoding, h1wire.FieldHop:
 			continue
 		case h1wire.FieldContentLength:
-			if rh.Chunked {
-				continue // Transfer-Encoding wins (RFC 9112 §6.3)
+			// Transfer-Encoding wins (RFC 9112 §6.3); repeats of the one
+			// length the parser allows are sent once (an HTTP/2 client
+			// may refuse a repeated content-length).
+			if rh.Chunked || length {
+				continue
+			}
+			length = true
+		case h1wire.FieldTrailer:
+			// Announces trailers only a chunked body can carry.
+			if !rh.Chunked {
+				continue
 			}
 		default:
 			if len(rh.ConnList) > 0 && rh.Listed(f.Name) {
@@ -397,12 +434,12 @@ func (d *direct) relayResponse(e *Engine, r *h2server.Request, rec *Record, uc *
 		d.fields = append(d.fields, hf)
 	}
 	uc.in.R += rh.Size
-	length := int64(-1)
+	declared := int64(-1)
 	if mode == respLength {
-		length = rh.Length
+		declared = rh.Length
 	}
 	end := mode == respNone || mode == respLength && rh.Length == 0
-	if err := r.WriteHead(rh.Status, d.fields, length, end); err != nil {
+	if err := r.WriteHead(rh.Status, d.fields, declared, end); err != nil {
 		_ = uc.c.Close()
 		return errClientGone
 	}
@@ -425,7 +462,9 @@ func (d *direct) relayResponse(e *Engine, r *h2server.Request, rec *Record, uc *
 	rec.BytesSent = d.sink.n
 	watched := r.Watch(nil)
 	switch {
-	case werr != nil:
+	case werr != nil, !watched && (bad != nil || rerr != nil):
+		// The client went away, or reset its stream, which closed the
+		// target connection under the body's read.
 		_ = uc.c.Close()
 		return errClientGone
 	case bad != nil || rerr != nil:

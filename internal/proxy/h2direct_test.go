@@ -2,9 +2,11 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"reflect"
@@ -12,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/trellis-mesh/trellis/internal/model"
 	"github.com/trellis-mesh/trellis/internal/snapshot"
@@ -38,6 +43,8 @@ var h2Answers = map[string]string{
 	"upgrd":  "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n",
 	"bad":    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nBad Field: x\r\n\r\nok",
 	"stream": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\npart\r\n",
+	"dupcl":  "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
+	"trnock": "HTTP/1.1 200 OK\r\nTrailer: X-Sum\r\nContent-Length: 2\r\n\r\nok",
 }
 
 // seenRequest is a request as the target parsed it.
@@ -94,6 +101,7 @@ var h2Requests = []struct{ method, name string }{
 	{"GET", "cl"}, {"GET", "chunked"}, {"GET", "close"}, {"GET", "hop"}, {"GET", "204"}, {"GET", "304"},
 	{"GET", "1xx"}, {"HEAD", "head"}, {"GET", "both"}, {"GET", "short"}, {"GET", "none"}, {"GET", "upper"},
 	{"GET", "sse"}, {"POST", "cl"}, {"DELETE", "cl"}, {"GET", "upgrd"}, {"GET", "bad"}, {"GET", "stream"},
+	{"GET", "dupcl"}, {"GET", "trnock"},
 }
 
 // runH2 sends h2Requests over h2c to a gateway with the direct path on or
@@ -244,6 +252,12 @@ func TestH2DirectParity(t *testing.T) {
 			t.Errorf("%s: %+v, want %d %q trailer %q", c.name, o, c.status, c.body, c.trailer)
 		}
 	}
+	if h := get("dupcl").Header; !reflect.DeepEqual(h["Content-Length"], []string{"2"}) {
+		t.Errorf("repeated Content-Length: %q", h["Content-Length"])
+	}
+	if h := get("trnock").Header; h["Trailer"] != nil {
+		t.Errorf("Trailer announced without a chunked body: %q", h["Trailer"])
+	}
 	hop := get("hop").Header
 	if hop.Get("X-Kept") != "yes" || hop.Get("X-Hop") != "" || hop.Get("Keep-Alive") != "" || hop.Get("Date") != "Mon, 02 Jan 2006 15:04:05 GMT" {
 		t.Errorf("hop header %v", hop)
@@ -349,5 +363,181 @@ func TestH2DirectAllocations(t *testing.T) {
 	t.Logf("allocations per request: direct %.0f, ServeHTTP %.0f", allocs[0], allocs[1])
 	if allocs[1]-allocs[0] < 15 {
 		t.Errorf("direct path %.0f allocations per request, ServeHTTP %.0f: want at least 15 fewer", allocs[0], allocs[1])
+	}
+}
+
+// rawH2 is a bare HTTP/2 client connection to the gateway (h2c, prior
+// knowledge), for field lists and resets net/http's client does not
+// send; a goroutine reads and drops the gateway's frames, acknowledging
+// its SETTINGS.
+type rawH2 struct {
+	mu  sync.Mutex
+	fr  *http2.Framer
+	enc *hpack.Encoder
+	buf bytes.Buffer
+}
+
+func dialRawH2(t *testing.T, port int32) *rawH2 {
+	t.Helper()
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	rc := &rawH2{fr: http2.NewFramer(c, c)}
+	rc.enc = hpack.NewEncoder(&rc.buf)
+	if err := rc.fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		rd := http2.NewFramer(io.Discard, c)
+		for {
+			f, err := rd.ReadFrame()
+			if err != nil {
+				return
+			}
+			if sf, ok := f.(*http2.SettingsFrame); ok && !sf.IsAck() {
+				rc.mu.Lock()
+				_ = rc.fr.WriteSettingsAck()
+				rc.mu.Unlock()
+			}
+		}
+	}()
+	return rc
+}
+
+// get sends a GET for path on stream id, with extra fields (name, value
+// pairs).
+func (rc *rawH2) get(id uint32, path string, fields ...string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.buf.Reset()
+	fields = append([]string{":method", "GET", ":scheme", "http", ":authority", "svc-1.example.on.aws", ":path", path}, fields...)
+	for i := 0; i < len(fields); i += 2 {
+		_ = rc.enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+	}
+	_ = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: rc.buf.Bytes(), EndStream: true, EndHeaders: true})
+}
+
+func (rc *rawH2) reset(id uint32) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	_ = rc.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+}
+
+// h2Service is a gateway with one HTTP1 group on target, the direct path
+// on or off.
+func h2Service(t *testing.T, direct bool, target string, cfg Config) int32 {
+	port := freePort(t)
+	e := newEngine(t, cfg)
+	e.h2direct = direct
+	mustApply(t, e, testSnapshot(1,
+		[]snapshot.Service{testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))},
+		testTG("tg", model.ProtocolHTTP, "", target)))
+	return port
+}
+
+// TestH2DirectRepeatedFields: field lists net/http's client never sends
+// (a bare '?', repeated user-agent and te) reach the target as ServeHTTP
+// sends them.
+func TestH2DirectRepeatedFields(t *testing.T) {
+	var seen [2]*seenRequest
+	for i, direct := range []bool{true, false} {
+		target, got := h2Target(t)
+		rc := dialRawH2(t, h2Service(t, direct, target, Config{}))
+		rc.get(1, "/r/cl?", "user-agent", "", "user-agent", "b", "te", "trailers", "te", "trailers")
+		waitFor(t, "the request at the target", func() bool { return got("/r/cl") != nil })
+		seen[i] = got("/r/cl")
+		seen[i].Header.Del("X-Forwarded-Port")
+	}
+	if !reflect.DeepEqual(seen[0], seen[1]) {
+		t.Errorf("direct path sent %+v\nServeHTTP %+v", seen[0], seen[1])
+	}
+	if s := seen[0]; s.URI != "/r/cl" || s.Header["User-Agent"] != nil || !reflect.DeepEqual(s.Header["Te"], []string{"trailers"}) {
+		t.Errorf("target saw %+v", s)
+	}
+}
+
+// TestH2ResetStormClosesTargets: streams reset at random moments after
+// their HEADERS, toward a target that never answers, all have their
+// target connection closed at once, wherever the reset lands (before the
+// connection is watched, while the head is written, while the answer is
+// awaited), on both paths.
+func TestH2ResetStormClosesTargets(t *testing.T) {
+	for _, direct := range []bool{true, false} {
+		t.Run(fmt.Sprint("direct=", direct), func(t *testing.T) {
+			var mu sync.Mutex
+			open, reached := 0, 0
+			target, _ := testnet.Serve(t, func(c net.Conn, br *bufio.Reader) {
+				if _, err := http.ReadRequest(br); err != nil {
+					return
+				}
+				mu.Lock()
+				open++
+				reached++
+				mu.Unlock()
+				_, _ = br.ReadByte() // until the gateway closes the connection
+				mu.Lock()
+				open--
+				mu.Unlock()
+			})
+			// The answer would be awaited for a minute.
+			rc := dialRawH2(t, h2Service(t, direct, target, Config{ResponseHeaderTimeout: time.Minute}))
+			rng := rand.New(rand.NewPCG(1, 2))
+			for i := range 600 {
+				id := uint32(2*i + 1)
+				rc.get(id, fmt.Sprintf("/p/%d", i))
+				for start, d := time.Now(), time.Duration(rng.IntN(400))*time.Microsecond; time.Since(start) < d; {
+				}
+				rc.reset(id)
+				if i%50 == 49 {
+					time.Sleep(10 * time.Millisecond) // let the stream count drop
+				}
+			}
+			waitFor(t, "every target connection closed", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return open == 0
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			t.Logf("%d requests reached the target before their reset", reached)
+		})
+	}
+}
+
+// TestDirectReleaseBounded: a pooled direct keeps no pointer into a
+// target's read buffer, and drops slices a huge response head grew.
+func TestDirectReleaseBounded(t *testing.T) {
+	e := newEngine(t, Config{})
+	buf := []byte("HTTP/1.1 200 OK\r\n" + strings.Repeat("a: b\r\n", 200) + "\r\n")
+	for _, n := range []int{3, 200} {
+		d := newDirect(e)
+		var err error
+		head := buf
+		if n == 3 {
+			head = []byte("HTTP/1.1 200 OK\r\na: b\r\na: b\r\na: b\r\n\r\n")
+		}
+		d.ends = d.ends[:0]
+		for i, c := range head {
+			if c == '\n' {
+				d.ends = append(d.ends, int32(i))
+			}
+		}
+		if err = d.resp.ParseResponse(head, d.ends); err != nil || len(d.resp.Fields) != n {
+			t.Fatalf("parse: %v, %d fields", err, len(d.resp.Fields))
+		}
+		d.release(e)
+		if n > maxPooledFields && (d.resp.Fields != nil || d.ends != nil) {
+			t.Errorf("%d fields: pooled with capacity %d fields, %d line ends", n, cap(d.resp.Fields), cap(d.ends))
+		}
+		for _, f := range d.resp.Fields[:cap(d.resp.Fields)] {
+			if f.Name != nil || f.Value != nil {
+				t.Fatalf("%d fields: a pooled field still points into the head", n)
+			}
+		}
 	}
 }
