@@ -1,6 +1,7 @@
 package h1wire
 
 import (
+	"io"
 	"net"
 	"time"
 )
@@ -55,6 +56,12 @@ type DeadlineWriter struct {
 }
 
 func (w *DeadlineWriter) Write(p []byte) (int, error) {
+	w.arm()
+	return w.C.Write(p)
+}
+
+// arm sets the write deadline for a write starting now.
+func (w *DeadlineWriter) arm() {
 	if w.D > 0 {
 		now := w.Now
 		if now.IsZero() {
@@ -65,5 +72,41 @@ func (w *DeadlineWriter) Write(p []byte) (int, error) {
 			_ = w.C.SetWriteDeadline(w.until)
 		}
 	}
-	return w.C.Write(p)
+}
+
+// writeReader is a connection that can write a request and read its
+// answer without the read that would find nothing in between
+// (rawio.Conn).
+type writeReader interface {
+	WriteRead(p, buf []byte) (int, error)
+}
+
+// WriteFill writes p through w (whose connection is b's), then reads once
+// into the buffer as Fill does: what the peer answers. On a connection
+// that can (rawio.Conn) this is one write and one read, the wait for the
+// answer armed before the write; otherwise w.Write then Fill. Nothing may
+// be buffered: it is for a request's last bytes, on a connection whose
+// previous answer was read to its end.
+func (b *Buf) WriteFill(w *DeadlineWriter, p []byte) error {
+	wr, ok := b.C.(writeReader)
+	if !ok || b.Buffered() > 0 {
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
+		if b.Buffered() > 0 {
+			return nil
+		}
+		return b.Fill(len(b.B))
+	}
+	b.R, b.W = 0, 0
+	w.arm()
+	n, err := wr.WriteRead(p, b.B)
+	b.W = n
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
 }

@@ -2,10 +2,14 @@ package h1wire
 
 import (
 	"bufio"
+	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trellis-mesh/trellis/internal/rawio"
 )
 
 func TestWriteStatusLine(t *testing.T) {
@@ -70,6 +74,66 @@ func TestClassifyFieldString(t *testing.T) {
 	} {
 		if got, gotBytes := ClassifyField(name), ClassifyField([]byte(name)); got != want || gotBytes != want {
 			t.Errorf("ClassifyField(%q) = %v, %v; want %v", name, got, gotBytes, want)
+		}
+	}
+}
+
+// TestWriteFill: the request goes out and the answer's first bytes come
+// in, over a raw connection (one write, one read) and over any other
+// (Write, then Fill).
+func TestWriteFill(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					fmt.Fprintf(c, "re:%s", buf[:n])
+				}
+			}()
+		}
+	}()
+	for _, raw := range []bool{true, false} {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if raw {
+			c = rawio.Wrap(c)
+		} else {
+			c = struct{ net.Conn }{c} // hides WriteRead
+		}
+		b := &Buf{C: c, B: make([]byte, 32)}
+		w := &DeadlineWriter{C: c, D: time.Second}
+		b.ArmRead(time.Now(), time.Second)
+		for i := range 20 {
+			req := fmt.Sprintf("q%d", i)
+			if err := b.WriteFill(w, []byte(req)); err != nil {
+				t.Fatalf("raw %v, round %d: %v", raw, i, err)
+			}
+			for b.Buffered() < len("re:")+len(req) {
+				if err := b.Fill(len(b.B)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := string(b.B[b.R:b.W]); got != "re:"+req {
+				t.Fatalf("raw %v, round %d: %q", raw, i, got)
+			}
+			b.R = b.W
 		}
 	}
 }

@@ -44,7 +44,10 @@ type h1conn struct {
 	in  h1wire.Buf    // from the client
 	out *bufio.Writer // to the client, through cw
 	up  *bufio.Writer // to the current request's target, through uw
-	cw  h1wire.DeadlineWriter
+	// upHead is the head (and small body) of the current request toward
+	// its target, written in one call.
+	upHead wireBuf
+	cw     h1wire.DeadlineWriter
 
 	head h1wire.Head // the current request
 	resp h1wire.Head // the current response
@@ -193,6 +196,9 @@ func (h *h1conn) release() {
 	h.cw = h1wire.DeadlineWriter{}
 	h.out.Reset(nil)
 	h.up.Reset(nil)
+	if cap(h.upHead) > 16<<10 {
+		h.upHead = nil // a large head grew it
+	}
 	h.strs.method, h.strs.path, h.strs.host, h.strs.ua = "", "", "", ""
 	if len(h.in.B) > 4*clientReadBuf {
 		h.in.B = make([]byte, clientReadBuf) // a large head grew it

@@ -61,20 +61,33 @@ func (h *h1conn) exchange(rt *routed, path string, uc *upConn, reused bool, sent
 	e := h.ps.e
 	rec := &h.st.rec
 	canRetry := reused && h.body == bodyNone && idempotent(rec.Method)
-	w := h.up
 	uc.w.D = uc.pool.up.idle
-	w.Reset(&uc.w)
-	h.writeRequestHead(w, rt, path)
+	uc.in.Idle = uc.pool.up.idle
+	rht := uc.pool.up.rht
+	hb := &h.upHead
+	*hb = (*hb)[:0]
+	h.writeRequestHead(hb, rt, path)
 	if h.body == bodyLength && !h.expect && int64(h.in.Buffered()) >= h.remain {
 		// A small body that has arrived goes out with the head.
 		n := int(h.remain)
-		_, _ = w.Write(h.in.B[h.in.R : h.in.R+n])
+		_, _ = hb.Write(h.in.B[h.in.R : h.in.R+n])
 		h.in.R += n
 		rec.BytesReceived = h.remain
 		h.unread = false
 	}
 	uc.w.Now = sent
-	err := w.Flush()
+	var err error
+	if !h.unread {
+		// The whole request in one write, and the answer's first bytes
+		// read without a read in between that would find nothing
+		// (rawio). A write that fails is handled as a head that does not
+		// come. The response head is due within ResponseHeaderTimeout.
+		uc.in.ArmRead(sent, rht)
+		err = uc.in.WriteFill(&uc.w, *hb)
+		uc.w.Now = time.Time{}
+		return h.readResponse(rt, uc, canRetry, false, sent, err)
+	}
+	_, err = uc.w.Write(*hb)
 	uc.w.Now = time.Time{}
 	if err != nil {
 		if canRetry {
@@ -84,6 +97,8 @@ func (h *h1conn) exchange(rt *routed, path string, uc *upConn, reused bool, sent
 		_ = uc.c.Close()
 		return classifyDialError(err), false
 	}
+	w := h.up
+	w.Reset(&uc.w)
 	upBroken := false // the body could not be sent: the target stopped reading
 	if h.unread {
 		if h.expect {
@@ -111,21 +126,25 @@ func (h *h1conn) exchange(rt *routed, path string, uc *upConn, reused bool, sent
 		}
 	}
 
-	// The response head, within ResponseHeaderTimeout of the end of the
-	// request; 1xx answers are dropped (the gateway sent its own 100
-	// Continue), at most five of them as in Go's client.
-	rht := uc.pool.up.rht
-	written := sent
-	if h.body != bodyNone {
-		written = time.Now() // the body may have taken long
-	}
-	uc.in.ArmRead(written, rht)
-	uc.in.Idle = uc.pool.up.idle
+	// The response head is due within ResponseHeaderTimeout of the end
+	// of the body, which may have taken long.
+	uc.in.ArmRead(time.Now(), rht)
+	return h.readResponse(rt, uc, canRetry, upBroken, sent, nil)
+}
+
+// readResponse reads the response head, 1xx answers dropped (the gateway
+// sent its own 100 Continue; at most five, as in Go's client), and relays
+// the response. err is the failure of the request's last write, handled
+// as a head that does not come.
+func (h *h1conn) readResponse(rt *routed, uc *upConn, canRetry, upBroken bool, sent time.Time, err error) (ge *genError, retry bool) {
+	e := h.ps.e
+	rec := &h.st.rec
 	rh := &h.resp
 	for n1xx := 0; ; n1xx++ {
 		rh.Reset()
-		var err error
-		h.ends, err = uc.in.HeadLines(h.ends[:0], maxResponseHead, false, nil)
+		if err == nil {
+			h.ends, err = uc.in.HeadLines(h.ends[:0], maxResponseHead, false, nil)
+		}
 		if err == nil {
 			err = rh.ParseResponse(uc.in.B[uc.in.R:], h.ends)
 		}
@@ -163,6 +182,24 @@ func (h *h1conn) exchange(rt *routed, path string, uc *upConn, reused bool, sent
 	return h.relayResponse(uc), false
 }
 
+// wireBuf collects a request head (and a small body) written in one call.
+type wireBuf []byte
+
+func (b *wireBuf) Write(p []byte) (int, error) {
+	*b = append(*b, p...)
+	return len(p), nil
+}
+
+func (b *wireBuf) WriteString(s string) (int, error) {
+	*b = append(*b, s...)
+	return len(s), nil
+}
+
+func (b *wireBuf) WriteByte(c byte) error {
+	*b = append(*b, c)
+	return nil
+}
+
 // idempotent methods (RFC 9110 §9.2.2) may be sent twice.
 func idempotent(method string) bool {
 	switch method {
@@ -177,7 +214,7 @@ func idempotent(method string) bool {
 // hop-by-hop fields (those of the hopHeaders list and those named in
 // Connection) and the gateway's own (latticeHeaders), then the framing
 // and the gateway's x-forwarded-* and x-amzn-lattice-* fields.
-func (h *h1conn) writeRequestHead(w *bufio.Writer, rt *routed, path string) {
+func (h *h1conn) writeRequestHead(w *wireBuf, rt *routed, path string) {
 	hd := &h.head
 	_, _ = w.Write(hd.Method)
 	_ = w.WriteByte(' ')

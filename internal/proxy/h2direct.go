@@ -117,7 +117,7 @@ func (h *fieldsHeader) Next(name string, from int) (string, int) {
 // direct is the pooled state of one request on the direct path.
 type direct struct {
 	h1wire.Relay
-	up     *bufio.Writer // toward the target
+	head   []byte        // the request head toward the target
 	down   *bufio.Writer // toward the client, over sink
 	sink   streamSink
 	resp   h1wire.Head
@@ -126,18 +126,14 @@ type direct struct {
 	trail  []hpack.HeaderField
 }
 
-// The request head toward the target goes out in one write up to 4 KiB.
 // Toward the client a small buffer suffices: the stream copies what it is
 // given into its connection's queue, and bufio passes writes larger than
 // its buffer straight through. The pool holds one direct per stream
 // running at once (hundreds under load), so the sizes count.
-const (
-	directUpBuf   = 4 << 10
-	directDownBuf = 2 << 10
-)
+const directDownBuf = 2 << 10
 
 func newDirect(e *Engine) *direct {
-	d := &direct{up: bufio.NewWriterSize(nil, directUpBuf)}
+	d := &direct{head: make([]byte, 0, 1<<10)}
 	d.down = bufio.NewWriterSize(&d.sink, directDownBuf)
 	d.Bufs = &e.buffers
 	d.Trailer = d.addTrailer
@@ -149,7 +145,6 @@ func newDirect(e *Engine) *direct {
 // fields) are dropped rather than pooled.
 func (d *direct) release(e *Engine) {
 	d.Relay.Release()
-	d.up.Reset(nil)
 	d.down.Reset(&d.sink)
 	d.sink = streamSink{}
 	// The head's fields point into the target connection's buffer.
@@ -162,6 +157,9 @@ func (d *direct) release(e *Engine) {
 	if cap(d.resp.Fields) > maxPooledFields || cap(d.fields) > maxPooledFields ||
 		cap(d.trail) > maxPooledFields || cap(d.ends) > maxPooledFields {
 		d.resp, d.fields, d.trail, d.ends = h1wire.Head{}, nil, nil, nil
+	}
+	if cap(d.head) > 16<<10 {
+		d.head = make([]byte, 0, 1<<10)
 	}
 	e.directs.Put(d)
 }
@@ -232,32 +230,23 @@ func (d *direct) exchange(ps *portServer, r *h2server.Request, st *reqState, rt 
 	e := ps.e
 	rec := &st.rec
 	canRetry := reused && idempotent(r.Method)
+	d.head = appendRequestHead(d.head[:0], r, rt, st.q.path)
 	uc.w.D = uc.pool.up.idle
-	d.up.Reset(&uc.w)
-	d.writeRequestHead(r, rt, st.q.path)
-	uc.w.Now = sent
-	err := d.up.Flush()
-	uc.w.Now = time.Time{}
-	if err != nil {
-		if !r.Watch(nil) {
-			_ = uc.c.Close()
-			return errClientGone, false
-		}
-		if canRetry {
-			return nil, true
-		}
-		e.log.Debug("target request failed", "target", uc.pool.addr, "err", err)
-		_ = uc.c.Close()
-		return classifyDialError(err), false
-	}
-
 	uc.in.ArmRead(sent, uc.pool.up.rht)
 	uc.in.Idle = uc.pool.up.idle
+	// The head goes out and the answer's first bytes come in, without a
+	// read in between that would find nothing (rawio). A write that
+	// fails is handled as a head that does not come.
+	uc.w.Now = sent
+	err := uc.in.WriteFill(&uc.w, d.head)
+	uc.w.Now = time.Time{}
+
 	rh := &d.resp
 	for n1xx := 0; ; n1xx++ {
 		rh.Reset()
-		var err error
-		d.ends, err = uc.in.HeadLines(d.ends[:0], maxResponseHead, false, nil)
+		if err == nil {
+			d.ends, err = uc.in.HeadLines(d.ends[:0], maxResponseHead, false, nil)
+		}
 		if err == nil {
 			err = rh.ParseResponse(uc.in.B[uc.in.R:], d.ends)
 		}
@@ -295,28 +284,27 @@ func (d *direct) exchange(ps *portServer, r *h2server.Request, st *reqState, rt 
 	return d.relayResponse(e, r, rec, uc), false
 }
 
-// writeRequestHead writes the HTTP/1.1 head sent to the target: what
+// appendRequestHead appends the HTTP/1.1 head sent to the target to b: what
 // ServeHTTP's forward sends for a request without body. The method, the
 // normalised path with the raw query, Host from :authority, the client's
 // fields less the hop-by-hop ones and the gateway's own (and their '_'
 // spellings, and those of the framing fields), then x-forwarded-* and
 // x-amzn-lattice-*.
-func (d *direct) writeRequestHead(r *h2server.Request, rt *routed, path string) {
-	w := d.up
-	_, _ = w.WriteString(r.Method)
-	_ = w.WriteByte(' ')
-	_, _ = w.WriteString(path)
+func appendRequestHead(b []byte, r *h2server.Request, rt *routed, path string) []byte {
+	b = append(b, r.Method...)
+	b = append(b, ' ')
+	b = append(b, path...)
 	for i := 0; i < len(r.Path); i++ {
 		if r.Path[i] == '?' {
 			if i+1 < len(r.Path) { // a bare '?' is not sent, as on the other paths
-				_, _ = w.WriteString(r.Path[i:])
+				b = append(b, r.Path[i:]...)
 			}
 			break
 		}
 	}
-	_, _ = w.WriteString(" HTTP/1.1\r\nHost: ")
-	_, _ = w.WriteString(r.Authority)
-	_, _ = w.WriteString("\r\n")
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, r.Authority...)
+	b = append(b, "\r\n"...)
 	ua, te := false, false
 	for i := range r.Fields {
 		f := &r.Fields[i]
@@ -344,29 +332,30 @@ func (d *direct) writeRequestHead(r *h2server.Request, rt *routed, path string) 
 				continue
 			}
 		}
-		_, _ = w.WriteString(f.Name)
-		_, _ = w.WriteString(": ")
-		_, _ = w.WriteString(f.Value)
-		_, _ = w.WriteString("\r\n")
+		b = append(b, f.Name...)
+		b = append(b, ": "...)
+		b = append(b, f.Value...)
+		b = append(b, "\r\n"...)
 	}
 	switch r.Method {
 	case http.MethodPost, http.MethodPut, http.MethodPatch:
 		// As net/http's client: many servers expect a length with these.
-		_, _ = w.WriteString("Content-Length: 0\r\n")
+		b = append(b, "Content-Length: 0\r\n"...)
 	}
-	_, _ = w.WriteString("X-Forwarded-For: ")
-	_, _ = w.WriteString(clientIP(r.RemoteAddr))
-	_, _ = w.WriteString("\r\nX-Forwarded-Port: ")
-	_, _ = w.WriteString(rt.pt.portHdr[0])
+	b = append(b, "X-Forwarded-For: "...)
+	b = append(b, clientIP(r.RemoteAddr)...)
+	b = append(b, "\r\nX-Forwarded-Port: "...)
+	b = append(b, rt.pt.portHdr[0]...)
 	if rt.pt.tls {
-		_, _ = w.WriteString("\r\nX-Forwarded-Proto: https\r\nX-Amzn-Lattice-Network: ")
+		b = append(b, "\r\nX-Forwarded-Proto: https\r\nX-Amzn-Lattice-Network: "...)
 	} else {
-		_, _ = w.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Amzn-Lattice-Network: ")
+		b = append(b, "\r\nX-Forwarded-Proto: http\r\nX-Amzn-Lattice-Network: "...)
 	}
-	_, _ = w.WriteString(rt.t.networkHdr[0])
-	_, _ = w.WriteString("\r\nX-Amzn-Lattice-Target: ")
-	_, _ = w.WriteString(rt.g.targetHdr[0])
-	_, _ = w.WriteString("\r\n\r\n")
+	b = append(b, rt.t.networkHdr[0]...)
+	b = append(b, "\r\nX-Amzn-Lattice-Target: "...)
+	b = append(b, rt.g.targetHdr[0]...)
+	b = append(b, "\r\n\r\n"...)
+	return b
 }
 
 // relayResponse sends the response head as HTTP/2 fields (hop-by-hop
