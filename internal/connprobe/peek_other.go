@@ -2,6 +2,6 @@
 
 package connprobe
 
-// peekIdle cannot peek here: the connection is taken as usable, and a
+// PeekIdle cannot peek here: the connection is taken as usable, and a
 // request on a closed one fails as it would without the probe.
-func peekIdle(uintptr) bool { return true }
+func PeekIdle(uintptr) bool { return true }

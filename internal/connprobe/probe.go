@@ -44,7 +44,7 @@ func New(c net.Conn) *Prober {
 }
 
 func (p *Prober) peekFD(fd uintptr) bool {
-	p.usable = peekIdle(fd)
+	p.usable = PeekIdle(fd)
 	return true // never wait for readiness
 }
 

@@ -81,12 +81,22 @@ type writeReader interface {
 	WriteRead(p, buf []byte) (int, error)
 }
 
+// CanWriteRead reports whether c makes WriteFill one write and one read,
+// checking first that the connection is idle (rawio.Conn): a pool need
+// not probe a connection it uses that way.
+func CanWriteRead(c net.Conn) bool {
+	_, ok := c.(writeReader)
+	return ok
+}
+
 // WriteFill writes p through w (whose connection is b's), then reads once
 // into the buffer as Fill does: what the peer answers. On a connection
-// that can (rawio.Conn) this is one write and one read, the wait for the
-// answer armed before the write; otherwise w.Write then Fill. Nothing may
-// be buffered: it is for a request's last bytes, on a connection whose
-// previous answer was read to its end.
+// that can (CanWriteRead) this is one write and one read, the wait for the
+// answer armed before the write, and a connection that had anything to
+// read before (a close, a stray byte) fails with rawio.ErrNotIdle, nothing
+// written; on any other it is w.Write then Fill, unchecked. It is for a
+// whole request on a connection whose previous answer was read to its
+// end; with bytes still buffered it writes and returns.
 func (b *Buf) WriteFill(w *DeadlineWriter, p []byte) error {
 	wr, ok := b.C.(writeReader)
 	if !ok || b.Buffered() > 0 {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/trellis-mesh/trellis/internal/h1wire"
+	"github.com/trellis-mesh/trellis/internal/rawio"
 )
 
 // forward sends the current request to rt.tgt over a pooled connection
@@ -24,7 +25,7 @@ func (h *h1conn) forward(rt *routed, path string) *genError {
 	if p == nil {
 		return errTargetConnect // not an HTTP1 group over HTTP; route prevents it
 	}
-	uc := p.get(e.at(rec.Start))
+	uc := p.get(e.at(rec.Start), h.oneWrite())
 	reused := uc != nil
 	sent := time.Now()
 	rec.RequestToTarget = sent.Sub(rec.Start)
@@ -44,6 +45,24 @@ func (h *h1conn) forward(rt *routed, path string) *genError {
 		_ = uc.c.Close()
 		uc, reused = nil, false
 	}
+}
+
+// oneWrite says the current request goes to its target in one write: no
+// body, or a small one that has arrived whole (and no 100-continue to
+// send first).
+func (h *h1conn) oneWrite() bool {
+	return h.body == bodyNone || h.body == bodyLength && !h.expect && int64(h.in.Buffered()) >= h.remain
+}
+
+// notIdle handles a pooled connection WriteFill found not idle (closed by
+// the target, or holding a stray byte): nothing was sent, so any request
+// goes again on a new connection; on a new one it is the target's fault.
+func notIdle(uc *upConn, reused bool) (ge *genError, retry bool) {
+	if reused {
+		return nil, true
+	}
+	_ = uc.c.Close()
+	return errTargetConnect, false
 }
 
 func classifyDialError(err error) *genError {
@@ -67,24 +86,30 @@ func (h *h1conn) exchange(rt *routed, path string, uc *upConn, reused bool, sent
 	hb := &h.upHead
 	*hb = (*hb)[:0]
 	h.writeRequestHead(hb, rt, path)
-	if h.body == bodyLength && !h.expect && int64(h.in.Buffered()) >= h.remain {
-		// A small body that has arrived goes out with the head.
-		n := int(h.remain)
-		_, _ = hb.Write(h.in.B[h.in.R : h.in.R+n])
-		h.in.R += n
-		rec.BytesReceived = h.remain
-		h.unread = false
-	}
 	uc.w.Now = sent
 	var err error
-	if !h.unread {
-		// The whole request in one write, and the answer's first bytes
-		// read without a read in between that would find nothing
-		// (rawio). A write that fails is handled as a head that does not
-		// come. The response head is due within ResponseHeaderTimeout.
+	if h.oneWrite() {
+		// The whole request in one write (a small body that has arrived
+		// goes with the head), and the answer's first bytes read without
+		// a read in between that would find nothing (rawio). A write that
+		// fails is handled as a head that does not come. The response
+		// head is due within ResponseHeaderTimeout.
+		n := 0
+		if h.body == bodyLength {
+			n = int(h.remain)
+			_, _ = hb.Write(h.in.B[h.in.R : h.in.R+n])
+		}
 		uc.in.ArmRead(sent, rht)
 		err = uc.in.WriteFill(&uc.w, *hb)
 		uc.w.Now = time.Time{}
+		if errors.Is(err, rawio.ErrNotIdle) {
+			return notIdle(uc, reused) // the body is still unread, for another try
+		}
+		if n > 0 {
+			h.in.R += n
+			rec.BytesReceived = h.remain
+			h.unread = false
+		}
 		return h.readResponse(rt, uc, canRetry, false, sent, err)
 	}
 	_, err = uc.w.Write(*hb)

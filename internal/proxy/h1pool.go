@@ -22,9 +22,13 @@ import (
 // or sent bytes nobody asked for (a stray response, a body after a HEAD
 // answer), leaves something to read, and the connection is dropped rather
 // than have those bytes taken for the next request's answer. A request
-// without a body whose reused connection fails before any byte of the
-// response (closed just after the probe) is retried once on a new
-// connection (see forward).
+// that goes out in one write is not probed here: WriteFill makes the same
+// peek inside the write call, after the poller's readiness was reset, and
+// a connection found done then is replaced before anything was sent on
+// it, whatever the method. A request without a body whose reused
+// connection fails before any byte of the response (closed just after
+// the probe or the write) is retried once on a new connection (see
+// forward).
 type h1Pool struct {
 	addr string
 	up   *upstream
@@ -45,6 +49,9 @@ type upConn struct {
 	w         h1wire.DeadlineWriter
 	pool      *h1Pool
 	idleSince int64 // Engine.now() when it went idle
+	// wr: WriteFill checks that the connection is idle before it writes
+	// (h1wire.CanWriteRead).
+	wr bool
 }
 
 // upstreamReadBuf is the initial read buffer of a target connection;
@@ -54,8 +61,10 @@ const (
 	maxResponseHead = 1 << 20
 )
 
-// get returns an idle connection, or nil when there is none.
-func (p *h1Pool) get(now int64) *upConn {
+// get returns an idle connection, or nil when there is none. The
+// connection is probed unless oneWrite says the whole request goes out
+// with h1wire's WriteFill, which checks the connection itself (wr).
+func (p *h1Pool) get(now int64, oneWrite bool) *upConn {
 	idle := int64(p.up.idle)
 	for {
 		p.mu.Lock()
@@ -69,7 +78,7 @@ func (p *h1Pool) get(now int64) *upConn {
 		p.conns = p.conns[:n-1]
 		p.mu.Unlock()
 		age := now - uc.idleSince
-		if age < idle && uc.alive() {
+		if age < idle && (oneWrite && uc.wr && uc.in.Buffered() == 0 || uc.alive()) {
 			return uc
 		}
 		_ = uc.c.Close()
@@ -146,7 +155,7 @@ func (p *h1Pool) dial() (*upConn, error) {
 		return nil, err
 	}
 	c = rawio.Wrap(c)
-	uc := &upConn{c: c, pool: p, probe: connprobe.New(c)}
+	uc := &upConn{c: c, pool: p, probe: connprobe.New(c), wr: h1wire.CanWriteRead(c)}
 	uc.in = h1wire.Buf{C: c, B: make([]byte, upstreamReadBuf)}
 	uc.w = h1wire.DeadlineWriter{C: c}
 	return uc, nil

@@ -12,6 +12,8 @@ import (
 
 	"github.com/trellis-mesh/trellis/internal/h1wire"
 	"github.com/trellis-mesh/trellis/internal/h2server"
+	"github.com/trellis-mesh/trellis/internal/model"
+	"github.com/trellis-mesh/trellis/internal/rawio"
 )
 
 // ServeStream is the HTTP/2 direct path (h2server.StreamHandler): a
@@ -87,9 +89,9 @@ func (ps *portServer) ServeStream(r *h2server.Request) bool {
 // listenerProtocol is the record's listener protocol.
 func (ps *portServer) listenerProtocol(cc *clientConn) string {
 	if cc != nil && cc.tls {
-		return "HTTPS"
+		return model.ProtocolHTTPS
 	}
-	return "HTTP"
+	return model.ProtocolHTTP
 }
 
 // pathOnly is a request target without its query.
@@ -194,7 +196,7 @@ func (d *direct) forward(ps *portServer, r *h2server.Request, st *reqState, rt *
 	if p == nil {
 		return errTargetConnect // not an HTTP1 group over HTTP; h2direct prevents it
 	}
-	uc := p.get(e.at(rec.Start))
+	uc := p.get(e.at(rec.Start), true)
 	reused := uc != nil
 	sent := time.Now()
 	rec.RequestToTarget = sent.Sub(rec.Start)
@@ -240,6 +242,13 @@ func (d *direct) exchange(ps *portServer, r *h2server.Request, st *reqState, rt 
 	uc.w.Now = sent
 	err := uc.in.WriteFill(&uc.w, d.head)
 	uc.w.Now = time.Time{}
+	if errors.Is(err, rawio.ErrNotIdle) {
+		if !r.Watch(nil) {
+			_ = uc.c.Close()
+			return errClientGone, false
+		}
+		return notIdle(uc, reused)
+	}
 
 	rh := &d.resp
 	for n1xx := 0; ; n1xx++ {

@@ -541,3 +541,54 @@ func TestDirectReleaseBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestHalfClosedTargetConnections: a target that answers one request per
+// connection and then shuts down its side (without Connection: close),
+// reading on, leaves pooled connections that look open but are done. Every
+// request still gets its answer, on the HTTP/1 fast path (GET, and a POST
+// whose body goes with the head) and on the HTTP/2 direct path: the
+// connection is found not idle before anything is sent on it, and the
+// request goes on a new one.
+func TestHalfClosedTargetConnections(t *testing.T) {
+	target, accepted := testnet.Serve(t, func(c net.Conn, br *bufio.Reader) {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, req.Body)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		c.(*net.TCPConn).CloseWrite()
+		io.Copy(io.Discard, br) // until the gateway closes it
+	})
+	cfg := Config{ResponseHeaderTimeout: 30 * time.Second} // a hang would show as a 504 much later
+	port := h2Service(t, true, target, cfg)
+	h1 := &http.Client{Transport: &http.Transport{DialContext: dialTo(port)}}
+	tr := &http.Transport{DialContext: dialTo(port), Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	h2 := &http.Client{Transport: tr}
+	defer tr.CloseIdleConnections()
+	for i := range 30 {
+		c, method, body := h1, "GET", io.Reader(nil)
+		switch i % 3 {
+		case 1:
+			method, body = "POST", strings.NewReader("body")
+		case 2:
+			c = h2
+		}
+		req, _ := http.NewRequest(method, "http://svc-1.example.on.aws/x", body)
+		start := time.Now()
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("request %d (%s, %s): %v", i, method, req.Proto, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "ok" || time.Since(start) > 10*time.Second {
+			t.Fatalf("request %d: %d %q after %v", i, resp.StatusCode, b, time.Since(start))
+		}
+		time.Sleep(5 * time.Millisecond) // the shutdown reaches the gateway's pooled connection
+	}
+	if n := accepted.Load(); n < 30 {
+		t.Errorf("%d target connections for 30 requests", n)
+	}
+}

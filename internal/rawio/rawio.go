@@ -36,10 +36,13 @@
 package rawio
 
 import (
+	"errors"
 	"net"
 	"os"
 	"sync"
 	"syscall"
+
+	"github.com/trellis-mesh/trellis/internal/connprobe"
 )
 
 // Conn is a *net.TCPConn whose Read and Write are raw system calls. Like
@@ -62,8 +65,8 @@ type Conn struct {
 	wfunc func(uintptr) bool
 
 	// WriteRead's, under both mutexes.
-	blocked bool
-	wrfunc  func(uintptr) bool
+	blocked, checked bool
+	wrfunc           func(uintptr) bool
 }
 
 // New returns tc with raw reads and writes. Should tc's descriptor be out
@@ -133,17 +136,28 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// ErrNotIdle is WriteRead's error for a connection that had something to
+// read before the write: bytes, the end of the stream, an error. Nothing
+// was written.
+var ErrNotIdle = errors.New("rawio: the connection is not idle; nothing was written")
+
 // WriteRead writes all of p, then waits for the peer's answer and reads
 // it into buf, as Write then Read do, but without the read that would
 // find nothing between them: the wait for data is armed (the poller's
 // readiness reset) before the write, so the answer's arrival cannot be
-// missed, and the first read is the one that gets it. For request and
-// answer on a connection with nothing unread: bytes already waiting are
-// read only once something new arrives (or at the read deadline). The
-// read deadline bounds the wait; a write that would block finishes as
-// Write does, under the write deadline.
+// missed, and the first read is the one that gets it. It is for a request
+// and its answer on an idle connection, and checks that it is: a peek,
+// after the reset and before the write, that finds anything to read (a
+// stray byte, a close, a reset, whose readiness the reset has forgotten)
+// fails the call with ErrNotIdle, nothing written. So a pool need not
+// probe a connection it uses this way. The read deadline bounds the wait;
+// a write that would block finishes as Write does, under the write
+// deadline.
 func (c *Conn) WriteRead(p, buf []byte) (int, error) {
 	if c.rc == nil || len(p) == 0 || len(buf) == 0 {
+		if !c.idle() {
+			return 0, ErrNotIdle
+		}
 		if _, err := c.Write(p); err != nil {
 			return 0, err
 		}
@@ -153,7 +167,7 @@ func (c *Conn) WriteRead(p, buf []byte) (int, error) {
 	c.wp, c.wn, c.werr = p, 0, nil
 	c.rmu.Lock()
 	c.rp, c.rn, c.rerr = buf, 0, nil
-	c.blocked = false
+	c.blocked, c.checked = false, false
 	err := c.rc.Read(c.wrfunc)
 	if err == nil && c.blocked {
 		if err = c.rc.Write(c.wfunc); err != nil {
@@ -180,9 +194,30 @@ func (c *Conn) WriteRead(p, buf []byte) (int, error) {
 	return n, err
 }
 
-// writeRead is WriteRead's step: the write first (false once written:
-// wait for the answer), then the read.
+// idle is WriteRead's check where raw calls are not made: a peek through
+// the connection's own RawConn (which allocates).
+func (c *Conn) idle() bool {
+	sc, err := c.TCPConn.SyscallConn()
+	if err != nil {
+		return true // out of reach: the write and the read will tell
+	}
+	idle := true
+	if err := sc.Read(func(fd uintptr) bool { idle = connprobe.PeekIdle(fd); return true }); err != nil {
+		return false // closed
+	}
+	return idle
+}
+
+// writeRead is WriteRead's step: the idle check, the write (false once
+// written: wait for the answer), then the read.
 func (c *Conn) writeRead(fd uintptr) bool {
+	if !c.checked {
+		c.checked = true
+		if !connprobe.PeekIdle(fd) {
+			c.werr = ErrNotIdle
+			return true
+		}
+	}
 	if c.wn < len(c.wp) && c.werr == nil {
 		if !c.write(fd) {
 			c.blocked = true // finish it as Write does

@@ -106,3 +106,33 @@ func TestWriteReadClose(t *testing.T) {
 		t.Fatal("Close did not end the wait")
 	}
 }
+
+// TestWriteReadNotIdle: a connection with something to read before the
+// call (the peer's half close, a stray byte) fails at once with
+// ErrNotIdle, and nothing reaches the peer.
+func TestWriteReadNotIdle(t *testing.T) {
+	for _, how := range []string{"half close", "stray byte"} {
+		c, peer := pair(t)
+		got := make(chan int64, 1)
+		go func() {
+			n, _ := io.Copy(io.Discard, peer)
+			got <- n
+		}()
+		if how == "half close" {
+			_ = peer.CloseWrite()
+		} else {
+			_, _ = peer.Write([]byte("x"))
+		}
+		time.Sleep(20 * time.Millisecond) // it arrives, and the poller sees it
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		start := time.Now()
+		n, err := c.WriteRead([]byte("request"), make([]byte, 8))
+		if n != 0 || !errors.Is(err, ErrNotIdle) || time.Since(start) > 5*time.Second {
+			t.Errorf("%s: %d, %v after %v; want ErrNotIdle at once", how, n, err, time.Since(start))
+		}
+		c.Close()
+		if n := <-got; n != 0 {
+			t.Errorf("%s: the peer got %d bytes", how, n)
+		}
+	}
+}

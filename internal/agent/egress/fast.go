@@ -366,20 +366,18 @@ func (c *h1ServerConn) fastDial(s *service, pol *policy, addr string, deadline t
 
 // fastExchange writes the request head on uc and reads the response head
 // into c.fast.resp, skipping informational answers (at most four, as Go's
-// client). The head goes out and the answer's first bytes come in
-// without a read in between that would find nothing (h1wire.WriteFill);
-// the per-request deadline set on uc bounds both.
+// client).
 func (c *h1ServerConn) fastExchange(uc *fastUp) error {
 	f := c.fast
 	f.got1xx = false
-	w := h1wire.DeadlineWriter{C: uc.c}
-	err := uc.in.WriteFill(&w, f.out)
+	if _, err := uc.c.Write(f.out); err != nil {
+		return err
+	}
 	rh := &f.resp
 	for n := 0; ; n++ {
 		rh.Reset()
-		if err == nil {
-			f.ends, err = uc.in.HeadLines(f.ends[:0], maxResponseHead, false, nil)
-		}
+		var err error
+		f.ends, err = uc.in.HeadLines(f.ends[:0], maxResponseHead, false, nil)
 		if err == nil {
 			err = rh.ParseResponse(uc.in.B[uc.in.R:], f.ends)
 		}
