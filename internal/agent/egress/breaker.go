@@ -133,7 +133,7 @@ func (s *service) dial(ctx context.Context, addr string, pol *policy, refuse, wr
 	if wrap {
 		// HTTP connections read and write with raw system calls
 		// (rawio); TCP ones splice.
-		c = &countedConn{Conn: rawio.Wrap(raw), count: &s.connCount}
+		c = newCountedConn(rawio.Wrap(raw), &s.connCount)
 	}
 	if pol.tls == nil {
 		return c, nil
@@ -158,6 +158,26 @@ func (s *service) dial(ctx context.Context, addr string, pol *policy, refuse, wr
 	}
 	return tc, nil
 }
+
+// newCountedConn counts c against its service. Over a raw connection
+// it keeps the connection's WriteRead, so that the fast path's
+// h1wire.WriteFill can use it (countedRawConn).
+func newCountedConn(c net.Conn, count *atomic.Int64) net.Conn {
+	cc := &countedConn{Conn: c, count: count}
+	if rc, ok := c.(*rawio.Conn); ok {
+		return &countedRawConn{countedConn: cc, raw: rc}
+	}
+	return cc
+}
+
+// countedRawConn is a countedConn over a rawio.Conn.
+type countedRawConn struct {
+	*countedConn
+	raw *rawio.Conn
+}
+
+// WriteRead is rawio.Conn's.
+func (c *countedRawConn) WriteRead(p, buf []byte) (int, error) { return c.raw.WriteRead(p, buf) }
 
 // countedConn gives its service's connection count back once, on Close.
 type countedConn struct {

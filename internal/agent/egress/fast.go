@@ -14,6 +14,7 @@ import (
 
 	"github.com/trellis-mesh/trellis/internal/connprobe"
 	"github.com/trellis-mesh/trellis/internal/h1wire"
+	"github.com/trellis-mesh/trellis/internal/rawio"
 )
 
 // The HTTP/1 fast path serves the common request of an HTTP/1
@@ -294,7 +295,7 @@ func (c *h1ServerConn) fastTry(s *service, pol *policy, up *upstream, at *attemp
 				return nil
 			}
 			uc = &fastUp{c: conn, addr: ep.Addr, probe: connprobe.New(conn),
-				in: h1wire.Buf{C: conn, B: make([]byte, fastUpBuf)}}
+				in: h1wire.Buf{C: conn, B: make([]byte, fastUpBuf)}, wr: h1wire.CanWriteRead(conn)}
 			_ = uc.c.SetDeadline(deadline)
 		}
 		c.fastUp.Store(uc)
@@ -328,6 +329,15 @@ func (c *h1ServerConn) fastTry(s *service, pol *policy, up *upstream, at *attemp
 			at.oc = outClientGone
 		case timeout && !deadline.IsZero() && !time.Now().Before(deadline):
 			at.oc = outTimeout
+		case errors.Is(err, rawio.ErrNotIdle):
+			// Closed by the endpoint, or holding a stray byte, before
+			// anything was sent: any request goes on a new connection;
+			// a new one that is not idle is the endpoint's fault.
+			if reused {
+				uc, reused = nil, false
+				continue
+			}
+			at.oc = outConnect
 		case errors.As(err, &ce) || refusedByTLS(err):
 			// A TLS endpoint refused this agent's certificate after the
 			// handshake (refusalConn): the request was not read.
@@ -366,18 +376,27 @@ func (c *h1ServerConn) fastDial(s *service, pol *policy, addr string, deadline t
 
 // fastExchange writes the request head on uc and reads the response head
 // into c.fast.resp, skipping informational answers (at most four, as Go's
-// client).
+// client). The request goes out in one write and, on a raw connection,
+// the answer's first bytes come in without a read in between that would
+// find nothing (h1wire.WriteFill), after a check that the connection is
+// idle (rawio.ErrNotIdle: nothing was sent). The per-request deadline set
+// on uc bounds both.
 func (c *h1ServerConn) fastExchange(uc *fastUp) error {
 	f := c.fast
 	f.got1xx = false
-	if _, err := uc.c.Write(f.out); err != nil {
-		return err
+	var err error
+	if uc.wr {
+		w := h1wire.DeadlineWriter{C: uc.c}
+		err = uc.in.WriteFill(&w, f.out)
+	} else {
+		_, err = uc.c.Write(f.out)
 	}
 	rh := &f.resp
 	for n := 0; ; n++ {
 		rh.Reset()
-		var err error
-		f.ends, err = uc.in.HeadLines(f.ends[:0], maxResponseHead, false, nil)
+		if err == nil {
+			f.ends, err = uc.in.HeadLines(f.ends[:0], maxResponseHead, false, nil)
+		}
 		if err == nil {
 			err = rh.ParseResponse(uc.in.B[uc.in.R:], f.ends)
 		}

@@ -31,6 +31,9 @@ type fastUp struct {
 	probe  *connprobe.Prober
 	in     h1wire.Buf
 	idleAt time.Time
+	// wr: the request goes out with h1wire's WriteFill, which checks the
+	// connection is idle itself; the pool does not probe it.
+	wr bool
 }
 
 func newFastPool(idle time.Duration, maxIdle int) *fastPool {
@@ -39,7 +42,8 @@ func newFastPool(idle time.Duration, maxIdle int) *fastPool {
 
 // get takes an idle connection to addr, or returns nil. The connection's
 // deadline becomes deadline (zero: none) before it is probed: the last
-// request's may have passed.
+// request's may have passed. A connection whose request goes out with
+// WriteFill (wr) is checked there instead, in the same call as the write.
 func (p *fastPool) get(addr string, now, deadline time.Time) *fastUp {
 	for {
 		p.mu.Lock()
@@ -54,7 +58,7 @@ func (p *fastPool) get(addr string, now, deadline time.Time) *fastUp {
 		p.conns[addr] = list[:n-1]
 		p.mu.Unlock()
 		if (p.idle <= 0 || now.Sub(uc.idleAt) < p.idle) && uc.in.Buffered() == 0 &&
-			uc.c.SetDeadline(deadline) == nil && uc.probe.Usable() {
+			uc.c.SetDeadline(deadline) == nil && (uc.wr || uc.probe.Usable()) {
 			return uc
 		}
 		_ = uc.c.Close()

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trellis-mesh/trellis/internal/h1wire"
 	"github.com/trellis-mesh/trellis/internal/rawio"
 	"github.com/trellis-mesh/trellis/internal/testnet"
 )
@@ -311,10 +312,12 @@ func TestDialRaw(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if cc, ok := c.(*countedConn); !ok {
-		t.Errorf("HTTP endpoint connection is a %T, not a *countedConn", c)
+	if cc, ok := c.(*countedRawConn); !ok {
+		t.Errorf("HTTP endpoint connection is a %T, not a *countedRawConn", c)
 	} else if _, ok := cc.Conn.(*rawio.Conn); !ok {
 		t.Errorf("HTTP endpoint connection wraps a %T, not a *rawio.Conn", cc.Conn)
+	} else if !h1wire.CanWriteRead(c) {
+		t.Error("HTTP endpoint connection hides rawio's WriteRead")
 	}
 	tc, err := s.dial(t.Context(), addr, pol, true, false)
 	if err != nil {
@@ -324,5 +327,49 @@ func TestDialRaw(t *testing.T) {
 	s.connCount.Add(-1)
 	if _, ok := tc.(*net.TCPConn); !ok {
 		t.Errorf("TCP stream endpoint connection is a %T, not a *net.TCPConn", tc)
+	}
+}
+
+// TestH1HalfClosedConnection: an endpoint that answers one request per
+// connection and then shuts down its side (without Connection: close),
+// reading on, leaves pooled connections that look open but are done.
+// Every request still gets its answer, none retried: the connection is
+// found not idle before anything is sent on it (on the fast path, inside
+// the write call), and the request goes on a new one.
+func TestH1HalfClosedConnection(t *testing.T) {
+	addr, conns := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		r, err := readRequest(br)
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(r.Method), r.Method)
+		c.(*net.TCPConn).CloseWrite()
+		io.Copy(io.Discard, br) // until the proxy closes it
+	})
+	rec := &recorder{}
+	p := newProxy(t, Config{Observer: rec})
+	p.SetEndpoints("svc", []Endpoint{{ID: "a", Addr: addr}})
+	pol := httpPolicy()
+	pol.Retry = RetryPolicy{NumRetries: 0}
+	px := listen(t, p, "svc", pol)
+	c := newClient(t)
+	steps := []struct{ method, body string }{{"GET", ""}, {"GET", ""}, {"POST", ""}, {"POST", "data"}, {"GET", ""}}
+	for i, s := range steps {
+		if i > 0 {
+			// Let the endpoint's shutdown reach the proxy's socket.
+			time.Sleep(20 * time.Millisecond)
+		}
+		start := time.Now()
+		if r := do(t, c, s.method, "http://"+px+"/", s.body); r.status != 200 || r.body != s.method || time.Since(start) > 5*time.Second {
+			t.Fatalf("step %d (%s): got %d %q after %v", i, s.method, r.status, r.body, time.Since(start))
+		}
+	}
+	for _, r := range rec.waitRequests(t, len(steps)) {
+		if r.Retries != 0 || r.Failure != FailureNone {
+			t.Fatalf("record %+v: want no retry, no failure", r)
+		}
+	}
+	if n := conns.Load(); n < int64(len(steps)) {
+		t.Fatalf("%d endpoint connections for %d one-request connections", n, len(steps))
 	}
 }
