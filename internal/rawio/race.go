@@ -29,3 +29,6 @@ func raceRead(p []byte) {
 
 func raceAcquire()      { runtime.RaceAcquire(unsafe.Pointer(&ioSync)) }
 func raceReleaseMerge() { runtime.RaceReleaseMerge(unsafe.Pointer(&ioSync)) }
+
+// raceEnabled says the race detector is on (it allocates).
+const raceEnabled = true

@@ -67,16 +67,23 @@ type Conn struct {
 	// WriteRead's, under both mutexes.
 	blocked, checked bool
 	wrfunc           func(uintptr) bool
+	// Its idle check where raw calls are not made, under rmu.
+	sc       syscall.RawConn // nil: the socket is out of reach
+	idleOK   bool
+	peekfunc func(uintptr) bool
 }
 
 // New returns tc with raw reads and writes. Should tc's descriptor be out
 // of reach, its Read and Write are tc's own.
 func New(tc *net.TCPConn) *Conn {
 	c := &Conn{TCPConn: tc}
-	if rc, err := tc.SyscallConn(); err == nil && supported {
-		c.rc = rc
+	if rc, err := tc.SyscallConn(); err == nil {
+		c.sc = rc
+		if supported {
+			c.rc = rc
+		}
 	}
-	c.rfunc, c.wfunc, c.wrfunc = c.read, c.write, c.writeRead
+	c.rfunc, c.wfunc, c.wrfunc, c.peekfunc = c.read, c.write, c.writeRead, c.peek
 	return c
 }
 
@@ -155,8 +162,8 @@ var ErrNotIdle = errors.New("rawio: the connection is not idle; nothing was writ
 // deadline.
 func (c *Conn) WriteRead(p, buf []byte) (int, error) {
 	if c.rc == nil || len(p) == 0 || len(buf) == 0 {
-		if !c.idle() {
-			return 0, ErrNotIdle
+		if err := c.idle(); err != nil {
+			return 0, err
 		}
 		if _, err := c.Write(p); err != nil {
 			return 0, err
@@ -195,17 +202,28 @@ func (c *Conn) WriteRead(p, buf []byte) (int, error) {
 }
 
 // idle is WriteRead's check where raw calls are not made: a peek through
-// the connection's own RawConn (which allocates).
-func (c *Conn) idle() bool {
-	sc, err := c.TCPConn.SyscallConn()
-	if err != nil {
-		return true // out of reach: the write and the read will tell
+// the connection's RawConn. A deadline past or a closed connection is
+// reported as Read would report it; ErrNotIdle when the peek found
+// anything.
+func (c *Conn) idle() error {
+	if c.sc == nil {
+		return nil // out of reach: the write and the read will tell
 	}
-	idle := true
-	if err := sc.Read(func(fd uintptr) bool { idle = connprobe.PeekIdle(fd); return true }); err != nil {
-		return false // closed
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.idleOK = false
+	if err := c.sc.Read(c.peekfunc); err != nil {
+		return renameOp(err, "read")
 	}
-	return idle
+	if !c.idleOK {
+		return ErrNotIdle
+	}
+	return nil
+}
+
+func (c *Conn) peek(fd uintptr) bool {
+	c.idleOK = connprobe.PeekIdle(fd)
+	return true // never wait for readiness
 }
 
 // writeRead is WriteRead's step: the idle check, the write (false once

@@ -136,3 +136,42 @@ func TestWriteReadNotIdle(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteReadWithoutRawCalls: where raw calls are not made (other
+// systems, sanitizer builds), WriteRead is a checked Write then Read: a
+// deadline past and a closed connection are reported as such, not as
+// ErrNotIdle, and a round trip allocates nothing.
+func TestWriteReadWithoutRawCalls(t *testing.T) {
+	c, peer := pair(t)
+	c.rc = nil // as on !linux, or under msan/asan
+	_ = c.SetDeadline(time.Unix(1, 0))
+	var ne net.Error
+	if _, err := c.WriteRead([]byte("x"), make([]byte, 8)); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Errorf("deadline past: %v, want a timeout", err)
+	}
+	_ = c.SetDeadline(time.Time{})
+	go func() {
+		b := make([]byte, 64)
+		for {
+			n, err := peer.Read(b)
+			if err != nil {
+				return
+			}
+			peer.Write(b[:n])
+		}
+	}()
+	buf := make([]byte, 8)
+	if n, err := c.WriteRead([]byte("ping"), buf); err != nil || string(buf[:n]) != "ping" {
+		t.Fatalf("round trip: %q, %v", buf[:n], err)
+	}
+	if !raceEnabled {
+		x := []byte("x")
+		if a := testing.AllocsPerRun(100, func() { _, _ = c.WriteRead(x, buf) }); a != 0 {
+			t.Errorf("%v allocations per round trip", a)
+		}
+	}
+	c.Close()
+	if _, err := c.WriteRead([]byte("x"), buf); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("closed: %v, want net.ErrClosed", err)
+	}
+}
