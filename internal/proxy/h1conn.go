@@ -47,6 +47,7 @@ type h1conn struct {
 	// upHead is the head (and small body) of the current request toward
 	// its target, written in one call.
 	upHead wireBuf
+	fwd    routed // where the current request goes, while it is forwarded
 	cw     h1wire.DeadlineWriter
 
 	head h1wire.Head // the current request
@@ -326,7 +327,7 @@ func (h *h1conn) serveRequest() h1next {
 		}
 		h.writeAnswer(rt.ru.fixed, "")
 	default:
-		ge = h.forward(&rt, q.path)
+		ge = h.forward(&rt)
 	}
 	next := h1Keep
 	if ge != nil {

@@ -10,22 +10,30 @@ import (
 	"github.com/trellis-mesh/trellis/internal/rawio"
 )
 
-// forward sends the current request to rt.tgt over a pooled connection
-// and relays the response, as forward.go does on the net/http path: the
-// same headers are removed and added, the path sent is the normalised
-// one. A request without a body whose reused connection fails before any
-// byte of the response arrives is sent again once on a new connection if
-// its method is idempotent (the target may have closed the idle
-// connection as the request went out; another method might have been
-// carried out, as Go's client and nginx also assume).
-func (h *h1conn) forward(rt *routed, path string) *genError {
-	e := h.ps.e
-	rec := &h.st.rec
+// exchanger is a request path's exchange on a target connection: the
+// HTTP/1 fast path's (h1conn) and the HTTP/2 direct path's (direct). It
+// sends the request on uc and relays the response; retry asks for the
+// request to be sent again on a new connection (uc is then closed by the
+// caller).
+type exchanger interface {
+	exchange(uc *upConn, reused bool, sent time.Time) (ge *genError, retry bool)
+}
+
+// forwardOver sends a request to rt.tgt over one of the fast path's
+// pooled connections, or a new one, with x's exchange. A request whose
+// reused connection fails before any byte of the response arrives is sent
+// again once on a new connection when x asks: one without a body and with
+// an idempotent method (the target may have closed the idle connection as
+// the request went out; another method might have been carried out, as
+// Go's client and nginx also assume), or any one that was not sent at all
+// (rawio.ErrNotIdle). oneWrite says the whole request goes out in one
+// write, whose call checks the connection (the pool need not probe it).
+func (e *Engine) forwardOver(rec *Record, rt *routed, oneWrite bool, x exchanger) *genError {
 	p := rt.tgt.pool
 	if p == nil {
 		return errTargetConnect // not an HTTP1 group over HTTP; route prevents it
 	}
-	uc := p.get(e.at(rec.Start), h.oneWrite())
+	uc := p.get(e.at(rec.Start), oneWrite)
 	reused := uc != nil
 	sent := time.Now()
 	rec.RequestToTarget = sent.Sub(rec.Start)
@@ -38,13 +46,23 @@ func (h *h1conn) forward(rt *routed, path string) *genError {
 				return classifyDialError(err)
 			}
 		}
-		ge, retry := h.exchange(rt, path, uc, reused, sent)
+		ge, retry := x.exchange(uc, reused, sent)
 		if !retry {
 			return ge
 		}
 		_ = uc.c.Close()
 		uc, reused = nil, false
 	}
+}
+
+// forward sends the current request to rt.tgt and relays the response,
+// as forward.go does on the net/http path: the same headers are removed
+// and added, the path sent is the normalised one (st.q.path).
+func (h *h1conn) forward(rt *routed) *genError {
+	h.fwd = *rt
+	ge := h.ps.e.forwardOver(&h.st.rec, rt, h.oneWrite(), h)
+	h.fwd = routed{}
+	return ge
 }
 
 // oneWrite says the current request goes to its target in one write: no
@@ -76,9 +94,10 @@ func classifyDialError(err error) *genError {
 // exchange sends the request on uc and relays the response. retry asks
 // for the request to be sent again on a new connection (uc is then
 // closed by the caller).
-func (h *h1conn) exchange(rt *routed, path string, uc *upConn, reused bool, sent time.Time) (ge *genError, retry bool) {
+func (h *h1conn) exchange(uc *upConn, reused bool, sent time.Time) (ge *genError, retry bool) {
 	e := h.ps.e
 	rec := &h.st.rec
+	rt, path := &h.fwd, h.st.q.path
 	canRetry := reused && h.body == bodyNone && idempotent(rec.Method)
 	uc.w.D = uc.pool.up.idle
 	uc.in.Idle = uc.pool.up.idle

@@ -119,6 +119,12 @@ func (h *fieldsHeader) Next(name string, from int) (string, int) {
 // direct is the pooled state of one request on the direct path.
 type direct struct {
 	h1wire.Relay
+	// The request being forwarded.
+	ps  *portServer
+	r   *h2server.Request
+	st  *reqState
+	fwd routed
+
 	head   []byte        // the request head toward the target
 	down   *bufio.Writer // toward the client, over sink
 	sink   streamSink
@@ -147,6 +153,7 @@ func newDirect(e *Engine) *direct {
 // fields) are dropped rather than pooled.
 func (d *direct) release(e *Engine) {
 	d.Relay.Release()
+	d.ps, d.r, d.st, d.fwd = nil, nil, nil, routed{}
 	d.down.Reset(&d.sink)
 	d.sink = streamSink{}
 	// The head's fields point into the target connection's buffer.
@@ -185,52 +192,25 @@ func (s *streamSink) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// forward sends the request to rt.tgt over a pooled connection and
-// relays the response, retrying once on a new connection as the HTTP/1
-// fast path does (a reused connection that fails before any byte of the
-// response, for an idempotent method).
+// forward sends the request to rt.tgt and relays the response, over the
+// HTTP/1 fast path's pooled connections (forwardOver).
 func (d *direct) forward(ps *portServer, r *h2server.Request, st *reqState, rt *routed) *genError {
-	e := ps.e
-	rec := &st.rec
-	p := rt.tgt.pool
-	if p == nil {
-		return errTargetConnect // not an HTTP1 group over HTTP; h2direct prevents it
-	}
-	uc := p.get(e.at(rec.Start), true)
-	reused := uc != nil
-	sent := time.Now()
-	rec.RequestToTarget = sent.Sub(rec.Start)
-	for {
-		if uc == nil {
-			var err error
-			if uc, err = p.dial(); err != nil {
-				rec.ResponseFromTarget = time.Since(sent)
-				e.log.Debug("target request failed", "target", p.addr, "targetGroup", rt.g.tg.id, "err", err)
-				return classifyDialError(err)
-			}
-		}
-		// A reset stream closes the target connection (Watch), which
-		// ends whatever read or write waits on it, whatever deadlines
-		// the exchange has set.
-		if !r.Watch(uc.c) {
-			p.put(uc, e.now()) // unused
-			return errClientGone
-		}
-		ge, retry := d.exchange(ps, r, st, rt, uc, reused, sent)
-		if !retry {
-			return ge
-		}
-		_ = uc.c.Close()
-		uc, reused = nil, false
-	}
+	d.ps, d.r, d.st, d.fwd = ps, r, st, *rt
+	return ps.e.forwardOver(&st.rec, rt, true, d)
 }
 
 // exchange sends the request on uc and relays the response; retry asks
 // for another connection (the caller closes uc).
-func (d *direct) exchange(ps *portServer, r *h2server.Request, st *reqState, rt *routed, uc *upConn,
-	reused bool, sent time.Time) (ge *genError, retry bool) {
-	e := ps.e
+func (d *direct) exchange(uc *upConn, reused bool, sent time.Time) (ge *genError, retry bool) {
+	e, r, st, rt := d.ps.e, d.r, d.st, &d.fwd
 	rec := &st.rec
+	// A reset stream closes the target connection (Watch), which ends
+	// whatever read or write waits on it, whatever deadlines the exchange
+	// has set.
+	if !r.Watch(uc.c) {
+		uc.pool.put(uc, e.now()) // unused
+		return errClientGone, false
+	}
 	canRetry := reused && idempotent(r.Method)
 	d.head = appendRequestHead(d.head[:0], r, rt, st.q.path)
 	uc.w.D = uc.pool.up.idle
