@@ -108,13 +108,8 @@ var h2Requests = []struct{ method, name string }{
 // off and returns what each got.
 func runH2(t *testing.T, direct bool) []h2Outcome {
 	target, seen := h2Target(t)
-	port := freePort(t)
 	rec := &recorder{}
-	e := newEngine(t, Config{Observer: rec})
-	e.h2direct = direct
-	mustApply(t, e, testSnapshot(1,
-		[]snapshot.Service{testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))},
-		testTG("tg", model.ProtocolHTTP, "", target)))
+	port := h2Service(t, direct, target, Config{Observer: rec})
 	tr := &http.Transport{DialContext: dialTo(port), Protocols: new(http.Protocols)}
 	tr.Protocols.SetUnencryptedHTTP2(true)
 	defer tr.CloseIdleConnections()
@@ -291,13 +286,8 @@ func TestH2ClientResetCutsTarget(t *testing.T) {
 				_, _ = br.ReadByte() // until the gateway closes the connection
 				gone <- struct{}{}
 			})
-			port := freePort(t)
 			rec := &recorder{}
-			e := newEngine(t, Config{Observer: rec})
-			e.h2direct = direct
-			mustApply(t, e, testSnapshot(1,
-				[]snapshot.Service{testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))},
-				testTG("tg", model.ProtocolHTTP, "", target)))
+			port := h2Service(t, direct, target, Config{Observer: rec})
 			tr := &http.Transport{DialContext: dialTo(port), Protocols: new(http.Protocols)}
 			tr.Protocols.SetUnencryptedHTTP2(true)
 			defer tr.CloseIdleConnections()
@@ -339,12 +329,7 @@ func TestH2DirectAllocations(t *testing.T) {
 	target := rawBackend(t)
 	var allocs [2]float64
 	for i, direct := range []bool{true, false} {
-		port := freePort(t)
-		e := newEngine(t, Config{})
-		e.h2direct = direct
-		mustApply(t, e, testSnapshot(1,
-			[]snapshot.Service{testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))},
-			testTG("tg", model.ProtocolHTTP, "", target)))
+		port := h2Service(t, direct, target, Config{})
 		tr := &http.Transport{DialContext: dialTo(port), Protocols: new(http.Protocols)}
 		tr.Protocols.SetUnencryptedHTTP2(true)
 		defer tr.CloseIdleConnections()
