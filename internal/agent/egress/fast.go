@@ -222,7 +222,7 @@ func (c *h1ServerConn) fastRequest(s *service, pol *policy, up *upstream, active
 		if uc != nil {
 			// A response that is retried is dropped unread, with its
 			// connection.
-			c.fastUp.Store(nil)
+			c.unwatchUp(uc)
 			_ = uc.c.Close()
 			uc = nil
 		}
@@ -298,7 +298,7 @@ func (c *h1ServerConn) fastTry(s *service, pol *policy, up *upstream, at *attemp
 				in: h1wire.Buf{C: conn, B: make([]byte, fastUpBuf)}, wr: h1wire.CanWriteRead(conn)}
 			_ = uc.c.SetDeadline(deadline)
 		}
-		c.fastUp.Store(uc)
+		c.watchUp(uc)
 		var err error
 		if c.gone.Load() || c.ctx.Err() != nil {
 			// The client left, or the listener is closing, before this
@@ -319,7 +319,7 @@ func (c *h1ServerConn) fastTry(s *service, pol *policy, up *upstream, at *attemp
 			}
 			return uc
 		}
-		c.fastUp.Store(nil)
+		c.unwatchUp(uc)
 		_ = uc.c.Close()
 		var ne net.Error
 		var ce *connectError
@@ -359,8 +359,36 @@ func (c *h1ServerConn) fastTry(s *service, pol *policy, up *upstream, at *attemp
 // the connection it waits on, so a cut cannot fall between the two.
 func (c *h1ServerConn) cutFast() {
 	if uc := c.fastUp.Load(); uc != nil {
+		c.cutUp(uc)
+	}
+}
+
+// cutUp cuts uc while c still owns it: a cut that loaded uc as the
+// request ended must not reach it once it is back in the pool, or taken
+// by another request (its deadline in the past, that request would fail).
+func (c *h1ServerConn) cutUp(uc *fastUp) {
+	uc.mu.Lock()
+	if uc.owner == c {
 		_ = uc.c.SetDeadline(time.Unix(1, 0))
 	}
+	uc.mu.Unlock()
+}
+
+// watchUp publishes uc as the connection the fast path waits on, for
+// cutFast.
+func (c *h1ServerConn) watchUp(uc *fastUp) {
+	uc.mu.Lock()
+	uc.owner = c
+	uc.mu.Unlock()
+	c.fastUp.Store(uc)
+}
+
+// unwatchUp withdraws uc, before it is closed or goes back to its pool.
+func (c *h1ServerConn) unwatchUp(uc *fastUp) {
+	c.fastUp.Store(nil)
+	uc.mu.Lock()
+	uc.owner = nil
+	uc.mu.Unlock()
 }
 
 // fastDial connects to addr within the per-request deadline.
@@ -480,7 +508,7 @@ func (c *h1ServerConn) fastForward(s *service, pol *policy, up *upstream, uc *fa
 	}
 	rec.BytesOut = n
 	c.disarmWatch()
-	c.fastUp.Store(nil)
+	c.unwatchUp(uc)
 	switch {
 	case werr != nil || c.gone.Load():
 		_ = uc.c.Close()

@@ -3,6 +3,7 @@ package egress
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -216,4 +217,29 @@ func closingEndpoint(t testing.TB, answer string) string {
 		}
 	})
 	return addr
+}
+
+// TestCutUpOnlyItsOwn: a cut that loaded the endpoint connection just as
+// its request ended does not reach it once another request has taken it
+// from the pool; the owner's cut does.
+func TestCutUpOnlyItsOwn(t *testing.T) {
+	a, b := &h1ServerConn{}, &h1ServerConn{}
+	c1, c2 := net.Pipe()
+	defer c1.Close()
+	defer c2.Close()
+	uc := &fastUp{c: c1}
+	a.watchUp(uc)
+	loaded := a.fastUp.Load() // a's cut starts...
+	a.unwatchUp(uc)           // ...a's request ends, the connection is pooled
+	b.watchUp(uc)             // and b's request takes it
+	a.cutUp(loaded)           // a's cut lands now
+	go c2.Write([]byte("x"))
+	if _, err := c1.Read(make([]byte, 1)); err != nil {
+		t.Fatalf("b's read after a's late cut: %v", err)
+	}
+	b.cutUp(uc)
+	var ne net.Error
+	if _, err := c1.Read(make([]byte, 1)); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("b's read after its own cut: %v, want a timeout", err)
+	}
 }

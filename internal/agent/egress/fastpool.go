@@ -34,6 +34,9 @@ type fastUp struct {
 	// wr: the request goes out with h1wire's WriteFill, which checks the
 	// connection is idle itself; the pool does not probe it.
 	wr bool
+
+	mu    sync.Mutex
+	owner *h1ServerConn // the client connection whose request uses it (cutUp)
 }
 
 func newFastPool(idle time.Duration, maxIdle int) *fastPool {
