@@ -43,7 +43,7 @@ func (e *Engine) forwardOver(rec *Record, rt *routed, oneWrite bool, x exchanger
 			if uc, err = p.dial(); err != nil {
 				rec.ResponseFromTarget = time.Since(sent)
 				e.log.Debug("target request failed", "target", p.addr, "targetGroup", rt.g.tg.id, "err", err)
-				return classifyDialError(err)
+				return classifyTargetError(err)
 			}
 		}
 		ge, retry := x.exchange(uc, reused, sent)
@@ -83,7 +83,9 @@ func notIdle(uc *upConn, reused bool) (ge *genError, retry bool) {
 	return errTargetConnect, false
 }
 
-func classifyDialError(err error) *genError {
+// classifyTargetError answers a failed dial, write or response head: 504
+// for a timeout, 502 otherwise.
+func classifyTargetError(err error) *genError {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return errTargetTimeout
@@ -139,7 +141,7 @@ func (h *h1conn) exchange(uc *upConn, reused bool, sent time.Time) (ge *genError
 		}
 		e.log.Debug("target request failed", "target", uc.pool.addr, "err", err)
 		_ = uc.c.Close()
-		return classifyDialError(err), false
+		return classifyTargetError(err), false
 	}
 	w := h.up
 	w.Reset(&uc.w)
@@ -183,48 +185,56 @@ func (h *h1conn) exchange(uc *upConn, reused bool, sent time.Time) (ge *genError
 func (h *h1conn) readResponse(rt *routed, uc *upConn, canRetry, upBroken bool, sent time.Time, err error) (ge *genError, retry bool) {
 	e := h.ps.e
 	rec := &h.st.rec
-	rh := &h.resp
-	for n1xx := 0; ; n1xx++ {
-		rh.Reset()
-		if err == nil {
-			h.ends, err = uc.in.HeadLines(h.ends[:0], maxResponseHead, false, nil)
+	var fresh bool
+	h.ends, fresh, err = uc.readHead(&h.resp, h.ends, err)
+	if err != nil {
+		_ = uc.c.Close()
+		if canRetry && fresh {
+			return nil, true
 		}
-		if err == nil {
-			err = rh.ParseResponse(uc.in.B[uc.in.R:], h.ends)
-		}
-		if err != nil {
-			_ = uc.c.Close()
-			var ne net.Error
-			switch {
-			case canRetry && uc.in.Buffered() == 0 && n1xx == 0 && !(errors.As(err, &ne) && ne.Timeout()):
-				return nil, true
-			case errors.As(err, &ne) && ne.Timeout():
-				ge = errTargetTimeout
-			default:
-				ge = errTargetConnect
-			}
-			rec.ResponseFromTarget = time.Since(sent)
-			e.log.Debug("target request failed", "target", uc.pool.addr, "targetGroup", rt.g.tg.id, "err", err)
-			return ge, false
-		}
-		if rh.Status >= 200 {
-			break
-		}
-		if rh.Status == 101 || n1xx == 4 {
-			_ = uc.c.Close()
-			rec.ResponseFromTarget = time.Since(sent)
-			return errTargetConnect, false
-		}
-		uc.in.R += rh.Size
+		rec.ResponseFromTarget = time.Since(sent)
+		e.log.Debug("target request failed", "target", uc.pool.addr, "targetGroup", rt.g.tg.id, "err", err)
+		return classifyTargetError(err), false
 	}
-	got := time.Now()
-	rec.ResponseFromTarget = got.Sub(sent)
-	rec.Status = rh.Status
+	rec.ResponseFromTarget = time.Since(sent)
+	rec.Status = h.resp.Status
 	if upBroken || h.unread {
 		h.keep = false
 	}
 	return h.relayResponse(uc), false
 }
+
+// readHead reads the final response head on uc into rh (ends: scratch
+// for its line ends), dropping informational answers: at most four, as
+// Go's client; a 101 is an error. err is the failure of the request's
+// write, handled as a head that does not come. fresh says a failure came
+// before any byte of the response, and not from a deadline: the request
+// may go again on a new connection.
+func (uc *upConn) readHead(rh *h1wire.Head, ends []int32, err error) (_ []int32, fresh bool, _ error) {
+	for n1xx := 0; ; n1xx++ {
+		rh.Reset()
+		if err == nil {
+			ends, err = uc.in.HeadLines(ends[:0], maxResponseHead, false, nil)
+		}
+		if err == nil {
+			err = rh.ParseResponse(uc.in.B[uc.in.R:], ends)
+		}
+		if err != nil {
+			var ne net.Error
+			timeout := errors.As(err, &ne) && ne.Timeout()
+			return ends, n1xx == 0 && uc.in.Buffered() == 0 && !timeout, err
+		}
+		if rh.Status >= 200 {
+			return ends, false, nil
+		}
+		if rh.Status == 101 || n1xx == 4 {
+			return ends, false, errUnexpected1xx
+		}
+		uc.in.R += rh.Size
+	}
+}
+
+var errUnexpected1xx = errors.New("a 101 or more than four informational answers")
 
 // wireBuf collects a request head (and a small body) written in one call.
 type wireBuf []byte

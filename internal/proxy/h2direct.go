@@ -3,7 +3,6 @@ package proxy
 import (
 	"bufio"
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -230,46 +229,22 @@ func (d *direct) exchange(uc *upConn, reused bool, sent time.Time) (ge *genError
 		return notIdle(uc, reused)
 	}
 
-	rh := &d.resp
-	for n1xx := 0; ; n1xx++ {
-		rh.Reset()
-		if err == nil {
-			d.ends, err = uc.in.HeadLines(d.ends[:0], maxResponseHead, false, nil)
-		}
-		if err == nil {
-			err = rh.ParseResponse(uc.in.B[uc.in.R:], d.ends)
-		}
-		if err != nil {
-			rec.ResponseFromTarget = time.Since(sent)
-			if !r.Watch(nil) {
-				_ = uc.c.Close()
-				return errClientGone, false
-			}
-			var ne net.Error
-			timeout := errors.As(err, &ne) && ne.Timeout()
-			if canRetry && uc.in.Buffered() == 0 && n1xx == 0 && !timeout {
-				return nil, true
-			}
-			_ = uc.c.Close()
-			e.log.Debug("target request failed", "target", uc.pool.addr, "targetGroup", rt.g.tg.id, "err", err)
-			if timeout {
-				return errTargetTimeout, false
-			}
-			return errTargetConnect, false
-		}
-		if rh.Status >= 200 {
-			break
-		}
-		if rh.Status == 101 || n1xx == 4 {
-			_ = r.Watch(nil)
-			_ = uc.c.Close()
-			rec.ResponseFromTarget = time.Since(sent)
-			return errTargetConnect, false
-		}
-		uc.in.R += rh.Size
-	}
+	var fresh bool
+	d.ends, fresh, err = uc.readHead(&d.resp, d.ends, err)
 	rec.ResponseFromTarget = time.Since(sent)
-	rec.Status = rh.Status
+	if err != nil {
+		if !r.Watch(nil) {
+			_ = uc.c.Close()
+			return errClientGone, false
+		}
+		if canRetry && fresh {
+			return nil, true
+		}
+		_ = uc.c.Close()
+		e.log.Debug("target request failed", "target", uc.pool.addr, "targetGroup", rt.g.tg.id, "err", err)
+		return classifyTargetError(err), false
+	}
+	rec.Status = d.resp.Status
 	return d.relayResponse(e, r, rec, uc), false
 }
 
