@@ -108,10 +108,11 @@ func (g *slotGate) pending() int {
 // errOverflow when refuse is set (HTTP/2, TCP), and otherwise first makes
 // the HTTP/1.1 pool close its idle connections (the slot gate already
 // bounds the busy ones). The returned connection gives its count back when
-// closed. For TCP services the raw *net.TCPConn is returned so that
-// copies between it and the client splice; the caller then calls
-// s.connCount.Add(-1) itself.
-func (s *service) dial(ctx context.Context, addr string, pol *policy, refuse, wrap bool) (net.Conn, error) {
+// closed, as it does to own, the open-connection count of the transport
+// that dialed it. For TCP services (own nil) the raw *net.TCPConn is
+// returned so that copies between it and the client splice; the caller
+// then calls s.connCount.Add(-1) itself.
+func (s *service) dial(ctx context.Context, addr string, pol *policy, refuse bool, own *atomic.Int64) (net.Conn, error) {
 	if max := int64(pol.Breaker.MaxConnections); max > 0 && s.connCount.Load() >= max {
 		if refuse {
 			return nil, errOverflow
@@ -130,10 +131,12 @@ func (s *service) dial(ctx context.Context, addr string, pol *policy, refuse, wr
 		return nil, &connectError{addr: addr, err: err}
 	}
 	var c net.Conn = raw
+	wrap := own != nil
 	if wrap {
 		// HTTP connections read and write with raw system calls
 		// (rawio); TCP ones splice.
-		c = newCountedConn(rawio.Wrap(raw), &s.connCount)
+		own.Add(1)
+		c = newCountedConn(rawio.Wrap(raw), &s.connCount, own)
 	}
 	if pol.tls == nil {
 		return c, nil
@@ -159,11 +162,11 @@ func (s *service) dial(ctx context.Context, addr string, pol *policy, refuse, wr
 	return tc, nil
 }
 
-// newCountedConn counts c against its service. Over a raw connection
-// it keeps the connection's WriteRead, so that the fast path's
-// h1wire.WriteFill can use it (countedRawConn).
-func newCountedConn(c net.Conn, count *atomic.Int64) net.Conn {
-	cc := &countedConn{Conn: c, count: count}
+// newCountedConn counts c against its service (count) and its transport
+// (own). Over a raw connection it keeps the connection's WriteRead, so
+// that the fast path's h1wire.WriteFill can use it (countedRawConn).
+func newCountedConn(c net.Conn, count, own *atomic.Int64) net.Conn {
+	cc := &countedConn{Conn: c, count: count, own: own}
 	if rc, ok := c.(*rawio.Conn); ok {
 		return &countedRawConn{countedConn: cc, raw: rc}
 	}
@@ -179,11 +182,12 @@ type countedRawConn struct {
 // WriteRead is rawio.Conn's.
 func (c *countedRawConn) WriteRead(p, buf []byte) (int, error) { return c.raw.WriteRead(p, buf) }
 
-// countedConn gives its service's connection count back once, on Close.
+// countedConn gives its service's and its transport's connection counts
+// back once, on Close.
 type countedConn struct {
 	net.Conn
-	count  *atomic.Int64
-	closed atomic.Bool
+	count, own *atomic.Int64
+	closed     atomic.Bool
 }
 
 // Unwrap lets connprobe reach the socket.
@@ -192,6 +196,7 @@ func (c *countedConn) Unwrap() net.Conn { return c.Conn }
 func (c *countedConn) Close() error {
 	if c.closed.CompareAndSwap(false, true) {
 		c.count.Add(-1)
+		c.own.Add(-1)
 	}
 	return c.Conn.Close()
 }

@@ -283,7 +283,7 @@ func (c *h1ServerConn) fastTry(s *service, pol *policy, up *upstream, at *attemp
 	at.started, at.sent = true, true
 	for {
 		if uc == nil {
-			conn, err := c.fastDial(s, pol, ep.Addr, deadline)
+			conn, err := c.fastDial(s, pol, up, ep.Addr, deadline)
 			if err != nil {
 				at.err, at.oc = err, outConnect
 				switch {
@@ -392,14 +392,14 @@ func (c *h1ServerConn) unwatchUp(uc *fastUp) {
 }
 
 // fastDial connects to addr within the per-request deadline.
-func (c *h1ServerConn) fastDial(s *service, pol *policy, addr string, deadline time.Time) (net.Conn, error) {
+func (c *h1ServerConn) fastDial(s *service, pol *policy, up *upstream, addr string, deadline time.Time) (net.Conn, error) {
 	ctx := c.ctx
 	if !deadline.IsZero() {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	return s.dial(ctx, addr, pol, false, true)
+	return s.dial(ctx, addr, pol, false, &up.open)
 }
 
 // fastExchange writes the request head on uc and reads the response head

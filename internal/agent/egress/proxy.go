@@ -54,6 +54,9 @@ type Proxy struct {
 	// hsTimeout bounds a TLS client's handshake: TLSHandshakeTimeout,
 	// shorter in tests (set before ListenTLS).
 	hsTimeout time.Duration
+	// retireSweep is the longest period between the sweeps of a retired
+	// transport (retire): a minute, shorter in tests.
+	retireSweep time.Duration
 
 	mu        sync.Mutex
 	closed    bool
@@ -95,6 +98,7 @@ func New(cfg Config) *Proxy {
 		hsCtx:       hsCtx,
 		hsCancel:    hsCancel,
 		hsTimeout:   TLSHandshakeTimeout,
+		retireSweep: time.Minute,
 		services:    make(map[string]*service),
 		tcp:         make(map[*tcpStream]struct{}),
 	}
@@ -136,12 +140,58 @@ type service struct {
 	retired []*retiredUpstream // guarded by mu; see setPolicy
 }
 
-// retiredUpstream is a transport replaced by a policy change, whose idle
-// connections are closed once more after a grace period.
+// retiredUpstream is a transport replaced by a policy change. Its
+// connections still in use come back to its pools when their requests
+// end, and nothing would take them again: sweep closes its idle
+// connections every period until none of its connections is open.
 type retiredUpstream struct {
-	up    *upstream
-	timer *time.Timer
-	done  atomic.Bool
+	up     *upstream
+	period time.Duration
+	done   atomic.Bool
+
+	mu      sync.Mutex
+	timer   *time.Timer
+	stopped bool
+}
+
+// retire starts sweeping up, the period after its first sweep being its
+// per-request timeout (its requests have normally ended by then) or
+// maxPeriod when that is shorter or there is none.
+func retire(up *upstream, maxPeriod time.Duration) *retiredUpstream {
+	period := up.pol.PerRequestTimeout
+	if period <= 0 || period > maxPeriod {
+		period = maxPeriod
+	}
+	r := &retiredUpstream{up: up, period: period}
+	up.closeIdle()
+	r.mu.Lock()
+	r.timer = time.AfterFunc(period, r.sweep)
+	r.mu.Unlock()
+	return r
+}
+
+// sweep closes the idle connections, and comes again while some are open.
+func (r *retiredUpstream) sweep() {
+	r.up.closeIdle()
+	if r.up.open.Load() == 0 {
+		r.done.Store(true)
+		return
+	}
+	r.mu.Lock()
+	if !r.stopped {
+		r.timer.Reset(r.period)
+	}
+	r.mu.Unlock()
+}
+
+// stop ends the sweeps, closing the idle connections one last time.
+func (r *retiredUpstream) stop() {
+	r.mu.Lock()
+	r.stopped = true
+	r.timer.Stop()
+	r.mu.Unlock()
+	r.up.closeIdle()
+	r.done.Store(true)
 }
 
 // serviceLocked returns the service called name, creating it (with no
@@ -223,9 +273,11 @@ func (p *Proxy) SetPolicy(name string, pol Policy) error {
 
 // setPolicy publishes pol and, when the HTTP transport it needs differs
 // from the current one, a new transport. The old transport's idle
-// connections are closed now and again after the old per-request timeout
-// (or a minute), by when its requests have normally ended; its pool is
-// bounded by its idle timeout in any case.
+// connections are closed now, and again after the old per-request timeout
+// (or a minute), by when its requests have normally ended, and so on
+// while any of its connections is open: one still in use when a sweep
+// comes is closed by the next after its request ends, whatever the idle
+// timeout.
 func (s *service) setPolicy(pol Policy) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -237,16 +289,7 @@ func (s *service) setPolicy(pol Policy) {
 	if old == nil || (pol.Protocol.isHTTP() && !sameTransport(old.pol, c)) {
 		s.up.Store(newUpstream(s, c))
 		if old != nil {
-			old.closeIdle()
-			grace := old.pol.PerRequestTimeout
-			if grace <= 0 {
-				grace = time.Minute
-			}
-			r := &retiredUpstream{up: old}
-			r.timer = time.AfterFunc(grace, func() {
-				old.closeIdle()
-				r.done.Store(true)
-			})
+			r := retire(old, s.p.retireSweep)
 			kept := s.retired[:0]
 			for _, x := range s.retired {
 				if !x.done.Load() {
@@ -337,8 +380,7 @@ func (p *Proxy) Close(ctx context.Context) error {
 			up.closeIdle()
 		}
 		for _, r := range s.retired {
-			r.timer.Stop()
-			r.up.closeIdle()
+			r.stop()
 		}
 		s.retired = nil
 		s.mu.Unlock()

@@ -106,7 +106,7 @@ func (t *tcpStream) serve(pol *policy) {
 		rec.Endpoint, rec.EndpointAddr = ep.key, ep.Addr
 		tried.add(ep)
 		sent := time.Now()
-		up, err := s.dial(p.ctx, ep.Addr, pol, true, false)
+		up, err := s.dial(p.ctx, ep.Addr, pol, true, nil)
 		if err == nil {
 			rec.TargetTime = time.Since(sent)
 			s.report(ep, 200, pol)

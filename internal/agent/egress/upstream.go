@@ -20,6 +20,9 @@ type upstream struct {
 	// policy lets requests take it.
 	fast *fastPool
 	pol  *policy // the policy it was built for
+	// open counts the connections dialed for it and not closed yet, in
+	// use or idle (retire).
+	open atomic.Int64
 }
 
 // roundTrip sends r through the transport that suits it: HTTP/1.1
@@ -53,6 +56,7 @@ func (up *upstream) closeIdle() {
 const maxIdlePerEndpoint = 1024
 
 func newUpstream(s *service, pol *policy) *upstream {
+	up := &upstream{pol: pol}
 	tr := &http.Transport{
 		// Proxy is nil: the environment's HTTP_PROXY must not apply.
 		// Bodies are relayed as they are: no transparent gzip.
@@ -71,7 +75,7 @@ func newUpstream(s *service, pol *policy) *upstream {
 	dial := func(ctx context.Context, _, addr string) (net.Conn, error) {
 		// The transport's own policy: policies that share a transport
 		// agree on TLS and MaxConnections (sameTransport).
-		return s.dial(ctx, addr, pol, refuse, true)
+		return s.dial(ctx, addr, pol, refuse, &up.open)
 	}
 	switch {
 	case pol.tls != nil:
@@ -88,7 +92,7 @@ func newUpstream(s *service, pol *policy) *upstream {
 		tr.DialContext = dial
 		tr.Protocols.SetHTTP1(true)
 	}
-	up := &upstream{tr: tr, pol: pol}
+	up.tr = tr
 	if !pol.h2 {
 		maxIdle := maxIdlePerEndpoint
 		if max := pol.Breaker.MaxConnections; max > 0 {
@@ -96,7 +100,7 @@ func newUpstream(s *service, pol *policy) *upstream {
 		}
 		up.h1 = h1client.New(h1client.Config{
 			Dial: func(ctx context.Context, addr string) (net.Conn, error) {
-				return s.dial(ctx, addr, pol, false, true)
+				return s.dial(ctx, addr, pol, false, &up.open)
 			},
 			IdleTimeout:    pol.IdleTimeout,
 			MaxIdlePerAddr: maxIdle,

@@ -307,7 +307,8 @@ func TestDialRaw(t *testing.T) {
 	s := svcOf(p, "svc")
 	pol := s.pol.Load()
 	addr := b.Listener.Addr().String()
-	c, err := s.dial(t.Context(), addr, pol, false, true)
+	var open atomic.Int64
+	c, err := s.dial(t.Context(), addr, pol, false, &open)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +320,7 @@ func TestDialRaw(t *testing.T) {
 	} else if !h1wire.CanWriteRead(c) {
 		t.Error("HTTP endpoint connection hides rawio's WriteRead")
 	}
-	tc, err := s.dial(t.Context(), addr, pol, true, false)
+	tc, err := s.dial(t.Context(), addr, pol, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
