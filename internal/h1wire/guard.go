@@ -33,8 +33,8 @@ import (
 // parsed, so it never reaches a target. The HTTP/2 connection preface
 // switches the guard off (HTTP/2 frames its own messages).
 //
-// The guard stands before net/http only (HTTPS listeners, and plain-text
-// connections the fast path hands over); the fast path parses heads and
+// The guard stands before net/http only (connections the fast path hands
+// over, and HTTPS ones it does not take); the fast path parses heads and
 // bodies with the same functions (checkRequestLine, checkHeaderLine,
 // Framing.check, chunkSize, checkFieldLine), so both reject the same
 // requests.
@@ -92,6 +92,18 @@ const (
 
 func NewGuardConn(c net.Conn, maxHead int, log *slog.Logger) *GuardConn {
 	return &GuardConn{Conn: c, max: maxHead, log: log}
+}
+
+// Replay gives the guard bytes already read from its connection, which
+// its reads return first, checked as if they came from the connection.
+// It is for a connection handed over with input buffered, before the
+// first Read.
+func (g *GuardConn) Replay(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	g.buf = make([]byte, max(guardInitialBuf, len(p)))
+	g.w = copy(g.buf, p)
 }
 
 // TLSGuardConn is a guarded HTTP/1 connection over TLS; ConnectionState

@@ -207,3 +207,41 @@ func TestGuardHTTP2Buffered(t *testing.T) {
 		t.Errorf("%d reads after a large read, want 3 (straight into the caller's buffer)", c.reads)
 	}
 }
+
+// TestGuardReplay: bytes given back with Replay are read first and
+// checked as the connection's own: a smuggling head split between the
+// replayed bytes and the connection is rejected, and a clean stream
+// reads back whole, in order.
+func TestGuardReplay(t *testing.T) {
+	read := func(replay string, rest ...string) (string, error) {
+		var chunks [][]byte
+		for _, r := range rest {
+			chunks = append(chunks, []byte(r))
+		}
+		g := NewGuardConn(&scriptConn{chunks: chunks}, 1<<10, slog.New(slog.DiscardHandler))
+		g.Replay([]byte(replay))
+		out, err := io.ReadAll(g)
+		return string(out), err
+	}
+	clean := "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+	for split := 0; split <= len(clean); split++ {
+		out, err := read(clean[:split], clean[split:])
+		if err != nil || out != clean {
+			t.Fatalf("split at %d: read %q, %v; want the stream back", split, out, err)
+		}
+	}
+	bad := "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+	for _, split := range []int{0, 20, len(bad) - 1, len(bad)} {
+		out, err := read(bad[:split], bad[split:])
+		var fe *FramingError
+		if !errors.As(err, &fe) || out != "" {
+			t.Errorf("split at %d: read %q, %v; want nothing and a FramingError", split, out, err)
+		}
+	}
+	big := "GET /" + strings.Repeat("x", 3*guardInitialBuf) + " HTTP/1.1\r\nHost: a\r\n\r\n"
+	g := NewGuardConn(&scriptConn{}, 16<<10, slog.New(slog.DiscardHandler))
+	g.Replay([]byte(big))
+	if out, err := io.ReadAll(g); err != nil || string(out) != big {
+		t.Errorf("replay larger than the guard's first buffer: read %d bytes, %v", len(out), err)
+	}
+}

@@ -35,8 +35,10 @@
 // (clienthello.go) and picks the listener by server name: TLS_PASSTHROUGH
 // splices bytes to a target (passthrough.go); HTTPS terminates TLS 1.2/1.3
 // with the service's certificate, ALPN h2 (served by the h2server.Server)
-// or http/1.1 (the http.Server); an unknown name gets a handshake_failure
-// alert. Client connections (but for passthrough) and target connections
+// or http/1.1: the HTTP/1 fast path over the TLS connection when the
+// listener is one it serves (its hand-offs replay the decrypted bytes
+// through the framing guard), the http.Server otherwise; an unknown name
+// gets a handshake_failure alert. Client connections (but for passthrough) and target connections
 // are read and written with raw system calls (internal/rawio), which do
 // not wake the runtime's monitor thread when the gateway was idle.
 //

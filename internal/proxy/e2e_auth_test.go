@@ -357,7 +357,7 @@ func TestAuthClientCertificate(t *testing.T) {
 }
 
 func TestAuthPassthroughConnect(t *testing.T) {
-	s := newHTTPSSetup(t)
+	s := newHTTPSSetup(t, true)
 	allow := func(cidr string) {
 		svcA := testService("svc-a", "svc-a.example.on.aws", listener("l-a", model.ProtocolHTTPS, s.port, defaultRule(fwd(wtg{"tg-a", 1}))))
 		svcA.Certificate = s.ca.issue(t, "svc-a.example.on.aws")

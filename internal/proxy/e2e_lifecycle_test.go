@@ -179,7 +179,7 @@ func TestH2CPriorKnowledge(t *testing.T) {
 func TestNoGoroutineLeak(t *testing.T) {
 	before := runtime.NumGoroutine()
 	func() {
-		s := newHTTPSSetup(t)
+		s := newHTTPSSetup(t, true)
 		h1 := tlsClient(t, s.port, s.ca, false, 0)
 		h2 := tlsClient(t, s.port, s.ca, true, 0)
 		for _, c := range []*http.Client{h1, h2} {

@@ -32,7 +32,8 @@ func tlsClient(t testing.TB, port int32, ca *testCA, h2 bool, maxVersion uint16)
 }
 
 // httpsSetup serves svc-a and svc-b over HTTPS on one port, each with its
-// own certificate, plus a TLS_PASSTHROUGH service on the same port.
+// own certificate, plus a TLS_PASSTHROUGH service on the same port; its
+// HTTP/1 connections take the fast path when fast is set.
 type httpsSetup struct {
 	port     int32
 	ca       *testCA
@@ -42,7 +43,7 @@ type httpsSetup struct {
 	e        *Engine
 }
 
-func newHTTPSSetup(t *testing.T) *httpsSetup {
+func newHTTPSSetup(t *testing.T, fast bool) *httpsSetup {
 	s := &httpsSetup{port: freePort(t), ca: newTestCA(t), a: newBackend(t, "a"), b: newBackend(t, "b"), rec: &recorder{}}
 
 	// The passthrough target terminates TLS itself with its own certificate.
@@ -66,6 +67,7 @@ func newHTTPSSetup(t *testing.T) *httpsSetup {
 	svcP := testService("svc-p", "svc-p.example.on.aws", listener("l-p", model.ProtocolTLSPassthrough, s.port, defaultRule(fwd(wtg{"tg-p", 1}))))
 	svcP.CustomDomain = "pass.example.com"
 	s.e = newEngine(t, Config{Observer: s.rec})
+	s.e.h1fast = fast
 	mustApply(t, s.e, testSnapshot(1, []snapshot.Service{svcA, svcB, svcP},
 		testTG("tg-a", model.ProtocolHTTP, "", s.a.addr()),
 		testTG("tg-b", model.ProtocolHTTP, "", s.b.addr()),
@@ -73,8 +75,10 @@ func newHTTPSSetup(t *testing.T) *httpsSetup {
 	return s
 }
 
-func TestHTTPSBySNI(t *testing.T) {
-	s := newHTTPSSetup(t)
+func TestHTTPSBySNI(t *testing.T) { forEachPath(t, testHTTPSBySNI) }
+
+func testHTTPSBySNI(t *testing.T, fast bool) {
+	s := newHTTPSSetup(t, fast)
 	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 		c := tlsClient(t, s.port, s.ca, false, v)
 		for _, tt := range []struct{ host, backend, certName string }{
@@ -102,8 +106,10 @@ func TestHTTPSBySNI(t *testing.T) {
 	}
 }
 
-func TestHTTPSHostMustMatchSNI(t *testing.T) {
-	s := newHTTPSSetup(t)
+func TestHTTPSHostMustMatchSNI(t *testing.T) { forEachPath(t, testHTTPSHostMustMatchSNI) }
+
+func testHTTPSHostMustMatchSNI(t *testing.T, fast bool) {
+	s := newHTTPSSetup(t, fast)
 	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), &tls.Config{RootCAs: s.ca.pool, ServerName: "svc-a.example.on.aws"})
 	if err != nil {
 		t.Fatal(err)
@@ -125,8 +131,10 @@ func TestHTTPSHostMustMatchSNI(t *testing.T) {
 
 // TestHTTPSFramingGuard: HTTP/1 over TLS goes through the framing guard
 // too.
-func TestHTTPSFramingGuard(t *testing.T) {
-	s := newHTTPSSetup(t)
+func TestHTTPSFramingGuard(t *testing.T) { forEachPath(t, testHTTPSFramingGuard) }
+
+func testHTTPSFramingGuard(t *testing.T, fast bool) {
+	s := newHTTPSSetup(t, fast)
 	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), &tls.Config{RootCAs: s.ca.pool, ServerName: "svc-a.example.on.aws"})
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +152,7 @@ func TestHTTPSFramingGuard(t *testing.T) {
 }
 
 func TestHTTPSUnknownSNI(t *testing.T) {
-	s := newHTTPSSetup(t)
+	s := newHTTPSSetup(t, true)
 	for _, name := range []string{"nobody.example.com", ""} {
 		cfg := &tls.Config{RootCAs: s.ca.pool, ServerName: name, InsecureSkipVerify: name == ""}
 		conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), cfg)
@@ -159,7 +167,7 @@ func TestHTTPSUnknownSNI(t *testing.T) {
 }
 
 func TestPlainTextToTLSPort(t *testing.T) {
-	s := newHTTPSSetup(t)
+	s := newHTTPSSetup(t, true)
 	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +185,7 @@ func TestPlainTextToTLSPort(t *testing.T) {
 }
 
 func TestHTTPSALPNh2(t *testing.T) {
-	s := newHTTPSSetup(t)
+	s := newHTTPSSetup(t, true)
 	c := tlsClient(t, s.port, s.ca, true, 0)
 	resp, body := get(t, c, fmt.Sprintf("https://svc-a.example.on.aws:%d/h2", s.port),
 		"x-amzn-lattice-identity", "Principal=spoofed", "X-Amzn-Lattice-Target", "spoofed", "x-forwarded-for", "6.6.6.6")
@@ -249,7 +257,7 @@ func TestHTTPSTarget(t *testing.T) {
 }
 
 func TestTLSPassthrough(t *testing.T) {
-	s := newHTTPSSetup(t)
+	s := newHTTPSSetup(t, true)
 	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), &tls.Config{RootCAs: s.ca.pool, ServerName: "pass.example.com"})
 	if err != nil {
 		t.Fatalf("handshake through passthrough: %v", err)

@@ -132,7 +132,7 @@ type Engine struct {
 	directs sync.Pool // *direct, the HTTP/2 direct path's request state
 
 	gen atomic.Uint64 // compilations, numbering the pools they use
-	// h1fast serves plain-text ports with the HTTP/1 fast path (h1conn.go);
+	// h1fast serves HTTP/1.x connections with the fast path (h1conn.go);
 	// tests turn it off to compare with the net/http path.
 	h1fast bool
 	// h2direct serves HTTP/2 requests without body on the direct path

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -20,7 +21,8 @@ import (
 	"github.com/trellis-mesh/trellis/internal/rawio"
 )
 
-// The HTTP/1 fast path serves plain-text connections without net/http:
+// The HTTP/1 fast path serves HTTP/1.x connections without net/http,
+// plain-text ones and HTTPS ones whose ALPN chose HTTP/1.1 (or nothing):
 // one goroutine per connection reads each request head into a reused
 // h1wire.Head with the framing guard's own checks, routes it with the
 // shared route function, and forwards it over the fast path's pooled
@@ -35,12 +37,17 @@ import (
 // a request target not in origin form ("*", absolute form, CONNECT's
 // authority form), or a request for a listener that forwards to HTTPS
 // target groups (listenerRoute.h1fast). It stays there for the rest of its
-// life.
+// life. An HTTPS connection whose listener the fast path does not serve
+// goes to the http.Server after its handshake.
 
 // h1conn is the fast path's state of one client connection, pooled.
 type h1conn struct {
-	ps  *portServer
-	cc  *clientConn
+	ps *portServer
+	cc *clientConn
+	// c is the connection requests are read from and answers written
+	// to: cc, or the TLS connection over it (tc).
+	c   net.Conn
+	tc  *tls.Conn
 	in  h1wire.Buf    // from the client
 	out *bufio.Writer // to the client, through cw
 	up  *bufio.Writer // to the current request's target, through uw
@@ -124,16 +131,24 @@ func newH1conn() any {
 // everything else handed to the port's http.Server.
 func (ps *portServer) serveH1(c net.Conn) {
 	defer ps.wg.Done()
+	ps.serveFast(newClientConn(ps.e, rawio.Wrap(c)), nil)
+}
+
+// serveFast serves cc on the fast path, over tc when the connection is
+// TLS (its handshake done).
+func (ps *portServer) serveFast(cc *clientConn, tc *tls.Conn) {
 	e := ps.e
-	cc := newClientConn(e, rawio.Wrap(c))
 	h := e.h1conns.Get().(*h1conn)
-	h.ps, h.cc = ps, cc
+	h.ps, h.cc, h.c, h.tc = ps, cc, net.Conn(cc), tc
+	if tc != nil {
+		h.c = tc
+	}
 	h.Bufs = &e.buffers
-	h.in.C = cc
+	h.in.C = h.c
 	h.in.R, h.in.W, h.in.Until, h.in.Idle = 0, 0, time.Time{}, e.cfg.IdleTimeout
-	h.cw = h1wire.DeadlineWriter{C: cc, D: e.cfg.IdleTimeout}
+	h.cw = h1wire.DeadlineWriter{C: h.c, D: e.cfg.IdleTimeout}
 	h.out.Reset(&h.cw)
-	h.remote = c.RemoteAddr().String()
+	h.remote = cc.RemoteAddr().String()
 	h.ip = clientIP(h.remote)
 	h.served, h.http2 = 0, false
 	h.state.Store(h1Idle)
@@ -193,7 +208,7 @@ func (ps *portServer) serveH1(c net.Conn) {
 func (h *h1conn) release() {
 	e := h.ps.e
 	h.Relay.Release()
-	h.ps, h.cc, h.in.C = nil, nil, nil
+	h.ps, h.cc, h.c, h.tc, h.in.C = nil, nil, nil, nil, nil
 	h.cw = h1wire.DeadlineWriter{}
 	h.out.Reset(nil)
 	h.up.Reset(nil)
@@ -304,6 +319,10 @@ func (h *h1conn) serveRequest() h1next {
 	rec.Host = cachedString(&h.strs.host, hd.Host)
 	rec.UserAgent = cachedString(&h.strs.ua, hd.UserAgent)
 	rec.ListenerProtocol = model.ProtocolHTTP
+	if h.tc != nil {
+		rec.ListenerProtocol = model.ProtocolHTTPS
+		rec.SNI, rec.TLSVersion, rec.TLSCipher = h.cc.sni, h.cc.tlsVersion, h.cc.tlsCipher
+	}
 	q := &st.q
 	q.method, q.host, q.header, q.proto = rec.Method, rec.Host, hd, 1
 	rt, ge := h.ps.route(st, q, rec.Path[:len(rawPath)], h.cc, viaH1Fast)
@@ -481,15 +500,21 @@ func (h *h1conn) writeDate() { h.date.WriteField(h.out) }
 // handOff gives the connection, with the bytes read but not served, to
 // the port's http.Server through the framing guard.
 func (h *h1conn) handOff() {
-	cc := h.cc
-	if n := h.in.Buffered(); n > 0 {
-		cc.prefix = append(make([]byte, 0, n), h.in.B[h.in.R:h.in.W]...)
-	}
+	ps := h.ps
 	h.in.ClearDeadline()
-	if ps := h.ps; ps.h2 != nil && h.http2 {
+	if h.tc != nil {
+		// No HTTP/2 here: ALPN chose HTTP/1.1, so a preface is net/http's
+		// to refuse.
+		gc := h1wire.NewTLSGuardConn(h.tc, ps.e.cfg.MaxHeaderBytes, ps.e.log)
+		gc.Replay(h.in.B[h.in.R:h.in.W])
+		ps.pushHTTP(gc)
+		return
+	}
+	gc := h1wire.NewGuardConn(h.cc, ps.e.cfg.MaxHeaderBytes, ps.e.log)
+	gc.Replay(h.in.B[h.in.R:h.in.W])
+	if ps.h2 != nil && h.http2 {
 		// On a goroutine of its own, so that this connection state goes
 		// back to the pool now rather than when the connection ends.
-		gc := h1wire.NewGuardConn(cc, ps.e.cfg.MaxHeaderBytes, ps.e.log)
 		ps.wg.Add(1)
 		go func() {
 			defer ps.wg.Done()
@@ -497,7 +522,7 @@ func (h *h1conn) handOff() {
 		}()
 		return
 	}
-	h.ps.pushHTTP(h1wire.NewGuardConn(cc, h.ps.e.cfg.MaxHeaderBytes, h.ps.e.log))
+	ps.pushHTTP(gc)
 }
 
 // lingerClose closes a connection whose input was not all read: the
@@ -505,11 +530,17 @@ func (h *h1conn) handOff() {
 // for a moment, so that the answer is not lost to a reset.
 func (h *h1conn) lingerClose() {
 	cc := h.cc
-	if cw, ok := cc.Conn.(interface{ CloseWrite() error }); ok {
+	var cw interface{ CloseWrite() error }
+	if h.tc != nil {
+		cw = h.tc // close_notify
+	} else {
+		cw, _ = cc.Conn.(interface{ CloseWrite() error })
+	}
+	if cw != nil {
 		_ = cw.CloseWrite()
-		_ = cc.SetReadDeadline(time.Now().Add(lingerTime))
+		_ = h.c.SetReadDeadline(time.Now().Add(lingerTime))
 		for n := 0; n < lingerBytes; {
-			m, err := cc.Read(h.in.B)
+			m, err := h.c.Read(h.in.B)
 			n += m
 			if err != nil {
 				break

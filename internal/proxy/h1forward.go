@@ -307,7 +307,11 @@ func (h *h1conn) writeRequestHead(w *wireBuf, rt *routed, path string) {
 	_, _ = w.WriteString(h.ip)
 	_, _ = w.WriteString("\r\nX-Forwarded-Port: ")
 	_, _ = w.WriteString(rt.pt.portHdr[0])
-	_, _ = w.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Amzn-Lattice-Network: ")
+	if h.tc != nil {
+		_, _ = w.WriteString("\r\nX-Forwarded-Proto: https\r\nX-Amzn-Lattice-Network: ")
+	} else {
+		_, _ = w.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Amzn-Lattice-Network: ")
+	}
 	_, _ = w.WriteString(rt.t.networkHdr[0])
 	_, _ = w.WriteString("\r\nX-Amzn-Lattice-Target: ")
 	_, _ = w.WriteString(rt.g.targetHdr[0])

@@ -187,6 +187,14 @@ func (ps *portServer) serveTLS(c net.Conn) {
 		ps.handoff(cc, tc)
 		return
 	}
+	if ps.e.h1fast && lr.h1fast {
+		// The connection's host is the listener's (route answers 421
+		// otherwise), so the fast path serves all its requests unless a
+		// configuration change says otherwise.
+		ps.untrack(c)
+		ps.serveFast(cc, tc)
+		return
+	}
 	ps.handoff(cc, h1wire.NewTLSGuardConn(tc, cfg.MaxHeaderBytes, ps.e.log))
 }
 
