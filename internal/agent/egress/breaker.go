@@ -108,17 +108,18 @@ func (g *slotGate) pending() int {
 // errOverflow when refuse is set (HTTP/2, TCP), and otherwise first makes
 // the HTTP/1.1 pool close its idle connections (the slot gate already
 // bounds the busy ones). The returned connection gives its count back when
-// closed, as it does to own, the open-connection count of the transport
-// that dialed it. For TCP services (own nil) the raw *net.TCPConn is
-// returned so that copies between it and the client splice; the caller
-// then calls s.connCount.Add(-1) itself.
-func (s *service) dial(ctx context.Context, addr string, pol *policy, refuse bool, own *atomic.Int64) (net.Conn, error) {
+// closed, as it does to the open-connection count of up, the transport
+// that dials it; a dial on a retired transport wakes its sweeps. For TCP
+// services (up nil) the raw *net.TCPConn is returned so that copies
+// between it and the client splice; the caller then calls
+// s.connCount.Add(-1) itself.
+func (s *service) dial(ctx context.Context, addr string, pol *policy, refuse bool, up *upstream) (net.Conn, error) {
 	if max := int64(pol.Breaker.MaxConnections); max > 0 && s.connCount.Load() >= max {
 		if refuse {
 			return nil, errOverflow
 		}
-		if up := s.up.Load(); up != nil {
-			up.closeIdle()
+		if cur := s.up.Load(); cur != nil {
+			cur.closeIdle()
 		}
 	}
 	s.connCount.Add(1)
@@ -131,12 +132,15 @@ func (s *service) dial(ctx context.Context, addr string, pol *policy, refuse boo
 		return nil, &connectError{addr: addr, err: err}
 	}
 	var c net.Conn = raw
-	wrap := own != nil
+	wrap := up != nil
 	if wrap {
 		// HTTP connections read and write with raw system calls
 		// (rawio); TCP ones splice.
-		own.Add(1)
-		c = newCountedConn(rawio.Wrap(raw), &s.connCount, own)
+		up.open.Add(1)
+		c = newCountedConn(rawio.Wrap(raw), &s.connCount, &up.open)
+		if r := up.retired.Load(); r != nil {
+			r.wake()
+		}
 	}
 	if pol.tls == nil {
 		return c, nil

@@ -399,7 +399,7 @@ func (c *h1ServerConn) fastDial(s *service, pol *policy, up *upstream, addr stri
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	return s.dial(ctx, addr, pol, false, &up.open)
+	return s.dial(ctx, addr, pol, false, up)
 }
 
 // fastExchange writes the request head on uc and reads the response head

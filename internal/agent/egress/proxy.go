@@ -143,11 +143,15 @@ type service struct {
 // retiredUpstream is a transport replaced by a policy change. Its
 // connections still in use come back to its pools when their requests
 // end, and nothing would take them again: sweep closes its idle
-// connections every period until none of its connections is open.
+// connections every period until none of its connections is open. A
+// request that took the transport before the change may still dial on it
+// after the sweeps ended (a retry, a wait for a connection slot): the
+// dial wakes them (wake).
 type retiredUpstream struct {
 	up     *upstream
 	period time.Duration
 	done   atomic.Bool
+	ctx    context.Context // the proxy's: no sweep starts again once it ends
 
 	mu      sync.Mutex
 	timer   *time.Timer
@@ -157,12 +161,13 @@ type retiredUpstream struct {
 // retire starts sweeping up, the period after its first sweep being its
 // per-request timeout (its requests have normally ended by then) or
 // maxPeriod when that is shorter or there is none.
-func retire(up *upstream, maxPeriod time.Duration) *retiredUpstream {
+func retire(ctx context.Context, up *upstream, maxPeriod time.Duration) *retiredUpstream {
 	period := up.pol.PerRequestTimeout
 	if period <= 0 || period > maxPeriod {
 		period = maxPeriod
 	}
-	r := &retiredUpstream{up: up, period: period}
+	r := &retiredUpstream{up: up, period: period, ctx: ctx}
+	up.retired.Store(r)
 	up.closeIdle()
 	r.mu.Lock()
 	r.timer = time.AfterFunc(period, r.sweep)
@@ -171,17 +176,30 @@ func retire(up *upstream, maxPeriod time.Duration) *retiredUpstream {
 }
 
 // sweep closes the idle connections, and comes again while some are open.
+// The count is read under mu, so that a dial either is seen here or finds
+// the sweeps done and wakes them.
 func (r *retiredUpstream) sweep() {
 	r.up.closeIdle()
-	if r.up.open.Load() == 0 {
-		r.done.Store(true)
-		return
-	}
 	r.mu.Lock()
-	if !r.stopped {
+	defer r.mu.Unlock()
+	switch {
+	case r.stopped:
+	case r.up.open.Load() == 0:
+		r.done.Store(true)
+	default:
 		r.timer.Reset(r.period)
 	}
-	r.mu.Unlock()
+}
+
+// wake starts the sweeps again after a dial on the retired transport,
+// which has counted its connection first.
+func (r *retiredUpstream) wake() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done.Load() && !r.stopped && r.ctx.Err() == nil {
+		r.done.Store(false)
+		r.timer.Reset(r.period)
+	}
 }
 
 // stop ends the sweeps, closing the idle connections one last time.
@@ -289,7 +307,7 @@ func (s *service) setPolicy(pol Policy) {
 	if old == nil || (pol.Protocol.isHTTP() && !sameTransport(old.pol, c)) {
 		s.up.Store(newUpstream(s, c))
 		if old != nil {
-			r := retire(old, s.p.retireSweep)
+			r := retire(s.p.ctx, old, s.p.retireSweep)
 			kept := s.retired[:0]
 			for _, x := range s.retired {
 				if !x.done.Load() {

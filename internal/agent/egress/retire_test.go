@@ -86,3 +86,65 @@ func TestRetiredTransportClosesConnections(t *testing.T) {
 		})
 	}
 }
+
+// TestRetiredTransportWokenByDial: a request that took the transport
+// before the policy change has no connection open between an attempt
+// and its retry; the sweeps may end then, and the retry's dial starts
+// them again, so its connection is closed once given back.
+func TestRetiredTransportWokenByDial(t *testing.T) {
+	for _, tc := range []struct{ name, path string }{
+		{"fast path", "/slow"},
+		{"h1client", "/slow%20declined"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGate(t)
+			var hits, open atomic.Int64
+			b := &backend{Server: httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if hits.Add(1) == 1 {
+					g.wait(r.Context())
+					w.Header().Set("Connection", "close") // no connection open until the retry
+					w.WriteHeader(http.StatusServiceUnavailable)
+					return
+				}
+				w.Write([]byte("done"))
+			}))}
+			b.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+				switch st {
+				case http.StateNew:
+					open.Add(1)
+				case http.StateClosed, http.StateHijacked:
+					open.Add(-1)
+				}
+			}
+			b.Start()
+			t.Cleanup(b.Close)
+			p := newProxy(t, Config{})
+			p.retireSweep = time.Millisecond // a sweep falls in the retry's backoff
+			p.SetEndpoints("svc", []Endpoint{b.endpoint("a")})
+			pol := Policy{Protocol: HTTP, Retry: RetryPolicy{NumRetries: 1, On: Retry503}}
+			addr := listen(t, p, "svc", pol)
+			done := make(chan result, 1)
+			c := newClient(t)
+			go func() { done <- do(t, c, "GET", "http://"+addr+tc.path, "") }()
+			waitFor(t, "the request at the endpoint", func() bool { return g.waiting.Load() == 1 })
+			s := svcOf(p, "svc")
+			pol.Breaker.MaxConnections = 100 // another transport
+			if err := p.SetPolicy("svc", pol); err != nil {
+				t.Fatal(err)
+			}
+			g.open()
+			if r := <-done; r.status != http.StatusOK || r.body != "done" {
+				t.Fatalf("retried request: %d %q", r.status, r.body)
+			}
+			if n := hits.Load(); n != 2 {
+				t.Fatalf("endpoint got %d requests, want 2", n)
+			}
+			waitFor(t, "the retry's connection closed", func() bool { return open.Load() == 0 })
+			waitFor(t, "the sweeps to end", func() bool {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				return len(s.retired) == 1 && s.retired[0].done.Load()
+			})
+		})
+	}
+}

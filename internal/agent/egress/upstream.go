@@ -21,8 +21,10 @@ type upstream struct {
 	fast *fastPool
 	pol  *policy // the policy it was built for
 	// open counts the connections dialed for it and not closed yet, in
-	// use or idle (retire).
-	open atomic.Int64
+	// use or idle; retired is set once a policy change replaced it
+	// (retire).
+	open    atomic.Int64
+	retired atomic.Pointer[retiredUpstream]
 }
 
 // roundTrip sends r through the transport that suits it: HTTP/1.1
@@ -75,7 +77,7 @@ func newUpstream(s *service, pol *policy) *upstream {
 	dial := func(ctx context.Context, _, addr string) (net.Conn, error) {
 		// The transport's own policy: policies that share a transport
 		// agree on TLS and MaxConnections (sameTransport).
-		return s.dial(ctx, addr, pol, refuse, &up.open)
+		return s.dial(ctx, addr, pol, refuse, up)
 	}
 	switch {
 	case pol.tls != nil:
@@ -100,7 +102,7 @@ func newUpstream(s *service, pol *policy) *upstream {
 		}
 		up.h1 = h1client.New(h1client.Config{
 			Dial: func(ctx context.Context, addr string) (net.Conn, error) {
-				return s.dial(ctx, addr, pol, false, &up.open)
+				return s.dial(ctx, addr, pol, false, up)
 			},
 			IdleTimeout:    pol.IdleTimeout,
 			MaxIdlePerAddr: maxIdle,

@@ -307,8 +307,7 @@ func TestDialRaw(t *testing.T) {
 	s := svcOf(p, "svc")
 	pol := s.pol.Load()
 	addr := b.Listener.Addr().String()
-	var open atomic.Int64
-	c, err := s.dial(t.Context(), addr, pol, false, &open)
+	c, err := s.dial(t.Context(), addr, pol, false, s.up.Load())
 	if err != nil {
 		t.Fatal(err)
 	}
