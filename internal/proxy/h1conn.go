@@ -199,6 +199,15 @@ func (ps *portServer) serveFast(cc *clientConn, tc *tls.Conn) {
 		h.handOff()
 	case h1Linger:
 		h.lingerClose()
+	case h1Close:
+		if h.tc != nil {
+			// close_notify, then cc closed: the answer ended whole, which
+			// a body framed by the close needs (a truncation, h1Abort,
+			// has none).
+			_ = h.tc.Close()
+		} else {
+			_ = cc.Close()
+		}
 	default:
 		_ = cc.Close()
 	}
@@ -502,6 +511,9 @@ func (h *h1conn) writeDate() { h.date.WriteField(h.out) }
 func (h *h1conn) handOff() {
 	ps := h.ps
 	h.in.ClearDeadline()
+	// net/http sets no write deadline of its own: the fast path's last
+	// one would cut its first answer.
+	_ = h.c.SetWriteDeadline(time.Time{})
 	if h.tc != nil {
 		// No HTTP/2 here: ALPN chose HTTP/1.1, so a preface is net/http's
 		// to refuse.

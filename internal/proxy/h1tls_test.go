@@ -2,12 +2,15 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,6 +139,137 @@ func TestFastPathTLSLinger(t *testing.T) {
 	if s.b.count() != 0 {
 		t.Error("the request reached the other service")
 	}
+}
+
+// TestHandOffClearsWriteDeadline: after a hand-off, net/http writes with
+// no deadline of its own, so the fast path's last write deadline must
+// not remain: an answer streamed for longer than the idle timeout after
+// the hand-off arrives whole, in plain text and over TLS (where a write
+// timeout would break the record stream for good).
+func TestHandOffClearsWriteDeadline(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http", true: "https"}[secure], func(t *testing.T) {
+			target := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/slow" {
+					// A byte every 250 ms for 1.5 s: past the fast path's
+					// write deadline (the service's idle timeout, 1 s, and
+					// an eighth), never idle for as long.
+					for range 6 {
+						io.WriteString(w, "x")
+						w.(http.Flusher).Flush()
+						time.Sleep(250 * time.Millisecond)
+					}
+				}
+				io.WriteString(w, "ok")
+			}))
+			port := freePort(t)
+			proto, scheme := model.ProtocolHTTP, "http"
+			if secure {
+				proto, scheme = model.ProtocolHTTPS, "https"
+			}
+			svc := testService("svc-1", "svc-1.example.on.aws", listener("l-1", proto, port, defaultRule(fwd(wtg{"tg", 1}))))
+			svc.IdleTimeoutSeconds = 1
+			ca := newTestCA(t)
+			if secure {
+				svc.Certificate = ca.issue(t, "svc-1.example.on.aws")
+			}
+			e := newEngine(t, Config{})
+			mustApply(t, e, testSnapshot(1, []snapshot.Service{svc}, testTG("tg", model.ProtocolHTTP, "", target.Listener.Addr().String())))
+			var w *wire
+			if secure {
+				w = dialTLSWire(t, &httpsSetup{port: port, ca: ca}, "svc-1.example.on.aws")
+			} else {
+				w = dialWire(t, port)
+			}
+			w.send("GET /one HTTP/1.1\r\nHost: svc-1.example.on.aws\r\n\r\n")
+			if resp, body := w.read("GET"); resp.StatusCode != 200 || body != "ok" {
+				t.Fatalf("first request: %d %q", resp.StatusCode, body)
+			}
+			// Absolute form: handed over to net/http.
+			w.send(fmt.Sprintf("GET %s://svc-1.example.on.aws:%d/slow HTTP/1.1\r\nHost: svc-1.example.on.aws\r\n\r\n", scheme, port))
+			resp, err := http.ReadResponse(w.br, &http.Request{Method: "GET"})
+			if err != nil {
+				t.Fatalf("after the hand-off: %v", err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || string(body) != "xxxxxxok" {
+				t.Fatalf("answer streamed after the hand-off: %q, %v", body, err)
+			}
+		})
+	}
+}
+
+// recordingConn keeps what is read from it.
+type recordingConn struct {
+	net.Conn
+	mu  sync.Mutex
+	got bytes.Buffer
+}
+
+func (c *recordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	c.got.Write(p[:n])
+	c.mu.Unlock()
+	return n, err
+}
+
+// recordTypes lists the content types of the TLS records in b.
+func recordTypes(b []byte) []byte {
+	var types []byte
+	for len(b) >= 5 {
+		n := int(b[3])<<8 | int(b[4])
+		types = append(types, b[0])
+		if len(b) < 5+n {
+			break
+		}
+		b = b[5+n:]
+	}
+	return types
+}
+
+// TestFastPathTLSCloseNotify: a TLS connection the fast path closes after
+// a whole answer (here HTTP/1.0, whose body ends with the connection)
+// ends with close_notify, by which a client can tell a whole body from a
+// cut one. TLS 1.2, whose alerts are records of their own type.
+func TestFastPathTLSCloseNotify(t *testing.T) {
+	forEachPath(t, func(t *testing.T, fast bool) {
+		target := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "streamed")
+			w.(http.Flusher).Flush() // no Content-Length
+		}))
+		port := freePort(t)
+		svc := testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTPS, port, defaultRule(fwd(wtg{"tg", 1}))))
+		ca := newTestCA(t)
+		svc.Certificate = ca.issue(t, "svc-1.example.on.aws")
+		e := newEngine(t, Config{})
+		e.h1fast = fast
+		mustApply(t, e, testSnapshot(1, []snapshot.Service{svc}, testTG("tg", model.ProtocolHTTP, "", target.Listener.Addr().String())))
+		raw, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		_ = raw.SetDeadline(time.Now().Add(10 * time.Second))
+		rc := &recordingConn{Conn: raw}
+		c := tls.Client(rc, &tls.Config{RootCAs: ca.pool, ServerName: "svc-1.example.on.aws",
+			NextProtos: []string{"http/1.1"}, MaxVersion: tls.VersionTLS12})
+		io.WriteString(c, "GET /x HTTP/1.0\r\nHost: svc-1.example.on.aws\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "GET"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body, err := io.ReadAll(resp.Body); err != nil || string(body) != "streamed" {
+			t.Fatalf("body %q, %v", body, err)
+		}
+		rc.mu.Lock()
+		types := recordTypes(rc.got.Bytes())
+		rc.mu.Unlock()
+		if len(types) == 0 || types[len(types)-1] != 21 { // alert
+			t.Errorf("the connection ended without close_notify (record types %v)", types)
+		}
+	})
 }
 
 // BenchmarkGatewayHTTPS1 is BenchmarkGatewayHTTP1 over an HTTPS listener
