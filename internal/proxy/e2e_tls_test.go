@@ -214,6 +214,17 @@ func TestHTTPSALPNh2(t *testing.T) {
 	if got := h.Values("X-Amzn-Lattice-Target"); len(got) != 1 || got[0] == "spoofed" {
 		t.Errorf("x-amzn-lattice-target %q", got)
 	}
+	if got := h.Get("X-Forwarded-Proto"); got != "https" {
+		t.Errorf("x-forwarded-proto %q, want https", got)
+	}
+	recs := s.rec.all()
+	if len(recs) != 1 {
+		t.Fatalf("%d records, want 1", len(recs))
+	}
+	if r := recs[0]; r.Proto != "HTTP/2.0" || r.ListenerProtocol != "HTTPS" || r.SNI != "svc-a.example.on.aws" ||
+		r.TLSVersion != "TLSv1.3" || r.TLSCipher == "" {
+		t.Errorf("record: proto %q listener %q sni %q TLS %q %q", r.Proto, r.ListenerProtocol, r.SNI, r.TLSVersion, r.TLSCipher)
+	}
 }
 
 // TestHTTPSTarget forwards to HTTPS target groups, HTTP/1.1 and HTTP/2
