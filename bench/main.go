@@ -3,6 +3,7 @@
 //
 //   - HTTP/1.1 keep-alive throughput (wrk, fixed threads, connections, duration);
 //   - HTTP/2 throughput (h2load, h2c with prior knowledge);
+//   - HTTPS throughput, HTTP/1.1 and HTTP/2 by ALPN (h2load; https.go);
 //   - latency at a fixed moderate rate, corrected for coordinated omission
 //     (bench/loadgen), p50/p99/p99.9 and what each proxy adds over direct;
 //   - the resident memory of each proxy after the load (VmRSS).
@@ -49,6 +50,10 @@ const (
 	portAgentsAdmin // and its admin listener
 	portAgentAdmin  // each agent's admin listener, on the agent's address
 	portNginxH2     = 11
+	portNginxTLS    = 12
+	portHAProxyTLS  = 13
+	portCaddyTLS    = 14
+	portTrellisTLS  = 15
 )
 
 type config struct {
@@ -68,6 +73,7 @@ type config struct {
 	// headers Trellis adds to every request (peerHeaderNote).
 	peerHeaders bool
 	work        string
+	peerCert    peerCert // made on first use (peerCertFor)
 	backend     *proc
 	// trellisBin is the built binary; trellisBuild why it did not build.
 	trellisBin   string
@@ -140,6 +146,7 @@ type row struct {
 	skip    string
 	h1, h2  *throughput
 	h2Skip  string
+	s1, s2  *throughput // HTTPS: HTTP/1.1 and HTTP/2
 	lat     *loadgen.Result
 	latSkip string
 	rssKB   int
@@ -157,7 +164,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		}
 	}
 	for _, off := range []int{portBackend, portNginx, portHAProxy, portCaddy, portTrellisListener, portTrellisAPI, portTrellisAdmin,
-		portAgentsAPI, portAgentsAdmin, portNginxH2} {
+		portAgentsAPI, portAgentsAdmin, portNginxH2, portNginxTLS, portHAProxyTLS, portCaddyTLS, portTrellisTLS} {
 		if !portFree(cfg.addr(off)) {
 			return fmt.Errorf("port %s is in use; set BENCH_BASE_PORT to move the bench's ports", cfg.addr(off))
 		}
@@ -272,6 +279,8 @@ func measure(ctx context.Context, cfg *config, r *row, log *slog.Logger) {
 			r.h2 = &h2
 		}
 	}
+
+	measureTLS(ctx, cfg, r, log)
 
 	log.Info("latency at a constant rate", "target", t.name, "rate", cfg.rate, "connections", cfg.rateConns)
 	res, err := loadgen.Run(ctx, loadgen.Config{URL: t.h1URL, Host: t.host, Rate: cfg.rate, Duration: cfg.duration,

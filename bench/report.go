@@ -73,7 +73,7 @@ func render(cfg *config, rows []*row, began time.Time) string {
 		if s := partsRSS(r.mem); s != "" {
 			cells[11] = s
 		}
-		for _, t := range []*throughput{r.h1, r.h2} {
+		for _, t := range []*throughput{r.h1, r.h2, r.s1, r.s2} {
 			if t != nil && t.errors > 0 {
 				notes = append(notes, fmt.Sprintf("%s: %d errors or non-2xx answers among %d requests in a throughput run", r.t.name, t.errors, t.requests))
 			}
@@ -81,6 +81,7 @@ func render(cfg *config, rows []*row, began time.Time) string {
 		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
 		notes = append(notes, r.t.notes...)
 	}
+	renderHTTPS(&b, cfg, rows)
 	for _, r := range rows {
 		if r.skip == "" && len(r.mem) > 0 {
 			renderAgents(&b, cfg, r, direct)
@@ -172,16 +173,18 @@ func yesNo(ok bool) string {
 
 // cpuCell is the CPU time per request of the two throughput runs.
 func cpuCell(h1, h2 *throughput) string {
-	one := func(t *throughput) string {
-		if t == nil || t.cpuUS == 0 {
-			return "-"
-		}
-		return fmt.Sprintf("%.1f", t.cpuUS)
-	}
 	if (h1 == nil || h1.cpuUS == 0) && (h2 == nil || h2.cpuUS == 0) {
 		return ""
 	}
-	return one(h1) + ", " + one(h2)
+	return cpuOf(h1) + ", " + cpuOf(h2)
+}
+
+// cpuOf is one throughput run's CPU per request, or "-".
+func cpuOf(t *throughput) string {
+	if t == nil || t.cpuUS <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", t.cpuUS)
 }
 
 func rps(t *throughput) string {

@@ -51,7 +51,8 @@ func startTrellis(ctx context.Context, cfg *config) (*target, error) {
 	if err != nil {
 		return t, err
 	}
-	doc := strings.NewReplacer("18080", strconv.Itoa(cfg.port(portBackend)), "18084", strconv.Itoa(cfg.port(portTrellisListener))).Replace(string(yaml))
+	doc := strings.NewReplacer("18080", strconv.Itoa(cfg.port(portBackend)), "18084", strconv.Itoa(cfg.port(portTrellisListener)),
+		"18095", strconv.Itoa(cfg.port(portTrellisTLS))).Replace(string(yaml))
 	applied := filepath.Join(cfg.work, "trellis.yaml")
 	if err := os.WriteFile(applied, []byte(doc), 0o644); err != nil {
 		return t, err
@@ -82,6 +83,9 @@ func startTrellis(ctx context.Context, cfg *config) (*target, error) {
 	}
 	gw := net.JoinHostPort(cfg.trellisHost, strconv.Itoa(cfg.port(portTrellisListener)))
 	t.h1URL, t.h2URL = "http://"+gw+"/", "http://"+gw+"/"
+	// HTTPS with the certificate Trellis's CA issued for the service's
+	// name, which the gateway picks the listener by.
+	t.setTLS(cfg, t.host, cfg.port(portTrellisTLS))
 	if err := waitBackend(ctx, t.h1URL, t.host, p, cfg.trellisWait); err != nil {
 		return t, errSkip("trellis up runs and the service is applied, but the gateway does not serve the listener yet: %v", err)
 	}
