@@ -16,19 +16,19 @@ import (
 // StreamHandler is implemented by a Server's Handler that can serve
 // requests from their decoded header fields, without the http.Request,
 // header map and context ServeHTTP takes (about fifteen allocations a
-// request). The server offers it each request that ended with its
-// headers (no body), except CONNECT. A handler that declines one
-// (returns false, having written nothing) gets it through ServeHTTP at
-// once, on the same goroutine.
+// request). The server offers it each request but CONNECT and those that
+// expect 100-continue, with or without a body. A handler that declines
+// one (returns false, having written nothing and read nothing of the
+// body) gets it through ServeHTTP at once, on the same goroutine.
 type StreamHandler interface {
 	http.Handler
 	ServeStream(r *Request) bool
 }
 
-// Request is a request without a body, as ServeStream serves it: its
-// fields, and the methods that answer it. It is valid until ServeStream
-// returns, and only on ServeStream's goroutine. The checks ServeHTTP's
-// requests pass (RFC 9113 §8.2–8.3) have passed.
+// Request is a request as ServeStream serves it: its fields, its body,
+// and the methods that answer it. It is valid until ServeStream returns,
+// and only on ServeStream's goroutine. The checks ServeHTTP's requests
+// pass (RFC 9113 §8.2–8.3) have passed.
 type Request struct {
 	Method, Scheme, Path string
 	// Authority is :authority, or the Host field of a request without
@@ -41,6 +41,15 @@ type Request struct {
 	Fields     []hpack.HeaderField
 	RemoteAddr string
 	TLS        *tls.ConnectionState
+	// Body reads the request's DATA, nil when the headers ended the
+	// stream; reading it gives flow-control credit back, as the body of
+	// ServeHTTP's requests does, and fails once the stream is reset or
+	// its length differs from content-length. Trailers are dropped:
+	// the http.Request of a declined request has those it declared.
+	// Close drops what is not read. ContentLength is content-length, -1
+	// when the request has none.
+	Body          io.ReadCloser
+	ContentLength int64
 
 	s        *stream
 	hd       head // for the http.Request of a request declined
@@ -150,6 +159,6 @@ func (c *conn) serveDirect(s *stream) bool {
 		s.cancel()
 	}
 	c.mu.Unlock()
-	s.req = c.request(s, s.direct.hd, s.direct.Fields, true)
+	s.req = c.request(s, s.direct.hd, s.direct.Fields, s.direct.Body == nil)
 	return false
 }

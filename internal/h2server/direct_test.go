@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,17 +29,30 @@ func (h directHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type seenDirect struct {
 	method, scheme, authority, path string
 	fields                          []hpack.HeaderField
+	body                            string
+	length                          int64
+	hasBody                         bool
 }
 
-// TestStreamHandlerOffers: requests without a body reach ServeStream with
-// their fields as documented (Host out, cookies joined, order kept);
-// requests with a body and CONNECT reach ServeHTTP.
+// TestStreamHandlerOffers: requests reach ServeStream with their fields
+// as documented (Host out, cookies joined, order kept), and their body
+// when they have one; CONNECT and requests that expect 100-continue
+// reach ServeHTTP.
 func TestStreamHandlerOffers(t *testing.T) {
 	seen := make(chan seenDirect, 4)
 	viaHTTP := make(chan string, 4)
 	_, addr := serve(t, directHandler{
 		serve: func(r *Request) bool {
-			seen <- seenDirect{r.Method, r.Scheme, r.Authority, r.Path, append([]hpack.HeaderField(nil), r.Fields...)}
+			sd := seenDirect{r.Method, r.Scheme, r.Authority, r.Path, append([]hpack.HeaderField(nil), r.Fields...), "", r.ContentLength, r.Body != nil}
+			if r.Body != nil {
+				b, err := io.ReadAll(r.Body)
+				if err != nil {
+					sd.body = "error: " + err.Error()
+				} else {
+					sd.body = string(b)
+				}
+			}
+			seen <- sd
 			return true
 		},
 		http: func(w http.ResponseWriter, r *http.Request) {
@@ -52,7 +66,7 @@ func TestStreamHandlerOffers(t *testing.T) {
 	got := <-seen
 	want := seenDirect{"GET", "http", "a.example", "/p?q=1", []hpack.HeaderField{
 		{Name: "cookie", Value: "a=1; b=2"}, {Name: "x-one", Value: "1"}, {Name: "te", Value: "trailers"}, {Name: "x-one", Value: "2"},
-	}}
+	}, "", 0, false}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ServeStream saw %+v\nwant %+v", got, want)
 	}
@@ -60,14 +74,38 @@ func TestStreamHandlerOffers(t *testing.T) {
 	if got := <-seen; got.authority != "b.example" || len(got.fields) != 0 {
 		t.Errorf("Host without :authority: %+v", got)
 	}
-	rc.headers(5, false, ":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/", "content-length", "2")
-	if err := rc.fr.WriteData(5, true, []byte("hi")); err != nil {
+	rc.headers(5, false, ":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/", "content-length", "5")
+	if err := rc.fr.WriteData(5, false, []byte("he")); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.fr.WriteData(5, true, []byte("llo")); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-seen; got.method != "POST" || !got.hasBody || got.body != "hello" || got.length != 5 {
+		t.Errorf("POST with a body: %+v", got)
+	}
+	rc.headers(7, false, ":method", "PUT", ":scheme", "http", ":authority", "a", ":path", "/")
+	if err := rc.fr.WriteData(7, true, []byte("no length")); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-seen; !got.hasBody || got.body != "no length" || got.length != -1 {
+		t.Errorf("PUT without content-length: %+v", got)
+	}
+	rc.headers(9, false, ":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/", "content-length", "5")
+	if err := rc.fr.WriteData(9, true, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-seen; !strings.HasPrefix(got.body, "error: ") {
+		t.Errorf("a body shorter than content-length read without error: %+v", got)
+	}
+	rc.headers(11, false, ":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/", "expect", "100-continue")
+	if err := rc.fr.WriteData(11, true, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	if m := <-viaHTTP; m != "POST" {
 		t.Errorf("ServeHTTP got %s", m)
 	}
-	rc.headers(7, true, ":method", "CONNECT", ":authority", "a:443")
+	rc.headers(13, true, ":method", "CONNECT", ":authority", "a:443")
 	if m := <-viaHTTP; m != "CONNECT" {
 		t.Errorf("ServeHTTP got %s", m)
 	}
@@ -307,5 +345,52 @@ func TestStreamHandlerMalformed(t *testing.T) {
 		if r, ok := f.(*http2.RSTStreamFrame); ok && r.StreamID == 99 {
 			t.Fatalf("a valid escape was refused: %v", r.ErrCode)
 		}
+	}
+}
+
+// TestStreamHandlerDeclineBody: a request with a body that ServeStream
+// declines reaches ServeHTTP with its whole body, its length and the
+// trailers it declared, including the DATA that came while it was
+// offered.
+func TestStreamHandlerDeclineBody(t *testing.T) {
+	offered := make(chan struct{})
+	release := make(chan struct{})
+	type view struct {
+		body    string
+		length  int64
+		trailer string
+	}
+	got := make(chan view, 1)
+	_, addr := serve(t, directHandler{
+		serve: func(r *Request) bool {
+			close(offered)
+			<-release // DATA arrives meanwhile
+			return false
+		},
+		http: func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			got <- view{string(b), r.ContentLength, r.Trailer.Get("X-Sum")}
+		},
+	})
+	rc := dialRaw(t, addr)
+	rc.headers(1, false, ":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/",
+		"content-length", "11", "trailer", "x-sum")
+	<-offered
+	if err := rc.fr.WriteData(1, false, []byte("hello ")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	if err := rc.fr.WriteData(1, false, []byte("world")); err != nil {
+		t.Fatal(err)
+	}
+	rc.headers(1, true, "x-sum", "11")
+	select {
+	case v := <-got:
+		if v != (view{"hello world", 11, "11"}) {
+			t.Errorf("ServeHTTP got %+v", v)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ServeHTTP never got the request")
 	}
 }

@@ -24,9 +24,10 @@
 //     :authority, and Host leaves the header as with net/http's HTTP/1
 //     requests.
 //   - A Handler that is also a StreamHandler (direct.go) is offered each
-//     request that ended with its headers (no body; not CONNECT) before
-//     any http.Request exists: a Request carries the pseudo-headers and
-//     the checked fields (Host out, cookie fields joined), and answers
+//     request (not CONNECT, nor one that expects 100-continue) before
+//     any http.Request exists: a Request carries the pseudo-headers, the
+//     checked fields (Host out, cookie fields joined) and the body, if
+//     any, with its flow control as ServeHTTP's requests have it; and answers
 //     with WriteHead (fields in HPACK form), Write, Flush and
 //     SetTrailers. Its stream has no context; Watch has a connection
 //     closed when the stream is reset, which cuts a handler waiting on

@@ -132,8 +132,8 @@ func checkFields(fields []hpack.HeaderField) (head, error) {
 }
 
 // newStream checks a request's header fields and builds its stream. A
-// stream whose request ended with its headers is offered to a
-// StreamHandler as it is; any other gets its http.Request now. An error
+// request is offered to a StreamHandler as it is, but for CONNECT and
+// one that expects 100-continue; any other gets its http.Request now. An error
 // makes the request malformed: the stream is reset with PROTOCOL_ERROR.
 func (c *conn) newStream(id uint32, fields []hpack.HeaderField, endStream bool) (*stream, error) {
 	hd, err := checkFields(fields)
@@ -147,12 +147,19 @@ func (c *conn) newStream(id uint32, fields []hpack.HeaderField, endStream bool) 
 	s.cond.L = &c.mu
 	s.w = responseWriter{s: s, isHead: hd.method == http.MethodHead}
 	s.body = requestBody{s: s, length: -1}
+	if !endStream {
+		// Set before any DATA comes (deliver checks the length).
+		s.body.length, s.body.expect = hd.length, hd.expect
+	}
 	s.remoteDone = endStream
-	if endStream && c.direct != nil && hd.method != http.MethodConnect {
+	if c.direct != nil && hd.method != http.MethodConnect && !hd.expect {
 		s.dreq = Request{
 			Method: hd.method, Scheme: hd.scheme, Authority: hd.authority, Path: hd.path,
 			Fields:     directFields(s.fieldsBuf[:0], fields, hd.cookies),
 			RemoteAddr: c.remote, TLS: c.tls, s: s, hd: hd,
+		}
+		if !endStream {
+			s.dreq.Body, s.dreq.ContentLength = &s.body, hd.length
 		}
 		s.direct = &s.dreq
 		return s, nil
@@ -235,8 +242,6 @@ func (c *conn) request(s *stream, hd head, fields []hpack.HeaderField, endStream
 	case endStream:
 		req.Body, req.ContentLength = http.NoBody, 0
 	default:
-		s.body.length = hd.length
-		s.body.expect = hd.expect
 		req.Body, req.ContentLength = &s.body, hd.length
 		if tr := h["Trailer"]; len(tr) > 0 {
 			req.Trailer = make(http.Header)

@@ -24,7 +24,7 @@
 // connection that opens with the HTTP/2 preface (h2c with prior
 // knowledge) goes, with the bytes already read and through the framing
 // guard, to the port's h2server.Server, whose handler is the portServer:
-// ServeStream (the direct path, below) for requests without a body, and
+// ServeStream (the direct path, below) for the requests it takes, and
 // ServeHTTP for the rest (net/http's HTTP/2 server, ServeHTTP only, when
 // Config.GoHTTP2). What else it leaves to
 // net/http — a request target not in origin form (absolute form, "*",
@@ -56,8 +56,9 @@
 // target round robin (failing open when none is routable). On the fast
 // path h1forward.go rewrites the head the way forward.go does and relays
 // the response, allocating nothing per request. The HTTP/2 direct path
-// (h2direct.go) takes requests without a body, from the h2server's decoded
-// fields, to listeners whose forward rules all lead to HTTP1 groups over
+// (h2direct.go) takes requests without a body, and POST, PUT and PATCH
+// requests with one (h2body.go), from the h2server's decoded fields, to
+// listeners whose forward rules all lead to HTTP1 groups over
 // HTTP and which have no auth policy: it writes the HTTP/1.1 head from the
 // fields, the same headers removed and added, over the fast path's pools,
 // parses the response head with h1wire and sends it back as HTTP/2 fields

@@ -16,7 +16,8 @@ import (
 )
 
 // ServeStream is the HTTP/2 direct path (h2server.StreamHandler): a
-// request without a body, for a service whose forward rules all lead to
+// request without a body, or a POST, PUT or PATCH with one (h2body.go),
+// for a service whose forward rules all lead to
 // HTTP1 target groups over HTTP and which has no auth policy, is routed
 // from its decoded fields and sent over the HTTP/1 fast path's pooled
 // target connections; the response head is parsed in place (h1wire) and
@@ -26,7 +27,7 @@ import (
 // and added, the generated answers and the record are ServeHTTP's.
 func (ps *portServer) ServeStream(r *h2server.Request) bool {
 	e := ps.e
-	if !e.h2direct {
+	if !e.h2direct || !directBody(r) {
 		return false
 	}
 	cc, _ := r.ConnContext().Value(connKey{}).(*clientConn)
@@ -124,13 +125,15 @@ type direct struct {
 	st  *reqState
 	fwd routed
 
-	head   []byte        // the request head toward the target
-	down   *bufio.Writer // toward the client, over sink
-	sink   streamSink
-	resp   h1wire.Head
-	ends   []int32
-	fields []hpack.HeaderField
-	trail  []hpack.HeaderField
+	head     []byte        // the request head toward the target
+	body     []byte        // a small request body, read whole (readSmallBody)
+	buffered bool          // body holds the request's body
+	down     *bufio.Writer // toward the client, over sink
+	sink     streamSink
+	resp     h1wire.Head
+	ends     []int32
+	fields   []hpack.HeaderField
+	trail    []hpack.HeaderField
 }
 
 // Toward the client a small buffer suffices: the stream copies what it is
@@ -169,6 +172,7 @@ func (d *direct) release(e *Engine) {
 	if cap(d.head) > 16<<10 {
 		d.head = make([]byte, 0, 1<<10)
 	}
+	d.body, d.buffered = d.body[:0], false
 	e.directs.Put(d)
 }
 
@@ -195,7 +199,18 @@ func (s *streamSink) Write(p []byte) (int, error) {
 // HTTP/1 fast path's pooled connections (forwardOver).
 func (d *direct) forward(ps *portServer, r *h2server.Request, st *reqState, rt *routed) *genError {
 	d.ps, d.r, d.st, d.fwd = ps, r, st, *rt
-	return ps.e.forwardOver(&st.rec, rt, true, d)
+	oneWrite := r.Body == nil
+	if r.Body != nil {
+		small, err := d.readSmallBody(r)
+		if err != nil {
+			return errClientGone
+		}
+		if small {
+			st.rec.BytesReceived = int64(len(d.body))
+			oneWrite = true
+		}
+	}
+	return ps.e.forwardOver(&st.rec, rt, oneWrite, d)
 }
 
 // exchange sends the request on uc and relays the response; retry asks
@@ -210,11 +225,16 @@ func (d *direct) exchange(uc *upConn, reused bool, sent time.Time) (ge *genError
 		uc.pool.put(uc, e.now()) // unused
 		return errClientGone, false
 	}
-	canRetry := reused && idempotent(r.Method)
+	// A body read whole can be sent again; a streamed one cannot.
+	canRetry := reused && idempotent(r.Method) && (r.Body == nil || d.buffered)
 	d.head = appendRequestHead(d.head[:0], r, rt, st.q.path)
 	uc.w.D = uc.pool.up.idle
-	uc.in.ArmRead(sent, uc.pool.up.rht)
 	uc.in.Idle = uc.pool.up.idle
+	if r.Body != nil && !d.buffered {
+		return d.exchangeStreamed(uc, sent)
+	}
+	d.head = append(d.head, d.body...)
+	uc.in.ArmRead(sent, uc.pool.up.rht)
 	// The head goes out and the answer's first bytes come in, without a
 	// read in between that would find nothing (rawio). A write that
 	// fails is handled as a head that does not come.
@@ -249,11 +269,11 @@ func (d *direct) exchange(uc *upConn, reused bool, sent time.Time) (ge *genError
 }
 
 // appendRequestHead appends the HTTP/1.1 head sent to the target to b: what
-// ServeHTTP's forward sends for a request without body. The method, the
+// ServeHTTP's forward sends for the request. The method, the
 // normalised path with the raw query, Host from :authority, the client's
 // fields less the hop-by-hop ones and the gateway's own (and their '_'
-// spellings, and those of the framing fields), then x-forwarded-* and
-// x-amzn-lattice-*.
+// spellings, and those of the framing fields), the body's framing
+// (appendBodyFraming), then x-forwarded-* and x-amzn-lattice-*.
 func appendRequestHead(b []byte, r *h2server.Request, rt *routed, path string) []byte {
 	b = append(b, r.Method...)
 	b = append(b, ' ')
@@ -301,11 +321,7 @@ func appendRequestHead(b []byte, r *h2server.Request, rt *routed, path string) [
 		b = append(b, f.Value...)
 		b = append(b, "\r\n"...)
 	}
-	switch r.Method {
-	case http.MethodPost, http.MethodPut, http.MethodPatch:
-		// As net/http's client: many servers expect a length with these.
-		b = append(b, "Content-Length: 0\r\n"...)
-	}
+	b = appendBodyFraming(b, r)
 	b = append(b, "X-Forwarded-For: "...)
 	b = append(b, clientIP(r.RemoteAddr)...)
 	b = append(b, "\r\nX-Forwarded-Port: "...)

@@ -85,7 +85,7 @@ type listenerRoute struct {
 	// target group, whose TLS upstreams only the net/http path has.
 	h1fast bool
 	// h2direct says the HTTP/2 direct path (h2direct.go) serves the
-	// listener's requests without body: h1fast, and every forward rule
+	// listener's requests (those it takes): h1fast, and every forward rule
 	// leads to HTTP1 target groups over HTTP (the fast path's pools).
 	h2direct bool
 }

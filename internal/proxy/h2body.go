@@ -1,0 +1,168 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/trellis-mesh/trellis/internal/h1wire"
+	"github.com/trellis-mesh/trellis/internal/h2server"
+)
+
+// Request bodies on the direct path. A POST, PUT or PATCH with a body
+// goes this way unless it declares trailers (ServeHTTP forwards those)
+// or says content-length: 0 with DATA to come (net/http's client sends
+// such a body chunked). A body of known length up to directBodyMax is
+// read whole before the target is picked and leaves with the head in one
+// write, as a bodiless request does (and so may be sent again on another
+// connection); a longer one, or one of unknown length (sent chunked), is
+// streamed after the head, and the response head is read once it has
+// all gone, as on the HTTP/1 fast path.
+
+// directBodyMax is the largest body sent with its head.
+const directBodyMax = 16 << 10
+
+// directBody reports whether the direct path takes r's body.
+func directBody(r *h2server.Request) bool {
+	if r.Body == nil {
+		return true
+	}
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+	default:
+		return false // net/http's client probes the bodies of other methods
+	}
+	if r.ContentLength == 0 {
+		return false
+	}
+	for i := range r.Fields {
+		if h1wire.ClassifyField(r.Fields[i].Name) == h1wire.FieldTrailer {
+			return false
+		}
+	}
+	return true
+}
+
+// readSmallBody reads a body of known length up to directBodyMax into
+// d.body; false when the body is to be streamed. An error is the
+// client's: its stream was reset, or its body is not its content-length.
+func (d *direct) readSmallBody(r *h2server.Request) (bool, error) {
+	if r.Body == nil || r.ContentLength < 0 || r.ContentLength > directBodyMax {
+		return false, nil
+	}
+	d.body = append(d.body[:0], make([]byte, r.ContentLength)...)
+	if _, err := io.ReadFull(r.Body, d.body); err != nil {
+		return false, err
+	}
+	d.buffered = true
+	return true, nil
+}
+
+// sendBody streams r's body to uc after its head: chunked when its
+// length is unknown, each read going out in one write with its chunk
+// framing. It returns the payload bytes, the client's read error and
+// the target's write error.
+func (d *direct) sendBody(r *h2server.Request, uc *upConn) (n int64, rerr, werr error) {
+	bp := d.Bufs.Get().(*[]byte)
+	defer d.Bufs.Put(bp)
+	buf := *bp
+	chunked := r.ContentLength < 0
+	const pre = 10 // room for a chunk-size line: 8 hex digits and CRLF
+	for {
+		lo, hi := 0, len(buf)
+		if chunked {
+			lo, hi = pre, len(buf)-2
+		}
+		m, err := r.Body.Read(buf[lo:hi])
+		if m > 0 {
+			n += int64(m)
+			out := buf[lo : lo+m]
+			if chunked {
+				size := strconv.AppendUint(buf[:0:pre], uint64(m), 16)
+				start := pre - len(size) - 2
+				copy(buf[start:], size)
+				buf[pre-2], buf[pre-1] = '\r', '\n'
+				out = append(buf[start:lo+m], '\r', '\n')
+			}
+			if _, werr = uc.w.Write(out); werr != nil {
+				return n, nil, werr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return n, err, nil
+		}
+	}
+	if chunked {
+		_, werr = uc.w.Write([]byte("0\r\n\r\n"))
+	}
+	return n, nil, werr
+}
+
+// exchangeStreamed sends the head, then the body, then reads the
+// response head: the exchange of a request whose body is streamed.
+func (d *direct) exchangeStreamed(uc *upConn, sent time.Time) (ge *genError, retry bool) {
+	e, r, rt := d.ps.e, d.r, &d.fwd
+	rec := &d.st.rec
+	uc.w.Now = sent
+	_, err := uc.w.Write(d.head)
+	uc.w.Now = time.Time{}
+	if err != nil {
+		_ = uc.c.Close()
+		if !r.Watch(nil) {
+			return errClientGone, false
+		}
+		e.log.Debug("target request failed", "target", uc.pool.addr, "targetGroup", rt.g.tg.id, "err", err)
+		return classifyTargetError(err), false
+	}
+	n, rerr, werr := d.sendBody(r, uc)
+	rec.BytesReceived = n
+	if rerr != nil {
+		// Reset by the client, or a body longer or shorter than its
+		// content-length (h2server resets the stream): the target has a
+		// request cut short.
+		_ = uc.c.Close()
+		return errClientGone, false
+	}
+	// A write that failed (the target stopped reading: an early 413, a
+	// 401...) is handled as a head that does not come. The response head
+	// is due within ResponseHeaderTimeout of the end of the body.
+	uc.in.ArmRead(time.Now(), uc.pool.up.rht)
+	var fresh bool
+	d.ends, fresh, err = uc.readHead(&d.resp, d.ends, werr)
+	_ = fresh // nothing is sent again once the body was read
+	rec.ResponseFromTarget = time.Since(sent)
+	if err != nil {
+		_ = uc.c.Close()
+		if !r.Watch(nil) {
+			return errClientGone, false
+		}
+		e.log.Debug("target request failed", "target", uc.pool.addr, "targetGroup", rt.g.tg.id, "err", err)
+		return classifyTargetError(err), false
+	}
+	rec.Status = d.resp.Status
+	return d.relayResponse(e, r, rec, uc), false
+}
+
+// appendBodyFraming appends the framing field of r's body, if any, to the
+// head toward the target.
+func appendBodyFraming(b []byte, r *h2server.Request) []byte {
+	switch {
+	case r.Body != nil && r.ContentLength > 0:
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, r.ContentLength, 10)
+		return append(b, "\r\n"...)
+	case r.Body != nil:
+		return append(b, "Transfer-Encoding: chunked\r\n"...)
+	}
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		// As net/http's client: many servers expect a length with these.
+		b = append(b, "Content-Length: 0\r\n"...)
+	}
+	return b
+}

@@ -1,0 +1,252 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/trellis-mesh/trellis/internal/testnet"
+)
+
+// bodySeen is a request with a body as the target parsed it.
+type bodySeen struct {
+	Method, URI      string
+	ContentLength    int64
+	TransferEncoding []string
+	Body             string
+	Trailer          http.Header
+	Header           http.Header
+}
+
+// bodyTarget answers every request with the length of the body it read,
+// and keeps what it saw by path.
+func bodyTarget(t *testing.T) (addr string, seen func(path string) *bodySeen) {
+	var mu sync.Mutex
+	got := map[string]*bodySeen{}
+	addr, _ = testnet.Serve(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			b, err := io.ReadAll(req.Body)
+			if err != nil {
+				return
+			}
+			req.Header.Del("X-Forwarded-Port") // the one field that differs between two gateways
+			mu.Lock()
+			got[req.URL.Path] = &bodySeen{req.Method, req.RequestURI, req.ContentLength, req.TransferEncoding, string(b), req.Trailer, req.Header}
+			mu.Unlock()
+			if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%d", len(fmt.Sprint(len(b))), len(b)); err != nil {
+				return
+			}
+		}
+	})
+	return addr, func(path string) *bodySeen {
+		mu.Lock()
+		defer mu.Unlock()
+		return got[path]
+	}
+}
+
+// bodyCase is a request with a body for both paths.
+type bodyCase struct {
+	name, method string
+	body         string
+	length       int64 // the request's ContentLength: -1 sends no content-length
+	trailer      bool  // declares and sends a trailer
+}
+
+var bodyCases = []bodyCase{
+	{"small", "POST", "hello", 5, false},
+	{"small-put", "PUT", `{"a":1}`, 7, false},
+	{"large", "PUT", strings.Repeat("L", 40<<10), 40 << 10, false},
+	{"unknown", "POST", "no length given", -1, false},
+	{"unknown-large", "PATCH", strings.Repeat("U", 100<<10), -1, false},
+	{"unknown-empty", "POST", "", -1, false},
+	{"trailer", "POST", "with trailer", -1, true},
+	{"get", "GET", "a GET with a body", 17, false},
+	{"empty", "POST", "", 0, false},
+}
+
+// bodyOutcome is what the client got and the target saw.
+type bodyOutcome struct {
+	Status  int
+	Body    string
+	Seen    *bodySeen
+	BytesIn int64
+	Failure string
+}
+
+func runBodies(t *testing.T, direct bool) []bodyOutcome {
+	target, seen := bodyTarget(t)
+	rec := &recorder{}
+	port := h2Service(t, direct, target, Config{Observer: rec})
+	tr := &http.Transport{DialContext: dialTo(port), Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	var out []bodyOutcome
+	for i, bc := range bodyCases {
+		path := "/b/" + bc.name
+		var body io.Reader = strings.NewReader(bc.body)
+		if bc.length < 0 {
+			body = io.MultiReader(body) // hides the length from the client
+		}
+		if bc.length == 0 && bc.body == "" {
+			body = http.NoBody
+		}
+		req, _ := http.NewRequest(bc.method, "http://svc-1.example.on.aws"+path+"?x=1", body)
+		req.ContentLength = bc.length
+		if bc.length < 0 {
+			req.ContentLength = -1
+		}
+		req.Header.Set("X-Custom", "kept")
+		if bc.trailer {
+			req.Trailer = http.Header{"X-Sum": {"12"}}
+		}
+		var o bodyOutcome
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("%s: %v", bc.name, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		o.Status, o.Body, o.Seen = resp.StatusCode, string(b), seen(path)
+		waitFor(t, "the record", func() bool { return len(rec.all()) == i+1 })
+		last := rec.all()[i]
+		o.BytesIn, o.Failure = last.BytesReceived, last.FailureReason
+		out = append(out, o)
+	}
+	return out
+}
+
+// TestH2DirectBodies: requests with bodies (small and large, of known and
+// unknown length) reach the target, and their answers the client, the
+// same through the direct path as through ServeHTTP, and rightly framed.
+func TestH2DirectBodies(t *testing.T) {
+	direct, nethttp := runBodies(t, true), runBodies(t, false)
+	for i, bc := range bodyCases {
+		d, n := direct[i], nethttp[i]
+		if !reflect.DeepEqual(d, n) {
+			t.Errorf("%s: direct path and ServeHTTP differ:\n direct  %+v %+v\n nethttp %+v %+v", bc.name, d, d.Seen, n, n.Seen)
+		}
+		if d.Status != 200 || d.Seen == nil || d.Seen.Body != bc.body || d.Body != fmt.Sprint(len(bc.body)) {
+			t.Errorf("%s: %d %q, target saw %+v", bc.name, d.Status, d.Body, d.Seen)
+			continue
+		}
+		if d.BytesIn != int64(len(bc.body)) {
+			t.Errorf("%s: record has %d bytes received, want %d", bc.name, d.BytesIn, len(bc.body))
+		}
+		chunked := reflect.DeepEqual(d.Seen.TransferEncoding, []string{"chunked"})
+		switch {
+		case bc.length > 0 && (d.Seen.ContentLength != bc.length || chunked):
+			t.Errorf("%s: target saw length %d, %q", bc.name, d.Seen.ContentLength, d.Seen.TransferEncoding)
+		case bc.length < 0 && !chunked:
+			t.Errorf("%s: body of unknown length not sent chunked: %d, %q", bc.name, d.Seen.ContentLength, d.Seen.TransferEncoding)
+		}
+	}
+	if tr := direct[6].Seen.Trailer; tr.Get("X-Sum") != "12" {
+		t.Errorf("declared trailer: target saw %v", tr)
+	}
+}
+
+// TestH2DirectBodyAllocations: a POST with a small body takes the direct
+// path (far fewer allocations than ServeHTTP, client and target
+// included), and so does one of unknown length.
+func TestH2DirectBodyAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	target := rawBackend(t)
+	for _, known := range []bool{true, false} {
+		var allocs [2]float64
+		for i, direct := range []bool{true, false} {
+			port := h2Service(t, direct, target, Config{})
+			tr := &http.Transport{DialContext: dialTo(port), Protocols: new(http.Protocols)}
+			tr.Protocols.SetUnencryptedHTTP2(true)
+			defer tr.CloseIdleConnections()
+			post := func() {
+				var body io.Reader = strings.NewReader("payload")
+				if !known {
+					body = io.MultiReader(body)
+				}
+				req, _ := http.NewRequest("POST", "http://svc-1.example.on.aws/x", body)
+				resp, err := tr.RoundTrip(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			post()
+			allocs[i] = testing.AllocsPerRun(200, post)
+		}
+		t.Logf("known length %v: allocations per request: direct %.0f, ServeHTTP %.0f", known, allocs[0], allocs[1])
+		if allocs[1]-allocs[0] < 10 {
+			t.Errorf("known length %v: direct path %.0f allocations per request, ServeHTTP %.0f: want at least 10 fewer", known, allocs[0], allocs[1])
+		}
+	}
+}
+
+// TestH2DirectBodyReset: a client that resets its stream in the middle
+// of a streamed body gets the target connection closed, so the target
+// never takes the cut body for a whole one.
+func TestH2DirectBodyReset(t *testing.T) {
+	got := make(chan string, 1)
+	target, _ := testnet.Serve(t, func(c net.Conn, br *bufio.Reader) {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		b, err := io.ReadAll(req.Body)
+		if err != nil {
+			got <- "cut after " + fmt.Sprint(len(b)) + " bytes"
+			return
+		}
+		got <- "whole body of " + fmt.Sprint(len(b)) + " bytes"
+	})
+	rec := &recorder{}
+	port := h2Service(t, true, target, Config{Observer: rec})
+	rc := dialRawH2(t, port)
+	rc.mu.Lock()
+	rc.buf.Reset()
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "svc-1.example.on.aws"}, {":path", "/up"}} {
+		_ = rc.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	if err := rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rc.buf.Bytes(), EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.fr.WriteData(1, false, bytes.Repeat([]byte("x"), 1000)); err != nil {
+		t.Fatal(err)
+	}
+	rc.mu.Unlock()
+	time.Sleep(50 * time.Millisecond) // the first chunk reaches the target
+	rc.mu.Lock()
+	if err := rc.fr.WriteRSTStream(1, http2.ErrCodeCancel); err != nil {
+		t.Fatal(err)
+	}
+	rc.mu.Unlock()
+	select {
+	case s := <-got:
+		if !strings.HasPrefix(s, "cut after") {
+			t.Errorf("target: %s, want the body cut", s)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the target's connection stayed open after the client reset its stream")
+	}
+	waitFor(t, "the record", func() bool { return len(rec.all()) == 1 })
+	if r := rec.all()[0]; r.FailureReason != errClientGone.reason || r.BytesReceived != 1000 {
+		t.Errorf("record: failure %q, %d bytes received", r.FailureReason, r.BytesReceived)
+	}
+}
