@@ -129,12 +129,12 @@ func (d *direct) exchangeStreamed(uc *upConn, sent time.Time) (ge *genError, ret
 		return errClientGone, false
 	}
 	// A write that failed (the target stopped reading: an early 413, a
-	// 401...) is handled as a head that does not come. The response head
-	// is due within ResponseHeaderTimeout of the end of the body.
+	// 401...) leaves an answer to read, perhaps; the connection is not
+	// used again. The response head is due within ResponseHeaderTimeout
+	// of the end of the body.
+	d.bodyCut = werr != nil
 	uc.in.ArmRead(time.Now(), uc.pool.up.rht)
-	var fresh bool
-	d.ends, fresh, err = uc.readHead(&d.resp, d.ends, werr)
-	_ = fresh // nothing is sent again once the body was read
+	d.ends, _, err = uc.readHead(&d.resp, d.ends, nil) // nothing is sent again once the body was read
 	rec.ResponseFromTarget = time.Since(sent)
 	if err != nil {
 		_ = uc.c.Close()

@@ -16,6 +16,8 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/trellis-mesh/trellis/internal/model"
+	"github.com/trellis-mesh/trellis/internal/snapshot"
 	"github.com/trellis-mesh/trellis/internal/testnet"
 )
 
@@ -249,4 +251,69 @@ func TestH2DirectBodyReset(t *testing.T) {
 	if r := rec.all()[0]; r.FailureReason != errClientGone.reason || r.BytesReceived != 1000 {
 		t.Errorf("record: failure %q, %d bytes received", r.FailureReason, r.BytesReceived)
 	}
+}
+
+// TestH2DirectEarlyAnswer: a target that answers before reading a
+// streamed body, and then reads no more of it, has its answer reach the
+// client once the body's write gives up (the service's idle timeout),
+// and its connection is closed rather than pooled: it may still wait for
+// the rest of the body.
+func TestH2DirectEarlyAnswer(t *testing.T) {
+	closed := make(chan struct{}, 1)
+	target, _ := testnet.Serve(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		if _, err := io.WriteString(c, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 4\r\n\r\nbig!"); err != nil {
+			return
+		}
+		time.Sleep(2500 * time.Millisecond) // reads nothing meanwhile
+		_, _ = io.Copy(io.Discard, c)        // then drains until the gateway closes
+		closed <- struct{}{}
+	})
+	port := freePort(t)
+	e := newEngine(t, Config{})
+	svc := testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))
+	svc.IdleTimeoutSeconds = 1 // the body's write gives up after a second
+	mustApply(t, e, testSnapshot(1, []snapshot.Service{svc}, testTG("tg", model.ProtocolHTTP, "", target)))
+	tr := &http.Transport{DialContext: dialTo(port), Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	body := io.MultiReader(bytes.NewReader(make([]byte, 64<<20))) // more than the sockets hold
+	req, _ := http.NewRequest("POST", "http://svc-1.example.on.aws/up", body)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || string(b) != "big!" {
+		t.Fatalf("%d %q, want the target's early 413", resp.StatusCode, b)
+	}
+	time.Sleep(50 * time.Millisecond) // the stream's end; the idle reaper needs a second
+	if n := pooledConns(e); n != 0 {
+		t.Fatalf("%d target connections pooled after a body cut short, want 0", n)
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the target connection was kept after a body cut short")
+	}
+}
+
+// pooledConns counts the idle target connections of e's fast-path pools.
+func pooledConns(e *Engine) int {
+	n := 0
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, u := range e.upstreams {
+		u.mu.Lock()
+		for _, p := range u.pools {
+			p.mu.Lock()
+			n += len(p.conns)
+			p.mu.Unlock()
+		}
+		u.mu.Unlock()
+	}
+	return n
 }

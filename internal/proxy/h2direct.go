@@ -128,6 +128,7 @@ type direct struct {
 	head     []byte        // the request head toward the target
 	body     []byte        // a small request body, read whole (readSmallBody)
 	buffered bool          // body holds the request's body
+	bodyCut  bool          // the target stopped taking the streamed body
 	down     *bufio.Writer // toward the client, over sink
 	sink     streamSink
 	resp     h1wire.Head
@@ -172,7 +173,7 @@ func (d *direct) release(e *Engine) {
 	if cap(d.head) > 16<<10 {
 		d.head = make([]byte, 0, 1<<10)
 	}
-	d.body, d.buffered = d.body[:0], false
+	d.body, d.buffered, d.bodyCut = d.body[:0], false, false
 	e.directs.Put(d)
 }
 
@@ -345,7 +346,9 @@ func appendRequestHead(b []byte, r *h2server.Request, rt *routed, path string) [
 // cleanly.
 func (d *direct) relayResponse(e *Engine, r *h2server.Request, rec *Record, uc *upConn) *genError {
 	rh := &d.resp
-	upKeep := !rh.ConnClose && (!rh.HTTP10 || rh.ConnKeepAlive)
+	// A connection whose request body did not all go (an early answer)
+	// is not used again: the target may still wait for the rest.
+	upKeep := !rh.ConnClose && (!rh.HTTP10 || rh.ConnKeepAlive) && !d.bodyCut
 	var mode respMode
 	switch {
 	case r.Method == http.MethodHead || rh.Status == http.StatusNoContent || rh.Status == http.StatusNotModified:
