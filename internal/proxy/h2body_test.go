@@ -268,7 +268,7 @@ func TestH2DirectEarlyAnswer(t *testing.T) {
 			return
 		}
 		time.Sleep(2500 * time.Millisecond) // reads nothing meanwhile
-		_, _ = io.Copy(io.Discard, c)        // then drains until the gateway closes
+		_, _ = io.Copy(io.Discard, c)       // then drains until the gateway closes
 		closed <- struct{}{}
 	})
 	port := freePort(t)
