@@ -127,6 +127,10 @@ func cleanFields(fields []hpack.HeaderField) []hpack.HeaderField {
 	return out
 }
 
+// SetBodyIdle bounds each wait of Body's reads for DATA to d (0: no
+// bound, the default): a read that waits longer fails with ErrBodyIdle.
+func (r *Request) SetBodyIdle(d time.Duration) { r.s.body.idle = d }
+
 // Write queues body bytes as DATA frames, as ResponseWriter.Write does.
 func (r *Request) Write(p []byte) (int, error) { return r.s.w.Write(p) }
 

@@ -1,6 +1,7 @@
 package h2server
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"reflect"
@@ -392,5 +393,50 @@ func TestStreamHandlerDeclineBody(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("ServeHTTP never got the request")
+	}
+}
+
+// TestStreamHandlerBodyIdle: SetBodyIdle bounds each wait for DATA, not
+// the whole body: a body that trickles in with gaps shorter than the
+// bound reads whole; one that stops fails with ErrBodyIdle.
+func TestStreamHandlerBodyIdle(t *testing.T) {
+	type result struct {
+		body    string
+		err     error
+		elapsed time.Duration
+	}
+	got := make(chan result, 2)
+	_, addr := serve(t, directHandler{
+		serve: func(r *Request) bool {
+			r.SetBodyIdle(200 * time.Millisecond)
+			start := time.Now()
+			b, err := io.ReadAll(r.Body)
+			got <- result{string(b), err, time.Since(start)}
+			return true
+		},
+	})
+	rc := dialRaw(t, addr)
+	rc.headers(1, false, ":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/")
+	for i, part := range []string{"tr", "ick", "le"} {
+		if i > 0 {
+			time.Sleep(120 * time.Millisecond)
+		}
+		if err := rc.fr.WriteData(1, i == 2, []byte(part)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := <-got; r.err != nil || r.body != "trickle" {
+		t.Errorf("trickling body: %q, %v", r.body, r.err)
+	}
+	rc.headers(3, false, ":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/")
+	if err := rc.fr.WriteData(3, false, []byte("half")); err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	if !errors.Is(r.err, ErrBodyIdle) || r.body != "half" {
+		t.Errorf("stalled body: %q, %v; want what came and ErrBodyIdle", r.body, r.err)
+	}
+	if r.elapsed < 200*time.Millisecond || r.elapsed > 2*time.Second {
+		t.Errorf("stalled body failed after %v, want about 200ms", r.elapsed)
 	}
 }

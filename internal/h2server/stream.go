@@ -217,7 +217,18 @@ type requestBody struct {
 	trailers []hpack.HeaderField
 	declared http.Header // req.Trailer, filled at EOF
 	expect   bool        // 100-continue to send before the first wait
+	// idle bounds each wait of Read (Request.SetBodyIdle; 0: none), set
+	// and read on the handler's goroutine. waits numbers the waits, so
+	// that a timer of an earlier one, firing late, is ignored; timedOut
+	// is the current wait's, under c.mu.
+	idle     time.Duration
+	waits    uint64
+	timedOut bool
 }
+
+// ErrBodyIdle is the error of a body read that waited longer than the
+// bound Request.SetBodyIdle set.
+var ErrBodyIdle = errors.New("h2server: no request body data within the idle timeout")
 
 // deliver adds DATA from the serve loop; it fails when the body exceeds
 // the declared Content-Length or ends short of it.
@@ -272,6 +283,7 @@ func (b *requestBody) setTrailers(fields []hpack.HeaderField) error {
 func (b *requestBody) Read(p []byte) (int, error) {
 	c := b.s.c
 	c.mu.Lock()
+	var timer *time.Timer
 	for b.r == len(b.buf) && !b.eof && !b.s.reset && !b.closed {
 		if b.expect {
 			b.expect = false
@@ -280,7 +292,30 @@ func (b *requestBody) Read(p []byte) (int, error) {
 			c.mu.Lock()
 			continue
 		}
+		if b.idle > 0 && timer == nil {
+			b.waits++
+			b.timedOut = false
+			wait := b.waits
+			timer = time.AfterFunc(b.idle, func() {
+				c.mu.Lock()
+				if b.waits == wait {
+					b.timedOut = true
+					b.s.cond.Broadcast()
+				}
+				c.mu.Unlock()
+			})
+		}
+		if b.timedOut {
+			b.timedOut = false
+			c.mu.Unlock()
+			timer.Stop()
+			return 0, ErrBodyIdle
+		}
 		b.s.cond.Wait()
+	}
+	if timer != nil {
+		b.waits++ // a late firing is not this wait's
+		timer.Stop()
 	}
 	switch {
 	case b.closed:

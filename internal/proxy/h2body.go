@@ -16,10 +16,14 @@ import (
 // or says content-length: 0 with DATA to come (net/http's client sends
 // such a body chunked). A body of known length up to directBodyMax is
 // read whole before the target is picked and leaves with the head in one
-// write, as a bodiless request does (and so may be sent again on another
-// connection); a longer one, or one of unknown length (sent chunked), is
-// streamed after the head, and the response head is read once it has
-// all gone, as on the HTTP/1 fast path.
+// write, as a bodiless request does; a longer one, or one of unknown
+// length (sent chunked), is streamed after the head, and the response
+// head is read once it has all gone, as on the HTTP/1 fast path (a
+// target that streams its answer while it reads the body waits for the
+// body's end). A request with a body is never sent twice: only a
+// connection found closed before anything was written (notIdle) is
+// replaced. The client's body reads wait for DATA at most the service's
+// idle timeout each.
 
 // directBodyMax is the largest body sent with its head.
 const directBodyMax = 16 << 10
@@ -46,18 +50,34 @@ func directBody(r *h2server.Request) bool {
 }
 
 // readSmallBody reads a body of known length up to directBodyMax into
-// d.body; false when the body is to be streamed. An error is the
-// client's: its stream was reset, or its body is not its content-length.
+// d.body, at the end of a pooled copy buffer, where withBody puts the
+// head before it; false when the body is to be streamed. An error is the
+// client's: its stream was reset, or stalled (SetBodyIdle), or its body
+// is not its content-length.
 func (d *direct) readSmallBody(r *h2server.Request) (bool, error) {
 	if r.Body == nil || r.ContentLength < 0 || r.ContentLength > directBodyMax {
 		return false, nil
 	}
-	d.body = append(d.body[:0], make([]byte, r.ContentLength)...)
+	d.bodyBuf = d.Bufs.Get().(*[]byte)
+	buf := *d.bodyBuf
+	d.body = buf[len(buf)-int(r.ContentLength):]
 	if _, err := io.ReadFull(r.Body, d.body); err != nil {
 		return false, err
 	}
 	d.buffered = true
 	return true, nil
+}
+
+// withBody is the head followed by the small body, contiguous in the
+// body's buffer when the head fits before it.
+func (d *direct) withBody() []byte {
+	buf := *d.bodyBuf
+	start := len(buf) - len(d.body) - len(d.head)
+	if start < 0 {
+		return append(d.head, d.body...) // a head too large to fit: rare
+	}
+	copy(buf[start:], d.head)
+	return buf[start:]
 }
 
 // sendBody streams r's body to uc after its head: chunked when its

@@ -317,3 +317,125 @@ func pooledConns(e *Engine) int {
 	}
 	return n
 }
+
+// TestH2DirectEarlyAnswerGoServer: Go's server answers 413 to a large
+// body it will not read, and closes: the client gets the 413 on both
+// paths, for a body of known and of unknown length.
+func TestH2DirectEarlyAnswerGoServer(t *testing.T) {
+	srv := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+	}))
+	for _, direct := range []bool{true, false} {
+		for _, known := range []bool{true, false} {
+			port := h2Service(t, direct, srv.Listener.Addr().String(), Config{})
+			tr := &http.Transport{DialContext: dialTo(port), Protocols: new(http.Protocols)}
+			tr.Protocols.SetUnencryptedHTTP2(true)
+			var body io.Reader = bytes.NewReader(make([]byte, 8<<20))
+			if !known {
+				body = io.MultiReader(body)
+			}
+			req, _ := http.NewRequest("POST", "http://svc-1.example.on.aws/up", body)
+			resp, err := tr.RoundTrip(req)
+			if err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Errorf("direct=%v known length=%v: %v, %v; want 413", direct, known, resp, err)
+			}
+			if resp != nil {
+				resp.Body.Close()
+			}
+			tr.CloseIdleConnections()
+		}
+	}
+}
+
+// TestH2DirectBodyNotResent: a PUT whose reused target connection is
+// closed after the request was taken, before any answer, is not sent
+// again (as on the other paths): the target runs it once and the client
+// gets 502.
+func TestH2DirectBodyNotResent(t *testing.T) {
+	var mu sync.Mutex
+	puts := 0
+	target, _ := testnet.Serve(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			b, _ := io.ReadAll(req.Body)
+			if req.Method == "PUT" {
+				mu.Lock()
+				puts++
+				first := puts == 1
+				mu.Unlock()
+				if first {
+					return // taken, then the connection goes without an answer
+				}
+			}
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(b), b)
+		}
+	})
+	port := h2Service(t, true, target, Config{})
+	tr := &http.Transport{DialContext: dialTo(port), Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", "http://svc-1.example.on.aws/warm", nil) // pools a connection
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	req, _ = http.NewRequest("PUT", "http://svc-1.example.on.aws/obj", strings.NewReader("v=1"))
+	resp, err = tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if puts != 1 || resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("the target took the PUT %d times; the client got %d, want once and 502", puts, resp.StatusCode)
+	}
+}
+
+// TestH2DirectStalledBody: a client that stops sending its body in the
+// middle has its stream reset after the service's idle timeout, and the
+// target connection closed, whether the body was to be read whole or
+// streamed.
+func TestH2DirectStalledBody(t *testing.T) {
+	for _, length := range []int{100, 100 << 10} {
+		t.Run(fmt.Sprint("content-length=", length), func(t *testing.T) {
+			gone := make(chan struct{}, 1)
+			target, _ := testnet.Serve(t, func(c net.Conn, br *bufio.Reader) {
+				_, _ = io.Copy(io.Discard, br) // until the gateway closes
+				gone <- struct{}{}
+			})
+			port := freePort(t)
+			rec := &recorder{}
+			e := newEngine(t, Config{Observer: rec})
+			svc := testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))
+			svc.IdleTimeoutSeconds = 1
+			mustApply(t, e, testSnapshot(1, []snapshot.Service{svc}, testTG("tg", model.ProtocolHTTP, "", target)))
+			rc := dialRawH2(t, port)
+			rc.mu.Lock()
+			rc.buf.Reset()
+			for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "svc-1.example.on.aws"},
+				{":path", "/up"}, {"content-length", fmt.Sprint(length)}} {
+				_ = rc.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+			}
+			_ = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rc.buf.Bytes(), EndHeaders: true})
+			_ = rc.fr.WriteData(1, false, []byte("0123456789"))
+			rc.mu.Unlock()
+			waitFor(t, "the record", func() bool { return len(rec.all()) == 1 })
+			if r := rec.all()[0]; r.FailureReason != errClientGone.reason || r.Duration < time.Second {
+				t.Errorf("record: failure %q after %v, want %q after the idle timeout", r.FailureReason, r.Duration, errClientGone.reason)
+			}
+			if length > directBodyMax {
+				select {
+				case <-gone:
+				case <-time.After(5 * time.Second):
+					t.Error("the target connection stayed open")
+				}
+			}
+		})
+	}
+}

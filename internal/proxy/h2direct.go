@@ -126,7 +126,8 @@ type direct struct {
 	fwd routed
 
 	head     []byte        // the request head toward the target
-	body     []byte        // a small request body, read whole (readSmallBody)
+	body     []byte        // a small request body, read whole (readSmallBody), at the end of bodyBuf
+	bodyBuf  *[]byte       // a pooled copy buffer, while body is in it
 	buffered bool          // body holds the request's body
 	bodyCut  bool          // the target stopped taking the streamed body
 	down     *bufio.Writer // toward the client, over sink
@@ -173,7 +174,10 @@ func (d *direct) release(e *Engine) {
 	if cap(d.head) > 16<<10 {
 		d.head = make([]byte, 0, 1<<10)
 	}
-	d.body, d.buffered, d.bodyCut = d.body[:0], false, false
+	if d.bodyBuf != nil {
+		d.Bufs.Put(d.bodyBuf)
+	}
+	d.body, d.bodyBuf, d.buffered, d.bodyCut = nil, nil, false, false
 	e.directs.Put(d)
 }
 
@@ -202,6 +206,9 @@ func (d *direct) forward(ps *portServer, r *h2server.Request, st *reqState, rt *
 	d.ps, d.r, d.st, d.fwd = ps, r, st, *rt
 	oneWrite := r.Body == nil
 	if r.Body != nil {
+		// As on the HTTP/1 loop: a client silent for the service's idle
+		// timeout in the middle of its body ends the request.
+		r.SetBodyIdle(rt.lr.svc.idle)
 		small, err := d.readSmallBody(r)
 		if err != nil {
 			return errClientGone
@@ -226,21 +233,26 @@ func (d *direct) exchange(uc *upConn, reused bool, sent time.Time) (ge *genError
 		uc.pool.put(uc, e.now()) // unused
 		return errClientGone, false
 	}
-	// A body read whole can be sent again; a streamed one cannot.
-	canRetry := reused && idempotent(r.Method) && (r.Body == nil || d.buffered)
+	// Only a request without a body goes again after it was sent, as on
+	// the other paths (a failure before anything was sent, notIdle, is
+	// another matter).
+	canRetry := reused && idempotent(r.Method) && r.Body == nil
 	d.head = appendRequestHead(d.head[:0], r, rt, st.q.path)
 	uc.w.D = uc.pool.up.idle
 	uc.in.Idle = uc.pool.up.idle
 	if r.Body != nil && !d.buffered {
 		return d.exchangeStreamed(uc, sent)
 	}
-	d.head = append(d.head, d.body...)
+	out := d.head
+	if d.buffered {
+		out = d.withBody()
+	}
 	uc.in.ArmRead(sent, uc.pool.up.rht)
 	// The head goes out and the answer's first bytes come in, without a
 	// read in between that would find nothing (rawio). A write that
 	// fails is handled as a head that does not come.
 	uc.w.Now = sent
-	err := uc.in.WriteFill(&uc.w, d.head)
+	err := uc.in.WriteFill(&uc.w, out)
 	uc.w.Now = time.Time{}
 	if errors.Is(err, rawio.ErrNotIdle) {
 		if !r.Watch(nil) {
