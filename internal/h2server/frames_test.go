@@ -247,13 +247,18 @@ func FuzzServeConn(f *testing.F) {
 		s := &Server{Handler: h, Logger: slog.New(slog.DiscardHandler)}
 		if len(frames)%2 == 1 {
 			// Half the inputs meet a StreamHandler, which declines
-			// every other request.
+			// every other request and echoes the bodies of the others.
 			s.Handler = directHandler{http: h, serve: func(r *Request) bool {
 				if len(r.Fields)%2 == 1 {
 					return false
 				}
 				_ = r.WriteHead(200, r.Fields, -1, false)
 				_, _ = r.Write([]byte(r.Path))
+				if r.Body != nil {
+					r.SetBodyIdle(time.Second)
+					b, _ := io.ReadAll(r.Body)
+					_, _ = r.Write(b)
+				}
 				r.SetTrailers(r.Fields)
 				return true
 			}}
