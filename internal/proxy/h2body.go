@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -49,35 +50,22 @@ func directBody(r *h2server.Request) bool {
 	return true
 }
 
-// readSmallBody reads a body of known length up to directBodyMax into
-// d.body, at the end of a pooled copy buffer, where withBody puts the
-// head before it; false when the body is to be streamed. An error is the
-// client's: its stream was reset, or stalled (SetBodyIdle), or its body
-// is not its content-length.
+// readSmallBody reads a body of known length up to directBodyMax after
+// the head in d.head, for the one write; false when the body is to be
+// streamed. An error is the client's: its stream was reset, or stalled
+// (SetBodyIdle), or its body is not its content-length.
 func (d *direct) readSmallBody(r *h2server.Request) (bool, error) {
 	if r.Body == nil || r.ContentLength < 0 || r.ContentLength > directBodyMax {
 		return false, nil
 	}
-	d.bodyBuf = d.Bufs.Get().(*[]byte)
-	buf := *d.bodyBuf
-	d.body = buf[len(buf)-int(r.ContentLength):]
-	if _, err := io.ReadFull(r.Body, d.body); err != nil {
+	n := len(d.head)
+	d.head = slices.Grow(d.head, int(r.ContentLength))[:n+int(r.ContentLength)]
+	if _, err := io.ReadFull(r.Body, d.head[n:]); err != nil {
+		d.head = d.head[:n]
 		return false, err
 	}
 	d.buffered = true
 	return true, nil
-}
-
-// withBody is the head followed by the small body, contiguous in the
-// body's buffer when the head fits before it.
-func (d *direct) withBody() []byte {
-	buf := *d.bodyBuf
-	start := len(buf) - len(d.body) - len(d.head)
-	if start < 0 {
-		return append(d.head, d.body...) // a head too large to fit: rare
-	}
-	copy(buf[start:], d.head)
-	return buf[start:]
 }
 
 // sendBody streams r's body to uc after its head: chunked when its
