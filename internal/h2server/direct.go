@@ -46,8 +46,9 @@ type Request struct {
 	// ServeHTTP's requests does, and fails once the stream is reset or
 	// its length differs from content-length. Trailers are dropped:
 	// the http.Request of a declined request has those it declared.
-	// Close drops what is not read. ContentLength is content-length, -1
-	// when the request has none.
+	// Close drops what is not read; SetBodyIdle bounds its waits.
+	// ContentLength is the body's content-length: -1 when a body comes
+	// without one, 0 when there is no body.
 	Body          io.ReadCloser
 	ContentLength int64
 
