@@ -440,3 +440,73 @@ func TestStreamHandlerBodyIdle(t *testing.T) {
 		t.Errorf("stalled body failed after %v, want about 200ms", r.elapsed)
 	}
 }
+
+// TestBodyIdleHeldBack: a body wait does not time out while the client
+// cannot send because this server's connection window is used up by
+// other streams' unread DATA; it does once the window is open again and
+// the client still sends nothing.
+func TestBodyIdleHeldBack(t *testing.T) {
+	release := make(chan struct{})
+	type result struct {
+		body string
+		err  error
+	}
+	got := make(chan result, 1)
+	_, addr := serve(t, directHandler{
+		serve: func(r *Request) bool {
+			if r.Path == "/fill" {
+				<-release // reads nothing until released
+				_, _ = io.Copy(io.Discard, r.Body)
+				return true
+			}
+			r.SetBodyIdle(100 * time.Millisecond)
+			b, err := io.ReadAll(r.Body)
+			got <- result{string(b), err}
+			return true
+		},
+	})
+	var once sync.Once
+	open := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(open) // before the server's: a failure must not leave handlers blocked
+	rc := dialRaw(t, addr)
+	chunk := make([]byte, defaultFrameSize)
+	// Four streams of 1 MiB (each stream's window) fill the 4 MiB
+	// connection window.
+	for id := uint32(1); id <= 7; id += 2 {
+		rc.headers(id, false, ":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/fill")
+		for n := 0; n < streamRecvWindow; n += len(chunk) {
+			if err := rc.fr.WriteData(id, false, chunk); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rc.headers(9, false, ":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/held")
+	select {
+	case r := <-got:
+		t.Fatalf("a body held back by the connection window ended after its idle bound: %q, %v", r.body, r.err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	open() // the window comes back; the client now sends, then stops
+	// The connection's first WINDOW_UPDATE is the server's opening one;
+	// the next gives back what the released handlers read.
+	for updates := 0; updates < 2; {
+		f, err := rc.fr.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wu, ok := f.(*http2.WindowUpdateFrame); ok && wu.StreamID == 0 {
+			updates++
+		}
+	}
+	if err := rc.fr.WriteData(9, false, []byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-got:
+		if !errors.Is(r.err, ErrBodyIdle) || r.body != "late" {
+			t.Errorf("after the window reopened: %q, %v; want what came and ErrBodyIdle", r.body, r.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the body wait never ended once the client could send")
+	}
+}

@@ -150,6 +150,7 @@ func (c *conn) newStream(id uint32, fields []hpack.HeaderField, endStream bool) 
 	if !endStream {
 		// Set before any DATA comes (deliver checks the length).
 		s.body.length, s.body.expect = hd.length, hd.expect
+		s.body.idle = c.srv.BodyIdleTimeout
 	}
 	s.remoteDone = endStream
 	if c.direct != nil && hd.method != http.MethodConnect && !hd.expect {

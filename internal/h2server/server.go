@@ -37,6 +37,12 @@ type Server struct {
 	// WriteTimeout bounds one write to the connection; a client that
 	// reads nothing for that long is cut. 0 means 30 s.
 	WriteTimeout time.Duration
+	// BodyIdleTimeout bounds each wait of a request body's reads for
+	// DATA (ServeHTTP's bodies and StreamHandler's, whose SetBodyIdle
+	// overrides it): a client that sends nothing of its body for that
+	// long, while the server's flow-control windows let it, has the
+	// read fail with ErrBodyIdle. 0: no bound.
+	BodyIdleTimeout time.Duration
 	// ConnContext, if set, derives a connection's context (the base of
 	// its requests' contexts) from the connection.
 	ConnContext func(ctx context.Context, c net.Conn) context.Context

@@ -217,17 +217,22 @@ type requestBody struct {
 	trailers []hpack.HeaderField
 	declared http.Header // req.Trailer, filled at EOF
 	expect   bool        // 100-continue to send before the first wait
-	// idle bounds each wait of Read (Request.SetBodyIdle; 0: none), set
-	// and read on the handler's goroutine. waits numbers the waits, so
-	// that a timer of an earlier one, firing late, is ignored; timedOut
-	// is the current wait's, under c.mu.
+	// idle bounds each wait of Read (Server.BodyIdleTimeout,
+	// Request.SetBodyIdle; 0: none), set before the handler runs and then
+	// only on its goroutine. waits numbers the waits, so that a timer of
+	// an earlier one, firing late, is ignored; timedOut is the current
+	// wait's, under c.mu.
 	idle     time.Duration
 	waits    uint64
 	timedOut bool
 }
 
+// heldBack is the receive window under which a client is taken to be
+// held back by this server rather than idle: less than a frame.
+const heldBack = defaultFrameSize
+
 // ErrBodyIdle is the error of a body read that waited longer than the
-// bound Request.SetBodyIdle set.
+// bound Server.BodyIdleTimeout or Request.SetBodyIdle set.
 var ErrBodyIdle = errors.New("h2server: no request body data within the idle timeout")
 
 // deliver adds DATA from the serve loop; it fails when the body exceeds
@@ -295,14 +300,21 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		if b.idle > 0 && timer == nil {
 			b.waits++
 			b.timedOut = false
-			wait := b.waits
-			timer = time.AfterFunc(b.idle, func() {
+			wait, idle := b.waits, b.idle
+			timer = time.AfterFunc(idle, func() {
 				c.mu.Lock()
-				if b.waits == wait {
+				defer c.mu.Unlock()
+				switch {
+				case b.waits != wait:
+				case c.recvWindow < heldBack || b.s.recvWindow < heldBack:
+					// The client cannot send: this server's windows hold
+					// it back (other streams' unread data), which is not
+					// the client's idling.
+					timer.Reset(idle)
+				default:
 					b.timedOut = true
 					b.s.cond.Broadcast()
 				}
-				c.mu.Unlock()
 			})
 		}
 		if b.timedOut {
@@ -315,6 +327,7 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	}
 	if timer != nil {
 		b.waits++ // a late firing is not this wait's
+		b.timedOut = false
 		timer.Stop()
 	}
 	switch {

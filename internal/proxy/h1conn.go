@@ -71,6 +71,7 @@ type h1conn struct {
 	http10 bool
 	isHead bool
 	keep   bool // the client connection stays open after the response
+	upCut  bool // the request body did not all reach the target
 	body   bodyKind
 	remain int64     // Content-Length
 	unread bool      // request body bytes (may) remain unread
@@ -302,7 +303,7 @@ func (h *h1conn) serveRequest() h1next {
 			h.expect = true
 		}
 	}
-	h.body, h.remain, h.unread = bodyNone, 0, false
+	h.body, h.remain, h.unread, h.upCut = bodyNone, 0, false, false
 	switch {
 	case hd.Info.TE > 0:
 		h.body, h.unread = bodyChunked, true

@@ -230,3 +230,37 @@ func TestFastPathTargetAnswers(t *testing.T) {
 		t.Error("truncated body read without error")
 	}
 }
+
+// TestFastPathEarlyAnswerNotPooled: on the HTTP/1 loop too, a target
+// connection whose request body did not all go (the target answered
+// early and stopped reading) is closed after the answer, not pooled: the
+// next request from another client would be read as the rest of the
+// body.
+func TestFastPathEarlyAnswerNotPooled(t *testing.T) {
+	target, _ := testnet.Serve(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 4\r\n\r\nbig!")
+		time.Sleep(2500 * time.Millisecond)
+		_, _ = io.Copy(io.Discard, c)
+	})
+	port := freePort(t)
+	e := newEngine(t, Config{})
+	svc := testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))
+	svc.IdleTimeoutSeconds = 1 // the body's write gives up after a second
+	mustApply(t, e, testSnapshot(1, []snapshot.Service{svc}, testTG("tg", model.ProtocolHTTP, "", target)))
+	w := dialWire(t, port)
+	go func() {
+		fmt.Fprintf(w.c, "POST /up HTTP/1.1\r\nHost: svc-1.example.on.aws\r\nContent-Length: %d\r\n\r\n", 64<<20)
+		_, _ = w.c.Write(make([]byte, 64<<20)) // more than the sockets hold
+	}()
+	resp, body := w.read("POST")
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || body != "big!" {
+		t.Fatalf("%d %q, want the target's early 413", resp.StatusCode, body)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := pooledConns(e); n != 0 {
+		t.Errorf("%d target connections pooled after a body cut short, want 0", n)
+	}
+}

@@ -198,7 +198,11 @@ func (h *h1conn) readResponse(rt *routed, uc *upConn, canRetry, upBroken bool, s
 	}
 	rec.ResponseFromTarget = time.Since(sent)
 	rec.Status = h.resp.Status
-	if upBroken || h.unread {
+	// A request body that did not all go leaves the target connection,
+	// too, unfit for another request: the target may still wait for the
+	// rest.
+	h.upCut = upBroken || h.unread
+	if h.upCut {
 		h.keep = false
 	}
 	return h.relayResponse(uc), false
@@ -354,7 +358,7 @@ func (h *h1conn) relayResponse(uc *upConn) *genError {
 	e := h.ps.e
 	rec := &h.st.rec
 	rh := &h.resp
-	upKeep := !rh.ConnClose && (!rh.HTTP10 || rh.ConnKeepAlive)
+	upKeep := !rh.ConnClose && (!rh.HTTP10 || rh.ConnKeepAlive) && !h.upCut
 	var mode respMode
 	switch {
 	case h.isHead || rh.Status == 204 || rh.Status == 304:

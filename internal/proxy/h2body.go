@@ -54,18 +54,20 @@ func directBody(r *h2server.Request) bool {
 // the head in d.head, for the one write; false when the body is to be
 // streamed. An error is the client's: its stream was reset, or stalled
 // (SetBodyIdle), or its body is not its content-length.
-func (d *direct) readSmallBody(r *h2server.Request) (bool, error) {
+// read counts the body bytes read, also when it fails.
+func (d *direct) readSmallBody(r *h2server.Request) (small bool, read int64, err error) {
 	if r.Body == nil || r.ContentLength < 0 || r.ContentLength > directBodyMax {
-		return false, nil
+		return false, 0, nil
 	}
 	n := len(d.head)
 	d.head = slices.Grow(d.head, int(r.ContentLength))[:n+int(r.ContentLength)]
-	if _, err := io.ReadFull(r.Body, d.head[n:]); err != nil {
+	m, err := io.ReadFull(r.Body, d.head[n:])
+	if err != nil {
 		d.head = d.head[:n]
-		return false, err
+		return false, int64(m), err
 	}
 	d.buffered = true
-	return true, nil
+	return true, int64(m), nil
 }
 
 // sendBody streams r's body to uc after its head: chunked when its

@@ -439,3 +439,56 @@ func TestH2DirectStalledBody(t *testing.T) {
 		})
 	}
 }
+
+// TestH2StalledBodyServeHTTP: a stalled body is bounded on the net/http
+// path too (h2server's BodyIdleTimeout, the gateway's idle timeout).
+func TestH2StalledBodyServeHTTP(t *testing.T) {
+	target, _ := testnet.Serve(t, func(c net.Conn, br *bufio.Reader) { _, _ = io.Copy(io.Discard, br) })
+	port := freePort(t)
+	rec := &recorder{}
+	e := newEngine(t, Config{Observer: rec, IdleTimeout: time.Second})
+	e.h2direct = false
+	mustApply(t, e, testSnapshot(1, []snapshot.Service{testService("svc-1", "svc-1.example.on.aws",
+		listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))}, testTG("tg", model.ProtocolHTTP, "", target)))
+	rc := dialRawH2(t, port)
+	rc.mu.Lock()
+	rc.buf.Reset()
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "svc-1.example.on.aws"},
+		{":path", "/up"}, {"content-length", "100"}} {
+		_ = rc.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	_ = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rc.buf.Bytes(), EndHeaders: true})
+	_ = rc.fr.WriteData(1, false, []byte("0123456789"))
+	rc.mu.Unlock()
+	waitFor(t, "the record", func() bool { return len(rec.all()) == 1 })
+	r := rec.all()[0]
+	t.Logf("record: status %d, failure %q, after %v", r.Status, r.FailureReason, r.Duration)
+	if r.Duration < time.Second {
+		t.Errorf("the request ended after %v, before the idle timeout", r.Duration)
+	}
+}
+
+// TestH2SmallBodyResetBytes: a body read whole that the client resets
+// part way has the bytes that came in the record, as when streamed.
+func TestH2SmallBodyResetBytes(t *testing.T) {
+	for _, length := range []int{100, 100 << 10} {
+		target, _ := testnet.Serve(t, func(c net.Conn, br *bufio.Reader) { _, _ = io.Copy(io.Discard, br) })
+		rec := &recorder{}
+		rc := dialRawH2(t, h2Service(t, true, target, Config{Observer: rec}))
+		rc.mu.Lock()
+		rc.buf.Reset()
+		for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "svc-1.example.on.aws"},
+			{":path", "/up"}, {"content-length", fmt.Sprint(length)}} {
+			_ = rc.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		_ = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rc.buf.Bytes(), EndHeaders: true})
+		_ = rc.fr.WriteData(1, false, bytes.Repeat([]byte("x"), 10))
+		rc.mu.Unlock()
+		time.Sleep(100 * time.Millisecond)
+		rc.reset(1)
+		waitFor(t, "the record", func() bool { return len(rec.all()) == 1 })
+		if r := rec.all()[0]; r.BytesReceived != 10 || r.FailureReason != errClientGone.reason {
+			t.Errorf("content-length %d: record %d bytes received, failure %q; want 10 and %q", length, r.BytesReceived, r.FailureReason, errClientGone.reason)
+		}
+	}
+}

@@ -212,14 +212,12 @@ func (d *direct) forward(ps *portServer, r *h2server.Request, st *reqState, rt *
 		// As on the HTTP/1 loop: a client silent for the service's idle
 		// timeout in the middle of its body ends the request.
 		r.SetBodyIdle(rt.lr.svc.idle)
-		small, err := d.readSmallBody(r)
+		small, n, err := d.readSmallBody(r)
+		st.rec.BytesReceived = n
 		if err != nil {
 			return errClientGone
 		}
-		if small {
-			st.rec.BytesReceived = r.ContentLength
-			oneWrite = true
-		}
+		oneWrite = small
 	}
 	return ps.e.forwardOver(&st.rec, rt, oneWrite, d)
 }

@@ -65,7 +65,10 @@ func newPortServer(e *Engine, port int32, ln net.Listener) *portServer {
 		ConnContext:       connContext,
 	}
 	if e.h2native {
-		ps.h2 = &h2server.Server{Handler: ps, MaxHeaderBytes: e.cfg.MaxHeaderBytes, Logger: e.log, ConnContext: connContext}
+		// A stalled request body is bounded by the idle timeout, the
+		// service's own on the direct path (SetBodyIdle).
+		ps.h2 = &h2server.Server{Handler: ps, MaxHeaderBytes: e.cfg.MaxHeaderBytes, Logger: e.log, ConnContext: connContext,
+			BodyIdleTimeout: e.cfg.IdleTimeout}
 	}
 	return ps
 }
