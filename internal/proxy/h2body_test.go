@@ -13,9 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
-
 	"github.com/trellis-mesh/trellis/internal/model"
 	"github.com/trellis-mesh/trellis/internal/snapshot"
 	"github.com/trellis-mesh/trellis/internal/testnet"
@@ -95,9 +92,7 @@ func runBodies(t *testing.T, direct bool) []bodyOutcome {
 	target, seen := bodyTarget(t)
 	rec := &recorder{}
 	port := h2Service(t, direct, target, Config{Observer: rec})
-	tr := &http.Transport{DialContext: dialTo(port), Protocols: new(http.Protocols)}
-	tr.Protocols.SetUnencryptedHTTP2(true)
-	defer tr.CloseIdleConnections()
+	tr := h2cTransport(t, port)
 	var out []bodyOutcome
 	for i, bc := range bodyCases {
 		path := "/b/" + bc.name
@@ -175,9 +170,7 @@ func TestH2DirectBodyAllocations(t *testing.T) {
 		var allocs [2]float64
 		for i, direct := range []bool{true, false} {
 			port := h2Service(t, direct, target, Config{})
-			tr := &http.Transport{DialContext: dialTo(port), Protocols: new(http.Protocols)}
-			tr.Protocols.SetUnencryptedHTTP2(true)
-			defer tr.CloseIdleConnections()
+			tr := h2cTransport(t, port)
 			post := func() {
 				var body io.Reader = strings.NewReader("payload")
 				if !known {
@@ -221,24 +214,10 @@ func TestH2DirectBodyReset(t *testing.T) {
 	rec := &recorder{}
 	port := h2Service(t, true, target, Config{Observer: rec})
 	rc := dialRawH2(t, port)
-	rc.mu.Lock()
-	rc.buf.Reset()
-	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "svc-1.example.on.aws"}, {":path", "/up"}} {
-		_ = rc.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
-	}
-	if err := rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rc.buf.Bytes(), EndHeaders: true}); err != nil {
-		t.Fatal(err)
-	}
-	if err := rc.fr.WriteData(1, false, bytes.Repeat([]byte("x"), 1000)); err != nil {
-		t.Fatal(err)
-	}
-	rc.mu.Unlock()
+	rc.post(1, "/up")
+	rc.data(1, false, bytes.Repeat([]byte("x"), 1000))
 	time.Sleep(50 * time.Millisecond) // the first chunk reaches the target
-	rc.mu.Lock()
-	if err := rc.fr.WriteRSTStream(1, http2.ErrCodeCancel); err != nil {
-		t.Fatal(err)
-	}
-	rc.mu.Unlock()
+	rc.reset(1)
 	select {
 	case s := <-got:
 		if !strings.HasPrefix(s, "cut after") {
@@ -276,9 +255,7 @@ func TestH2DirectEarlyAnswer(t *testing.T) {
 	svc := testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))
 	svc.IdleTimeoutSeconds = 1 // the body's write gives up after a second
 	mustApply(t, e, testSnapshot(1, []snapshot.Service{svc}, testTG("tg", model.ProtocolHTTP, "", target)))
-	tr := &http.Transport{DialContext: dialTo(port), Protocols: new(http.Protocols)}
-	tr.Protocols.SetUnencryptedHTTP2(true)
-	defer tr.CloseIdleConnections()
+	tr := h2cTransport(t, port)
 	body := io.MultiReader(bytes.NewReader(make([]byte, 64<<20))) // more than the sockets hold
 	req, _ := http.NewRequest("POST", "http://svc-1.example.on.aws/up", body)
 	resp, err := tr.RoundTrip(req)
@@ -328,8 +305,7 @@ func TestH2DirectEarlyAnswerGoServer(t *testing.T) {
 	for _, direct := range []bool{true, false} {
 		for _, known := range []bool{true, false} {
 			port := h2Service(t, direct, srv.Listener.Addr().String(), Config{})
-			tr := &http.Transport{DialContext: dialTo(port), Protocols: new(http.Protocols)}
-			tr.Protocols.SetUnencryptedHTTP2(true)
+			tr := h2cTransport(t, port)
 			var body io.Reader = bytes.NewReader(make([]byte, 8<<20))
 			if !known {
 				body = io.MultiReader(body)
@@ -374,9 +350,7 @@ func TestH2DirectBodyNotResent(t *testing.T) {
 		}
 	})
 	port := h2Service(t, true, target, Config{})
-	tr := &http.Transport{DialContext: dialTo(port), Protocols: new(http.Protocols)}
-	tr.Protocols.SetUnencryptedHTTP2(true)
-	defer tr.CloseIdleConnections()
+	tr := h2cTransport(t, port)
 	req, _ := http.NewRequest("GET", "http://svc-1.example.on.aws/warm", nil) // pools a connection
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
@@ -416,15 +390,8 @@ func TestH2DirectStalledBody(t *testing.T) {
 			svc.IdleTimeoutSeconds = 1
 			mustApply(t, e, testSnapshot(1, []snapshot.Service{svc}, testTG("tg", model.ProtocolHTTP, "", target)))
 			rc := dialRawH2(t, port)
-			rc.mu.Lock()
-			rc.buf.Reset()
-			for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "svc-1.example.on.aws"},
-				{":path", "/up"}, {"content-length", fmt.Sprint(length)}} {
-				_ = rc.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
-			}
-			_ = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rc.buf.Bytes(), EndHeaders: true})
-			_ = rc.fr.WriteData(1, false, []byte("0123456789"))
-			rc.mu.Unlock()
+			rc.post(1, "/up", "content-length", fmt.Sprint(length))
+			rc.data(1, false, []byte("0123456789"))
 			waitFor(t, "the record", func() bool { return len(rec.all()) == 1 })
 			if r := rec.all()[0]; r.FailureReason != errClientGone.reason || r.Duration < time.Second {
 				t.Errorf("record: failure %q after %v, want %q after the idle timeout", r.FailureReason, r.Duration, errClientGone.reason)
@@ -451,15 +418,8 @@ func TestH2StalledBodyServeHTTP(t *testing.T) {
 	mustApply(t, e, testSnapshot(1, []snapshot.Service{testService("svc-1", "svc-1.example.on.aws",
 		listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))}, testTG("tg", model.ProtocolHTTP, "", target)))
 	rc := dialRawH2(t, port)
-	rc.mu.Lock()
-	rc.buf.Reset()
-	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "svc-1.example.on.aws"},
-		{":path", "/up"}, {"content-length", "100"}} {
-		_ = rc.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
-	}
-	_ = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rc.buf.Bytes(), EndHeaders: true})
-	_ = rc.fr.WriteData(1, false, []byte("0123456789"))
-	rc.mu.Unlock()
+	rc.post(1, "/up", "content-length", "100")
+	rc.data(1, false, []byte("0123456789"))
 	waitFor(t, "the record", func() bool { return len(rec.all()) == 1 })
 	r := rec.all()[0]
 	t.Logf("record: status %d, failure %q, after %v", r.Status, r.FailureReason, r.Duration)
@@ -475,15 +435,8 @@ func TestH2SmallBodyResetBytes(t *testing.T) {
 		target, _ := testnet.Serve(t, func(c net.Conn, br *bufio.Reader) { _, _ = io.Copy(io.Discard, br) })
 		rec := &recorder{}
 		rc := dialRawH2(t, h2Service(t, true, target, Config{Observer: rec}))
-		rc.mu.Lock()
-		rc.buf.Reset()
-		for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "svc-1.example.on.aws"},
-			{":path", "/up"}, {"content-length", fmt.Sprint(length)}} {
-			_ = rc.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
-		}
-		_ = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rc.buf.Bytes(), EndHeaders: true})
-		_ = rc.fr.WriteData(1, false, bytes.Repeat([]byte("x"), 10))
-		rc.mu.Unlock()
+		rc.post(1, "/up", "content-length", fmt.Sprint(length))
+		rc.data(1, false, bytes.Repeat([]byte("x"), 10))
 		time.Sleep(100 * time.Millisecond)
 		rc.reset(1)
 		waitFor(t, "the record", func() bool { return len(rec.all()) == 1 })

@@ -407,6 +407,35 @@ func (rc *rawH2) get(id uint32, path string, fields ...string) {
 	_ = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: rc.buf.Bytes(), EndStream: true, EndHeaders: true})
 }
 
+// post opens a POST for path on stream id, with extra fields, its body
+// to come (data).
+func (rc *rawH2) post(id uint32, path string, fields ...string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.buf.Reset()
+	fields = append([]string{":method", "POST", ":scheme", "http", ":authority", "svc-1.example.on.aws", ":path", path}, fields...)
+	for i := 0; i < len(fields); i += 2 {
+		_ = rc.enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+	}
+	_ = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: rc.buf.Bytes(), EndHeaders: true})
+}
+
+// data sends body bytes on stream id.
+func (rc *rawH2) data(id uint32, end bool, p []byte) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	_ = rc.fr.WriteData(id, end, p)
+}
+
+// h2cTransport is a client transport speaking h2c (prior knowledge) to
+// the gateway's port, closed with the test.
+func h2cTransport(t *testing.T, port int32) *http.Transport {
+	tr := &http.Transport{DialContext: dialTo(port), Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	t.Cleanup(tr.CloseIdleConnections)
+	return tr
+}
+
 func (rc *rawH2) reset(id uint32) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()

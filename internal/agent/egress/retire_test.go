@@ -28,24 +28,10 @@ func TestRetiredTransportClosesConnections(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newGate(t)
-			var open atomic.Int64 // the endpoint's connections
-			b := &backend{Server: httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, open := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 				g.wait(r.Context())
 				w.Write([]byte("done"))
-			}))}
-			b.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-				switch st {
-				case http.StateNew:
-					open.Add(1)
-				case http.StateClosed, http.StateHijacked:
-					open.Add(-1)
-				}
-			}
-			b.Config.Protocols = new(http.Protocols)
-			b.Config.Protocols.SetHTTP1(true)
-			b.Config.Protocols.SetUnencryptedHTTP2(true)
-			b.Start()
-			t.Cleanup(b.Close)
+			})
 			p := newProxy(t, Config{})
 			p.retireSweep = 20 * time.Millisecond
 			p.SetEndpoints("svc", []Endpoint{b.endpoint("a")})
@@ -98,8 +84,8 @@ func TestRetiredTransportWokenByDial(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newGate(t)
-			var hits, open atomic.Int64
-			b := &backend{Server: httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var hits atomic.Int64
+			b, open := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 				if hits.Add(1) == 1 {
 					g.wait(r.Context())
 					w.Header().Set("Connection", "close") // no connection open until the retry
@@ -107,17 +93,7 @@ func TestRetiredTransportWokenByDial(t *testing.T) {
 					return
 				}
 				w.Write([]byte("done"))
-			}))}
-			b.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-				switch st {
-				case http.StateNew:
-					open.Add(1)
-				case http.StateClosed, http.StateHijacked:
-					open.Add(-1)
-				}
-			}
-			b.Start()
-			t.Cleanup(b.Close)
+			})
 			p := newProxy(t, Config{})
 			p.retireSweep = time.Millisecond // a sweep falls in the retry's backoff
 			p.SetEndpoints("svc", []Endpoint{b.endpoint("a")})
@@ -147,4 +123,25 @@ func TestRetiredTransportWokenByDial(t *testing.T) {
 			})
 		})
 	}
+}
+
+// countingBackend is newBackend's HTTP/1.1 and h2c server, which also
+// counts the connections it has open.
+func countingBackend(t *testing.T, h http.HandlerFunc) (*backend, *atomic.Int64) {
+	var open atomic.Int64
+	b := &backend{Server: httptest.NewUnstartedServer(h)}
+	b.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	b.Config.Protocols = new(http.Protocols)
+	b.Config.Protocols.SetHTTP1(true)
+	b.Config.Protocols.SetUnencryptedHTTP2(true)
+	b.Start()
+	t.Cleanup(b.Close)
+	return b, &open
 }
