@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"github.com/trellis-mesh/trellis/internal/controlclient"
 	"github.com/trellis-mesh/trellis/internal/gateway"
 	"github.com/trellis-mesh/trellis/internal/server"
+	"github.com/trellis-mesh/trellis/internal/testnet"
 )
 
 type cp struct {
@@ -115,14 +115,9 @@ func eventually(t testing.TB, d time.Duration, fn func() error) {
 	}
 }
 
-func freePort(t testing.TB) int32 {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return int32(ln.Addr().(*net.TCPAddr).Port)
-}
+// freePort returns a port nothing listens on right now and no earlier
+// call returned.
+func freePort(t testing.TB) int32 { return testnet.FreePort(t) }
 
 // setup creates a network associated with the default VPC and a service
 // whose HTTP listener forwards to backend.

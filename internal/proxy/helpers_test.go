@@ -23,6 +23,7 @@ import (
 
 	"github.com/trellis-mesh/trellis/internal/model"
 	"github.com/trellis-mesh/trellis/internal/snapshot"
+	"github.com/trellis-mesh/trellis/internal/testnet"
 )
 
 const (
@@ -102,16 +103,9 @@ func testTG(id, protocol, version string, addrs ...string) snapshot.TargetGroup 
 	return tg
 }
 
-// freePort returns a port nothing listens on right now.
-func freePort(t testing.TB) int32 {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return int32(ln.Addr().(*net.TCPAddr).Port)
-}
+// freePort returns a port nothing listens on right now and no earlier
+// call returned.
+func freePort(t testing.TB) int32 { return testnet.FreePort(t) }
 
 func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))

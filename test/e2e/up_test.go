@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/trellis-mesh/trellis/internal/testnet"
 )
 
 // build compiles ./cmd/trellis once per test binary run.
@@ -31,15 +32,9 @@ func build(t *testing.T) string {
 	return bin
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freeAddr returns a loopback address no earlier call returned: two of
+// them are often one `trellis up`'s API and admin addresses.
+func freeAddr(t *testing.T) string { return testnet.FreeAddr(t) }
 
 // up starts `trellis up` and waits until /readyz answers.
 func up(t *testing.T, bin, data, api, admin string) (stop func()) {
