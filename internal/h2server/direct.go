@@ -27,8 +27,10 @@ type StreamHandler interface {
 
 // Request is a request as ServeStream serves it: its fields, its body,
 // and the methods that answer it. It is valid until ServeStream returns,
-// and only on ServeStream's goroutine. The checks ServeHTTP's requests
-// pass (RFC 9113 §8.2–8.3) have passed.
+// and only on ServeStream's goroutine, but for Body: another goroutine
+// may read (and close) it while ServeStream answers, full duplex, as
+// ServeHTTP's bodies. The checks ServeHTTP's requests pass (RFC 9113
+// §8.2–8.3) have passed.
 type Request struct {
 	Method, Scheme, Path string
 	// Authority is :authority, or the Host field of a request without
@@ -46,7 +48,8 @@ type Request struct {
 	// ServeHTTP's requests does, and fails once the stream is reset or
 	// its length differs from content-length. Trailers are dropped:
 	// the http.Request of a declined request has those it declared.
-	// Close drops what is not read; SetBodyIdle bounds its waits.
+	// Close drops what is not read, and ends a Read waiting on another
+	// goroutine; SetBodyIdle bounds its waits.
 	// ContentLength is the body's content-length: -1 when a body comes
 	// without one, 0 when there is no body.
 	Body          io.ReadCloser

@@ -510,3 +510,37 @@ func TestBodyIdleHeldBack(t *testing.T) {
 		t.Fatal("the body wait never ended once the client could send")
 	}
 }
+
+// TestStreamHandlerBodyCloseWakesRead: a body read waiting for DATA on
+// another goroutine returns once the handler closes the body (the
+// gateway cuts a streamed body that way once its answer has ended).
+func TestStreamHandlerBodyCloseWakesRead(t *testing.T) {
+	got := make(chan error, 1)
+	_, addr := serve(t, directHandler{
+		serve: func(r *Request) bool {
+			read := make(chan error, 1)
+			go func() {
+				_, err := io.ReadAll(r.Body)
+				read <- err
+			}()
+			time.Sleep(100 * time.Millisecond) // the read waits for DATA
+			_ = r.Body.Close()
+			select {
+			case err := <-read:
+				got <- err
+			case <-time.After(5 * time.Second):
+				got <- errors.New("the read still waits after Close")
+			}
+			_ = r.WriteHead(200, nil, 0, true)
+			return true
+		},
+	})
+	rc := dialRaw(t, addr)
+	rc.headers(1, false, ":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/")
+	if err := rc.fr.WriteData(1, false, []byte("part")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; !errors.Is(err, http.ErrBodyReadAfterClose) {
+		t.Fatalf("read after Close: %v, want http.ErrBodyReadAfterClose", err)
+	}
+}

@@ -358,7 +358,8 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	return 0, io.EOF
 }
 
-// Close drops what the handler will not read.
+// Close drops what the handler will not read. A Read waiting for DATA
+// on another goroutine returns http.ErrBodyReadAfterClose.
 func (b *requestBody) Close() error {
 	c := b.s.c
 	c.mu.Lock()
@@ -368,6 +369,7 @@ func (b *requestBody) Close() error {
 			c.refundConnLocked(int32(n))
 		}
 		b.buf, b.r = nil, 0
+		b.s.cond.Broadcast()
 	}
 	c.mu.Unlock()
 	return nil

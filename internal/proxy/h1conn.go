@@ -71,7 +71,6 @@ type h1conn struct {
 	http10 bool
 	isHead bool
 	keep   bool // the client connection stays open after the response
-	upCut  bool // the request body did not all reach the target
 	body   bodyKind
 	remain int64     // Content-Length
 	unread bool      // request body bytes (may) remain unread
@@ -80,7 +79,15 @@ type h1conn struct {
 
 	strs struct{ method, path, host, ua string }
 	date h1wire.Date
+	// The answer's copies.
 	h1wire.Relay
+
+	// A streamed request body (duplex.go): its goroutine, its copies,
+	// and the client connection as it reads it (in.C meanwhile).
+	pump    bodyPump
+	pumping bool
+	inRelay h1wire.Relay
+	rcut    cutReader
 }
 
 type bodyKind uint8
@@ -144,7 +151,7 @@ func (ps *portServer) serveFast(cc *clientConn, tc *tls.Conn) {
 	if tc != nil {
 		h.c = tc
 	}
-	h.Bufs = &e.buffers
+	h.Bufs, h.inRelay.Bufs = &e.buffers, &e.buffers
 	h.in.C = h.c
 	h.in.R, h.in.W, h.in.Until, h.in.Idle = 0, 0, time.Time{}, e.cfg.IdleTimeout
 	h.cw = h1wire.DeadlineWriter{C: h.c, D: e.cfg.IdleTimeout}
@@ -303,7 +310,7 @@ func (h *h1conn) serveRequest() h1next {
 			h.expect = true
 		}
 	}
-	h.body, h.remain, h.unread, h.upCut = bodyNone, 0, false, false
+	h.body, h.remain, h.unread = bodyNone, 0, false
 	switch {
 	case hd.Info.TE > 0:
 		h.body, h.unread = bodyChunked, true

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"errors"
 	"net"
 	"time"
@@ -131,7 +130,7 @@ func (h *h1conn) exchange(uc *upConn, reused bool, sent time.Time) (ge *genError
 			rec.BytesReceived = h.remain
 			h.unread = false
 		}
-		return h.readResponse(rt, uc, canRetry, false, sent, err)
+		return h.readResponse(rt, uc, canRetry, sent, err)
 	}
 	_, err = uc.w.Write(*hb)
 	uc.w.Now = time.Time{}
@@ -143,46 +142,94 @@ func (h *h1conn) exchange(uc *upConn, reused bool, sent time.Time) (ge *genError
 		_ = uc.c.Close()
 		return classifyTargetError(err), false
 	}
-	w := h.up
-	w.Reset(&uc.w)
-	upBroken := false // the body could not be sent: the target stopped reading
-	if h.unread {
-		if h.expect {
-			_, _ = h.out.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
-			if err := h.out.Flush(); err != nil {
-				_ = uc.c.Close()
-				return errClientGone, false
-			}
-		}
-		n, bad, rerr, werr := h.sendBody(w)
-		rec.BytesReceived = n
-		switch {
-		case bad != nil:
-			e.log.Debug("request body rejected", "remote", h.remote, "reason", bad.Error())
-			_ = uc.c.Close()
-			return errBadBody, false
-		case rerr != nil:
+	if h.expect {
+		_, _ = h.out.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+		if err := h.out.Flush(); err != nil {
 			_ = uc.c.Close()
 			return errClientGone, false
-		case werr != nil:
-			// The target may have answered early (413, 401...): read on.
-			upBroken = true
-		default:
-			h.unread = false
 		}
 	}
-
-	// The response head is due within ResponseHeaderTimeout of the end
-	// of the body, which may have taken long.
-	uc.in.ArmRead(time.Now(), rht)
-	return h.readResponse(rt, uc, canRetry, upBroken, sent, nil)
+	// The body goes on its own goroutine while this one waits for the
+	// answer and relays it (duplex.go).
+	h.up.Reset(&uc.w)
+	h.rcut.Conn, h.rcut.stopped = h.c, false
+	h.in.C = &h.rcut
+	h.pumping = true
+	h.pump.start(uc, uc.pool.up.rht, h, e.log)
+	h.ends, _, err = uc.readHead(&h.resp, h.ends, nil) // nothing is sent again once the body was read
+	h.pump.headArrived()
+	rec.ResponseFromTarget = time.Since(sent)
+	if err != nil {
+		_ = uc.c.Close()
+		switch h.settleBody() {
+		case bodyClientFault:
+			if h.pump.bad != nil {
+				return errBadBody, false
+			}
+			return errClientGone, false
+		}
+		e.log.Debug("target request failed", "target", uc.pool.addr, "targetGroup", rt.g.tg.id, "err", err)
+		return classifyTargetError(err), false
+	}
+	rec.Status = h.resp.Status
+	ge = h.relayResponse(uc)
+	h.settleBody() // relayResponse did, unless it failed
+	return ge, false
 }
 
-// readResponse reads the response head, 1xx answers dropped (the gateway
-// sent its own 100 Continue; at most five, as in Go's client), and relays
-// the response. err is the failure of the request's last write, handled
-// as a head that does not come.
-func (h *h1conn) readResponse(rt *routed, uc *upConn, canRetry, upBroken bool, sent time.Time, err error) (ge *genError, retry bool) {
+// sendBody streams the request body to the target (bodySender, on the
+// body's goroutine): Content-Length bytes, or chunks re-framed
+// (extensions dropped, as net/http does) with their trailers, under the
+// guard's rules.
+func (h *h1conn) sendBody() (n int64, bad, rerr, werr error) {
+	w := h.up
+	if h.body == bodyLength {
+		n, rerr, werr = h.inRelay.CopyN(&h.in, w, h.remain, false)
+	} else {
+		n, bad, rerr, werr = h.inRelay.CopyChunked(&h.in, w, true, true, h.ps.e.cfg.MaxHeaderBytes)
+	}
+	if bad == nil && rerr == nil && werr == nil {
+		werr = w.Flush()
+	}
+	return n, bad, rerr, werr
+}
+
+// cutBody stops the body's reads from the client (bodySender).
+func (h *h1conn) cutBody() { h.rcut.stop() }
+
+// settleBody ends the current request's body, if one is streamed
+// (bodyPump.settle), and takes its outcome. A body that did not go whole
+// leaves the client connection unfit for another request (its rest is
+// unread, or broken).
+func (h *h1conn) settleBody() bodyEnd {
+	if !h.pumping {
+		return bodyWhole
+	}
+	h.pumping = false
+	p := &h.pump
+	end := p.settle()
+	h.st.rec.BytesReceived = p.n
+	h.in.C = h.c
+	if p.cut {
+		h.in.Until = staleDeadline // rcut dropped the reader's deadlines
+	}
+	h.inRelay.Release()
+	if p.bad != nil {
+		h.ps.e.log.Debug("request body rejected", "remote", h.remote, "reason", p.bad.Error())
+	}
+	if end == bodyWhole {
+		h.unread = false
+	} else {
+		h.keep = false
+	}
+	return end
+}
+
+// readResponse reads the response head of a request sent in one write,
+// 1xx answers dropped (at most five, as in Go's client), and relays the
+// response. err is the failure of the write, handled as a head that does
+// not come.
+func (h *h1conn) readResponse(rt *routed, uc *upConn, canRetry bool, sent time.Time, err error) (ge *genError, retry bool) {
 	e := h.ps.e
 	rec := &h.st.rec
 	var fresh bool
@@ -198,13 +245,6 @@ func (h *h1conn) readResponse(rt *routed, uc *upConn, canRetry, upBroken bool, s
 	}
 	rec.ResponseFromTarget = time.Since(sent)
 	rec.Status = h.resp.Status
-	// A request body that did not all go leaves the target connection,
-	// too, unfit for another request: the target may still wait for the
-	// rest.
-	h.upCut = upBroken || h.unread
-	if h.upCut {
-		h.keep = false
-	}
 	return h.relayResponse(uc), false
 }
 
@@ -322,23 +362,6 @@ func (h *h1conn) writeRequestHead(w *wireBuf, rt *routed, path string) {
 	_, _ = w.WriteString("\r\n\r\n")
 }
 
-// sendBody streams the request body to the target: Content-Length bytes,
-// or chunks re-framed (extensions dropped, as net/http does) with their
-// trailers, under the guard's rules. It returns the payload bytes, a
-// framing violation, the client's read error and the target's write
-// error.
-func (h *h1conn) sendBody(w *bufio.Writer) (n int64, bad, rerr, werr error) {
-	if h.body == bodyLength {
-		n, rerr, werr = h.CopyN(&h.in, w, h.remain, false)
-	} else {
-		n, bad, rerr, werr = h.CopyChunked(&h.in, w, true, true, h.ps.e.cfg.MaxHeaderBytes)
-	}
-	if bad == nil && rerr == nil && werr == nil {
-		werr = w.Flush()
-	}
-	return n, bad, rerr, werr
-}
-
 // respMode is how a response body is delimited.
 type respMode uint8
 
@@ -358,7 +381,7 @@ func (h *h1conn) relayResponse(uc *upConn) *genError {
 	e := h.ps.e
 	rec := &h.st.rec
 	rh := &h.resp
-	upKeep := !rh.ConnClose && (!rh.HTTP10 || rh.ConnKeepAlive) && !h.upCut
+	upKeep := !rh.ConnClose && (!rh.HTTP10 || rh.ConnKeepAlive)
 	var mode respMode
 	switch {
 	case h.isHead || rh.Status == 204 || rh.Status == 304:
@@ -404,8 +427,11 @@ func (h *h1conn) relayResponse(uc *upConn) *genError {
 	}
 	rec.BytesSent = n
 	h.end = time.Now()
+	// A streamed body still going is cut: the target may still wait for
+	// it, so its connection is not used again.
+	end := h.settleBody()
 	switch {
-	case werr != nil:
+	case werr != nil || end == bodyClientFault:
 		_ = uc.c.Close()
 		return errClientGone
 	case bad != nil || rerr != nil:
@@ -413,7 +439,7 @@ func (h *h1conn) relayResponse(uc *upConn) *genError {
 		e.log.Debug("target response broken", "target", uc.pool.addr, "err", errors.Join(bad, rerr))
 		return errAbort
 	}
-	if upKeep && uc.in.Buffered() == 0 {
+	if upKeep && end == bodyWhole && uc.in.Buffered() == 0 {
 		if len(uc.in.B) > 4*upstreamReadBuf {
 			// A large head grew it; idle connections keep the usual size.
 			uc.in.B, uc.in.R, uc.in.W = make([]byte, upstreamReadBuf), 0, 0

@@ -18,10 +18,9 @@ import (
 // such a body chunked). A body of known length up to directBodyMax is
 // read whole before the target is picked and leaves with the head in one
 // write, as a bodiless request does; a longer one, or one of unknown
-// length (sent chunked), is streamed after the head, and the response
-// head is read once it has all gone, as on the HTTP/1 fast path (a
-// target that streams its answer while it reads the body waits for the
-// body's end). A request with a body is never sent twice: only a
+// length (sent chunked), is streamed after the head on a goroutine of
+// its own while the answer is read and relayed, as on the HTTP/1 fast
+// path (duplex.go). A request with a body is never sent twice: only a
 // connection found closed before anything was written (notIdle) is
 // replaced. The client's body reads wait for DATA at most the service's
 // idle timeout each.
@@ -70,11 +69,11 @@ func (d *direct) readSmallBody(r *h2server.Request) (small bool, read int64, err
 	return true, int64(m), nil
 }
 
-// sendBody streams r's body to uc after its head: chunked when its
+// copyBody streams r's body to uc after its head: chunked when its
 // length is unknown, each read going out in one write with its chunk
 // framing. It returns the payload bytes, the client's read error and
 // the target's write error.
-func (d *direct) sendBody(r *h2server.Request, uc *upConn) (n int64, rerr, werr error) {
+func (d *direct) copyBody(r *h2server.Request, uc *upConn) (n int64, rerr, werr error) {
 	bp := d.Bufs.Get().(*[]byte)
 	defer d.Bufs.Put(bp)
 	buf := *bp
@@ -113,8 +112,32 @@ func (d *direct) sendBody(r *h2server.Request, uc *upConn) (n int64, rerr, werr 
 	return n, nil, werr
 }
 
-// exchangeStreamed sends the head, then the body, then reads the
-// response head: the exchange of a request whose body is streamed.
+// sendBody is copyBody on the body's goroutine (bodySender). A body
+// longer or shorter than its content-length, or a reset stream, is the
+// client's read error: h2server resets the stream.
+func (d *direct) sendBody() (n int64, bad, rerr, werr error) {
+	n, rerr, werr = d.copyBody(d.r, d.pump.uc)
+	return n, nil, rerr, werr
+}
+
+// cutBody makes the body's read fail (bodySender): h2server's Close
+// wakes a read waiting for DATA.
+func (d *direct) cutBody() { _ = d.r.Body.Close() }
+
+// settleBody ends the body's goroutine, if one runs (bodyPump.settle),
+// and takes its outcome.
+func (d *direct) settleBody() bodyEnd {
+	if !d.pumping {
+		return bodyWhole
+	}
+	d.pumping = false
+	end := d.pump.settle()
+	d.st.rec.BytesReceived = d.pump.n
+	return end
+}
+
+// exchangeStreamed sends the head, then the body on its own goroutine
+// while this one waits for the answer and relays it (duplex.go).
 func (d *direct) exchangeStreamed(uc *upConn, sent time.Time) (ge *genError, retry bool) {
 	e, r, rt := d.ps.e, d.r, &d.fwd
 	rec := &d.st.rec
@@ -129,33 +152,25 @@ func (d *direct) exchangeStreamed(uc *upConn, sent time.Time) (ge *genError, ret
 		e.log.Debug("target request failed", "target", uc.pool.addr, "targetGroup", rt.g.tg.id, "err", err)
 		return classifyTargetError(err), false
 	}
-	n, rerr, werr := d.sendBody(r, uc)
-	rec.BytesReceived = n
-	if rerr != nil {
-		// Reset by the client, or a body longer or shorter than its
-		// content-length (h2server resets the stream): the target has a
-		// request cut short.
-		_ = uc.c.Close()
-		return errClientGone, false
-	}
-	// A write that failed (the target stopped reading: an early 413, a
-	// 401...) leaves an answer to read, perhaps; the connection is not
-	// used again. The response head is due within ResponseHeaderTimeout
-	// of the end of the body.
-	d.bodyCut = werr != nil
-	uc.in.ArmRead(time.Now(), uc.pool.up.rht)
+	d.pumping = true
+	d.pump.start(uc, uc.pool.up.rht, d, e.log)
 	d.ends, _, err = uc.readHead(&d.resp, d.ends, nil) // nothing is sent again once the body was read
+	d.pump.headArrived()
 	rec.ResponseFromTarget = time.Since(sent)
 	if err != nil {
 		_ = uc.c.Close()
-		if !r.Watch(nil) {
+		// Reset by the client, or a body longer or shorter than its
+		// content-length: the target has a request cut short.
+		if d.settleBody() == bodyClientFault || !r.Watch(nil) {
 			return errClientGone, false
 		}
 		e.log.Debug("target request failed", "target", uc.pool.addr, "targetGroup", rt.g.tg.id, "err", err)
 		return classifyTargetError(err), false
 	}
 	rec.Status = d.resp.Status
-	return d.relayResponse(e, r, rec, uc), false
+	ge = d.relayResponse(e, r, rec, uc)
+	d.settleBody() // relayResponse did, unless it failed
+	return ge, false
 }
 
 // appendBodyFraming appends the framing field of r's body, if any, to the

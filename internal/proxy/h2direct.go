@@ -125,9 +125,10 @@ type direct struct {
 	st  *reqState
 	fwd routed
 
-	head     []byte        // the request head toward the target
-	buffered bool          // head is followed by the whole request body (readSmallBody)
-	bodyCut  bool          // the target stopped taking the streamed body
+	head     []byte   // the request head toward the target
+	buffered bool     // head is followed by the whole request body (readSmallBody)
+	pump     bodyPump // a streamed body's goroutine (duplex.go)
+	pumping  bool
 	down     *bufio.Writer // toward the client, over sink
 	sink     streamSink
 	resp     h1wire.Head
@@ -172,7 +173,7 @@ func (d *direct) release(e *Engine) {
 	if cap(d.head) > maxPooledHead {
 		d.head = make([]byte, 0, 1<<10)
 	}
-	d.buffered, d.bodyCut = false, false
+	d.buffered = false
 	e.directs.Put(d)
 }
 
@@ -356,7 +357,7 @@ func (d *direct) relayResponse(e *Engine, r *h2server.Request, rec *Record, uc *
 	rh := &d.resp
 	// A connection whose request body did not all go (an early answer)
 	// is not used again: the target may still wait for the rest.
-	upKeep := !rh.ConnClose && (!rh.HTTP10 || rh.ConnKeepAlive) && !d.bodyCut
+	upKeep := !rh.ConnClose && (!rh.HTTP10 || rh.ConnKeepAlive)
 	var mode respMode
 	switch {
 	case r.Method == http.MethodHead || rh.Status == http.StatusNoContent || rh.Status == http.StatusNotModified:
@@ -440,9 +441,12 @@ func (d *direct) relayResponse(e *Engine, r *h2server.Request, rec *Record, uc *
 		werr = d.down.Flush()
 	}
 	rec.BytesSent = d.sink.n
+	// A streamed body still going is cut: the target may still wait for
+	// it, so its connection is not used again.
+	body := d.settleBody()
 	watched := r.Watch(nil)
 	switch {
-	case werr != nil, !watched && (bad != nil || rerr != nil):
+	case werr != nil, body == bodyClientFault, !watched && (bad != nil || rerr != nil):
 		// The client went away, or reset its stream, which closed the
 		// target connection under the body's read.
 		_ = uc.c.Close()
@@ -455,7 +459,7 @@ func (d *direct) relayResponse(e *Engine, r *h2server.Request, rec *Record, uc *
 	if len(d.trail) > 0 {
 		r.SetTrailers(d.trail)
 	}
-	if watched && upKeep && uc.in.Buffered() == 0 {
+	if watched && upKeep && body == bodyWhole && uc.in.Buffered() == 0 {
 		if len(uc.in.B) > 4*upstreamReadBuf {
 			// A large head grew it; idle connections keep the usual size.
 			uc.in.B, uc.in.R, uc.in.W = make([]byte, upstreamReadBuf), 0, 0

@@ -1,0 +1,268 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/trellis-mesh/trellis/internal/model"
+	"github.com/trellis-mesh/trellis/internal/snapshot"
+	"github.com/trellis-mesh/trellis/internal/testnet"
+)
+
+// echoTarget answers every request at once with a chunked 200 and then
+// echoes the body back as it reads it, chunk by chunk: a target that
+// streams its answer while it reads (HTTP/1.1 allows it; Go's server does
+// it with EnableFullDuplex, an echo or transcoding service does it).
+// ended, if not nil, gets the end of each connection.
+func echoTarget(t *testing.T, ended chan<- struct{}) string {
+	addr, _ := testnet.Serve(t, func(c net.Conn, br *bufio.Reader) {
+		if ended != nil {
+			defer func() { ended <- struct{}{} }()
+		}
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			bw := bufio.NewWriterSize(c, 64<<10)
+			_, _ = bw.WriteString("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+			if bw.Flush() != nil {
+				return
+			}
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := req.Body.Read(buf)
+				if n > 0 {
+					fmt.Fprintf(bw, "%x\r\n", n)
+					_, _ = bw.Write(buf[:n])
+					_, _ = bw.WriteString("\r\n")
+					if bw.Flush() != nil {
+						return
+					}
+				}
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					return
+				}
+			}
+			_, _ = bw.WriteString("0\r\n\r\n")
+			if bw.Flush() != nil {
+				return
+			}
+		}
+	})
+	return addr
+}
+
+// duplexBody is larger than what the sockets between client, gateway and
+// target can hold: a gateway that sends all of it before it reads the
+// answer waits for a target that waits for it.
+func duplexBody() []byte {
+	b := make([]byte, 24<<20)
+	for i := range b {
+		b[i] = byte(i*7 + i>>13)
+	}
+	return b
+}
+
+// roundTripEcho posts body through rt and checks the echo comes back
+// whole, within a bound far below any timeout of the gateway's.
+func roundTripEcho(t *testing.T, rt http.RoundTripper, body []byte, knownLength bool) {
+	t.Helper()
+	var r io.Reader = bytes.NewReader(body)
+	if !knownLength {
+		r = io.MultiReader(r) // hides the length: the body goes chunked
+	}
+	req, _ := http.NewRequest("POST", "http://svc-1.example.on.aws/echo", r)
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			done <- result{nil, err}
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			done <- result{nil, fmt.Errorf("status %d", resp.StatusCode)}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		done <- result{b, err}
+	}()
+	select {
+	case res := <-done:
+		if res.err != nil {
+			t.Fatal(res.err)
+		}
+		if !bytes.Equal(res.b, body) {
+			t.Fatalf("echo of %d bytes came back as %d bytes, or different", len(body), len(res.b))
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no whole echo after 15 s: the gateway sends the body before it reads the answer")
+	}
+}
+
+// TestFullDuplexH1 streams a body larger than the sockets hold through the
+// HTTP/1 fast path to a target that echoes as it reads.
+func TestFullDuplexH1(t *testing.T) {
+	_, port := oneService(t, Config{}, true, echoTarget(t, nil))
+	tr := &http.Transport{DialContext: dialTo(port)}
+	t.Cleanup(tr.CloseIdleConnections)
+	body := duplexBody()
+	for _, known := range []bool{true, false} {
+		roundTripEcho(t, tr, body, known)
+	}
+}
+
+// TestFullDuplexH2 does the same over HTTP/2, on the direct path and on
+// ServeHTTP's.
+func TestFullDuplexH2(t *testing.T) {
+	target := echoTarget(t, nil)
+	body := duplexBody()
+	for _, direct := range []bool{true, false} {
+		t.Run(fmt.Sprint("direct=", direct), func(t *testing.T) {
+			port := h2Service(t, direct, target, Config{})
+			tr := h2cTransport(t, port)
+			for _, known := range []bool{true, false} {
+				roundTripEcho(t, tr, body, known)
+			}
+		})
+	}
+}
+
+// earlyTarget answers every request at once, whole, without reading its
+// body, then reads (and drops) what comes until the connection ends,
+// which it reports.
+func earlyTarget(t *testing.T, ended chan<- struct{}) string {
+	addr, _ := testnet.Serve(t, func(c net.Conn, br *bufio.Reader) {
+		defer func() { ended <- struct{}{} }()
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, br)
+	})
+	return addr
+}
+
+// slowBodyService is svc-1 on target with an idle timeout far longer than
+// the tests wait: what happens must not wait for it.
+func slowBodyService(t *testing.T, target string, fast, direct bool) (*Engine, int32) {
+	port := freePort(t)
+	e := newEngine(t, Config{})
+	e.h1fast, e.h2direct = fast, direct
+	svc := testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))
+	svc.IdleTimeoutSeconds = 60
+	mustApply(t, e, testSnapshot(1, []snapshot.Service{svc}, testTG("tg", model.ProtocolHTTP, "", target)))
+	return e, port
+}
+
+func waitEnded(t *testing.T, ended <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal(what)
+	}
+}
+
+// TestDuplexEarlyAnswerH1: a target that answers whole before the body
+// has come, while the client is slow to send it: the answer reaches the
+// client at once (not when the idle timeout ends the body), the body is
+// cut and the target connection closed, not pooled, and the client
+// connection is closed after the answer (the rest of its body is unread).
+func TestDuplexEarlyAnswerH1(t *testing.T) {
+	ended := make(chan struct{}, 1)
+	e, port := slowBodyService(t, earlyTarget(t, ended), true, true)
+	w := dialWire(t, port)
+	w.send("POST /up HTTP/1.1\r\n" + hostLine + "Content-Length: 100000\r\n\r\n" + string(make([]byte, 20000)))
+	// Far less than the idle timeout, which would end the body's wait.
+	_ = w.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if resp, body := w.read("POST"); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("answer %d %q, want 200 ok", resp.StatusCode, body)
+	}
+	waitEnded(t, ended, "the target connection was kept after its body was cut")
+	if n := pooledConns(e); n != 0 {
+		t.Errorf("%d target connections pooled after a body cut short, want 0", n)
+	}
+	if !w.closed() {
+		t.Error("the client connection stays open with its body unread")
+	}
+}
+
+// TestDuplexEarlyAnswerH2 is the same over HTTP/2 on the direct path: the
+// stream ends with the answer, the target connection is closed.
+func TestDuplexEarlyAnswerH2(t *testing.T) {
+	ended := make(chan struct{}, 1)
+	e, port := slowBodyService(t, earlyTarget(t, ended), true, true)
+	tr := h2cTransport(t, port)
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.Close() })
+	go func() { _, _ = pw.Write(make([]byte, 20000)) }() // then nothing
+	req, _ := http.NewRequest("POST", "http://svc-1.example.on.aws/up", pr)
+	got := make(chan string, 1)
+	go func() {
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- fmt.Sprint(resp.StatusCode, " ", string(b), " ", err)
+	}()
+	select {
+	case s := <-got:
+		if s != "200 ok <nil>" {
+			t.Fatalf("answer %q, want 200 ok", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no whole answer while the client is slow to send its body")
+	}
+	waitEnded(t, ended, "the target connection was kept after its body was cut")
+	if n := pooledConns(e); n != 0 {
+		t.Errorf("%d target connections pooled after a body cut short, want 0", n)
+	}
+}
+
+// TestDuplexClientGoneH1: a client that goes away in the middle of its
+// body while the echo streams back: the target connection is closed and
+// the request recorded as the client's failure.
+func TestDuplexClientGoneH1(t *testing.T) {
+	ended := make(chan struct{}, 1)
+	rec := &recorder{}
+	port := freePort(t)
+	e := newEngine(t, Config{Observer: rec})
+	mustApply(t, e, testSnapshot(1,
+		[]snapshot.Service{testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))},
+		testTG("tg", model.ProtocolHTTP, "", echoTarget(t, ended))))
+	w := dialWire(t, port)
+	w.send("POST /echo HTTP/1.1\r\n" + hostLine + "Content-Length: 10000000\r\n\r\n" + string(make([]byte, 1<<20)))
+	resp, err := http.ReadResponse(w.br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("echo's head: %v %v", resp, err)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1<<20)); err != nil {
+		t.Fatalf("the echo of what was sent: %v", err)
+	}
+	_ = w.c.Close()
+	waitEnded(t, ended, "the target connection stayed open after the client went away")
+	waitFor(t, "the record", func() bool { return len(rec.all()) == 1 })
+	if r := rec.all()[0]; r.FailureReason != errClientGone.reason || r.BytesReceived != 1<<20 {
+		t.Errorf("record: failure %q, %d bytes received; want %q, %d", r.FailureReason, r.BytesReceived, errClientGone.reason, 1<<20)
+	}
+}
