@@ -9,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"log/slog"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -150,34 +149,5 @@ func renderHTTPS(b *strings.Builder, cfg *config, rows []*row) {
 			continue
 		}
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", r.t.name, rps(r.s1), cpuOf(r.s1), rps(r.s2), cpuOf(r.s2))
-	}
-}
-
-// measureTLS runs the HTTPS throughput measurements of a target that has
-// them.
-func measureTLS(ctx context.Context, cfg *config, r *row, log *slog.Logger) {
-	t := r.t
-	if t.tlsURL == "" {
-		return
-	}
-	if err := probeTLS(ctx, t); err != nil {
-		t.notes = append(t.notes, t.name+": HTTPS not measured: "+err.Error())
-		return
-	}
-	secs, warm := int(cfg.duration/time.Second), int(cfg.warmup/time.Second)
-	for _, h1 := range []bool{true, false} {
-		log.Info("HTTPS throughput", "target", t.name, "tool", "h2load", "http1", h1, "seconds", secs)
-		if warm > 0 {
-			_, _ = runH2loadTLS(ctx, cfg, t, h1, warm)
-		}
-		res, err := measureCPU(t, func() (throughput, error) { return runH2loadTLS(ctx, cfg, t, h1, secs) })
-		switch {
-		case err != nil:
-			t.notes = append(t.notes, t.name+": h2load over TLS failed: "+err.Error())
-		case h1:
-			r.s1 = &res
-		default:
-			r.s2 = &res
-		}
 	}
 }

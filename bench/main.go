@@ -58,6 +58,7 @@ const (
 
 type config struct {
 	duration, warmup time.Duration // per measurement
+	rounds           int           // of the throughput runs (rounds.go)
 	conns, threads   int           // wrk and h2load
 	h2Streams        int           // h2load -m
 	rate             float64       // latency run, requests per second
@@ -113,6 +114,7 @@ func loadConfig() *config {
 	return &config{
 		duration:    envDuration("BENCH_DURATION", 5*time.Second).Round(time.Second),
 		warmup:      envDuration("BENCH_WARMUP", time.Second).Round(time.Second),
+		rounds:      envInt("BENCH_ROUNDS", 1),
 		conns:       envInt("BENCH_CONNECTIONS", 64),
 		threads:     envInt("BENCH_THREADS", cores),
 		h2Streams:   envInt("BENCH_H2_STREAMS", 10),
@@ -150,8 +152,14 @@ type row struct {
 	lat     *loadgen.Result
 	latSkip string
 	rssKB   int
-	// mem is the memory of each of t.parts (the agent pair).
+	// mem is the memory of each of t.parts (the agent pair), rss its
+	// sampling under load.
 	mem []memUse
+	rss *rssWatch
+	// has says which throughput columns the target has; runs are each
+	// round's (rounds.go), of which h1, h2, s1 and s2 are the medians.
+	has  [numColumns]bool
+	runs [numColumns][]throughput
 }
 
 func run(ctx context.Context, cfg *config, log *slog.Logger) error {
@@ -197,6 +205,12 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	began := time.Now()
 	var rows []*row
+	// Every target runs until the end; they are measured in turn.
+	defer func() {
+		for _, r := range rows {
+			r.t.stop(cfg)
+		}
+	}()
 	for _, name := range cfg.targets {
 		name = strings.TrimSpace(name)
 		startFn, ok := starters[name]
@@ -219,14 +233,21 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 			r.skip = "did not start: " + err.Error()
 			log.Warn("skipping", "target", name, "reason", r.skip)
 		default:
-			measure(ctx, cfg, r, log)
-		}
-		if t != nil {
-			t.stop(cfg)
+			prepare(ctx, r, log)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+	}
+	measureRounds(ctx, cfg, rows, log)
+	for _, r := range rows {
+		if r.skip == "" && ctx.Err() == nil {
+			settleRuns(r)
+			measureLatency(ctx, cfg, r, log)
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
 	report := render(cfg, rows, began)
 	fmt.Print(report)
@@ -241,47 +262,10 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 	return nil
 }
 
-// measure runs the three measurements of one started target, then reads
-// its RSS. A target with parts (the agent pair) first stays idle for a
-// while, and the memory of each part is sampled during the load.
-func measure(ctx context.Context, cfg *config, r *row, log *slog.Logger) {
+// measureLatency runs the latency measurement of a target, then reads
+// its RSS (the agent pair's parts: sampled during the load until now).
+func measureLatency(ctx context.Context, cfg *config, r *row, log *slog.Logger) {
 	t := r.t
-	if len(t.parts) > 0 {
-		log.Info("idle", "target", t.name, "seconds", int(idleWindow/time.Second))
-		r.mem = idleUse(ctx, t.parts, idleWindow)
-		w := watchRSS(t.parts, 100*time.Millisecond)
-		defer func() { w.finish(r.mem) }()
-	}
-	secs, warm := int(cfg.duration/time.Second), int(cfg.warmup/time.Second)
-	log.Info("HTTP/1.1 throughput", "target", t.name, "tool", "wrk", "seconds", secs)
-	if warm > 0 {
-		_, _ = runWrk(ctx, cfg, t.h1URL, t.host, warm)
-	}
-	if h1, err := measureCPU(t, func() (throughput, error) { return runWrk(ctx, cfg, t.h1URL, t.host, secs) }); err != nil {
-		t.notes = append(t.notes, t.name+": wrk failed: "+err.Error())
-	} else {
-		r.h1 = &h1
-	}
-
-	if t.h2URL == "" {
-		r.h2Skip = "n/a"
-	} else if err := probeH2(ctx, t.h2URL, t.host); err != nil {
-		r.h2Skip = "n/a"
-		t.notes = append(t.notes, t.name+": no HTTP/2 without TLS (h2c prior knowledge): "+err.Error())
-	} else {
-		log.Info("HTTP/2 throughput", "target", t.name, "tool", "h2load", "seconds", secs)
-		if warm > 0 {
-			_, _ = runH2load(ctx, cfg, t.h2URL, t.host, warm)
-		}
-		if h2, err := measureCPU(t, func() (throughput, error) { return runH2load(ctx, cfg, t.h2URL, t.host, secs) }); err != nil {
-			t.notes = append(t.notes, t.name+": h2load failed: "+err.Error())
-		} else {
-			r.h2 = &h2
-		}
-	}
-
-	measureTLS(ctx, cfg, r, log)
-
 	log.Info("latency at a constant rate", "target", t.name, "rate", cfg.rate, "connections", cfg.rateConns)
 	res, err := loadgen.Run(ctx, loadgen.Config{URL: t.h1URL, Host: t.host, Rate: cfg.rate, Duration: cfg.duration,
 		Warmup: cfg.warmup, Connections: cfg.rateConns})
@@ -294,6 +278,9 @@ func measure(ctx context.Context, cfg *config, r *row, log *slog.Logger) {
 		if kb, err := rssKB(t.proc.cmd.Process.Pid); err == nil {
 			r.rssKB = kb
 		}
+	}
+	if r.rss != nil {
+		r.rss.finish(r.mem)
 	}
 }
 

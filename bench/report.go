@@ -25,6 +25,9 @@ func render(cfg *config, rows []*row, began time.Time) string {
 		"  HTTP/1.1 keep-alive. RSS: VmRSS of the proxy's processes after the load. CPU µs/req: user plus\n" +
 		"  system time of the proxy's processes (direct: the backend's) during each throughput run, divided\n" +
 		"  by its requests.\n")
+	if cfg.rounds > 1 {
+		fmt.Fprintf(&b, "- Throughput: the median of %d rounds, the targets measured side by side in each (see Rounds).\n", cfg.rounds)
+	}
 	if cfg.peerHeaders {
 		b.WriteString("- nginx, HAProxy and Caddy send the backend the five headers Trellis adds, so that the backend\n" +
 			"  parses the same request behind every proxy (bench/README.md, \"The same request for every proxy\").\n")
@@ -75,7 +78,7 @@ func render(cfg *config, rows []*row, began time.Time) string {
 		}
 		for _, t := range []*throughput{r.h1, r.h2, r.s1, r.s2} {
 			if t != nil && t.errors > 0 {
-				notes = append(notes, fmt.Sprintf("%s: %d errors or non-2xx answers among %d requests in a throughput run", r.t.name, t.errors, t.requests))
+				notes = append(notes, fmt.Sprintf("%s: %d errors or non-2xx answers among %d requests of throughput runs", r.t.name, t.errors, t.requests))
 			}
 		}
 		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
@@ -87,6 +90,7 @@ func render(cfg *config, rows []*row, began time.Time) string {
 			renderAgents(&b, cfg, r, direct)
 		}
 	}
+	renderRounds(&b, cfg, rows)
 	if len(notes) > 0 {
 		b.WriteString("\nNotes:\n\n")
 		for _, n := range notes {
