@@ -105,6 +105,17 @@ func (p *bodyPump) send() (n int64, bad, rerr, werr error) {
 	return p.s.sendBody()
 }
 
+// going reports whether the body is still being sent, and failed
+// whether it ended short of whole; it does not wait.
+func (p *bodyPump) going() (going, failed bool) {
+	select {
+	case <-p.done:
+		return false, p.bad != nil || p.rerr != nil || p.werr != nil
+	default:
+		return true, false
+	}
+}
+
 // headArrived tells the body's side that the response head was read (or
 // its read failed): from now on the answer's side sets the target
 // connection's read deadlines. The deadline the body may have set is not

@@ -7,6 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -192,8 +195,8 @@ func TestDuplexEarlyAnswerH1(t *testing.T) {
 	w.send("POST /up HTTP/1.1\r\n" + hostLine + "Content-Length: 100000\r\n\r\n" + string(make([]byte, 20000)))
 	// Far less than the idle timeout, which would end the body's wait.
 	_ = w.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if resp, body := w.read("POST"); resp.StatusCode != 200 || body != "ok" {
-		t.Fatalf("answer %d %q, want 200 ok", resp.StatusCode, body)
+	if resp, body := w.read("POST"); resp.StatusCode != 200 || body != "ok" || !resp.Close {
+		t.Fatalf("answer %d %q (Connection: close %v), want 200 ok and the close announced", resp.StatusCode, body, resp.Close)
 	}
 	waitEnded(t, ended, "the target connection was kept after its body was cut")
 	if n := pooledConns(e); n != 0 {
@@ -264,5 +267,89 @@ func TestDuplexClientGoneH1(t *testing.T) {
 	waitFor(t, "the record", func() bool { return len(rec.all()) == 1 })
 	if r := rec.all()[0]; r.FailureReason != errClientGone.reason || r.BytesReceived != 1<<20 {
 		t.Errorf("record: failure %q, %d bytes received; want %q, %d", r.FailureReason, r.BytesReceived, errClientGone.reason, 1<<20)
+	}
+}
+
+// TestDuplexAnswerPanicJoinsBody: a panic on the answer's side while the
+// body's goroutine runs costs that connection only; the goroutine is
+// joined before the connection's state goes back to the pool, so the
+// next connection served with that state neither shares it with the
+// goroutine nor takes the old body's outcome.
+func TestDuplexAnswerPanicJoinsBody(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // the next connection takes the same state
+	target, _ := testnet.Serve(t, func(c net.Conn, br *bufio.Reader) {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		if req.URL.Path == "/trailer" {
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-T: 1\r\n\r\n")
+			_, _ = io.Copy(io.Discard, br)
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	port := freePort(t)
+	e := newEngine(t, Config{})
+	var mu sync.Mutex
+	armed := true
+	e.h1conns.New = func() any {
+		h := newH1conn().(*h1conn)
+		h.Relay.Trailer = func([]byte) {
+			mu.Lock()
+			defer mu.Unlock()
+			if armed {
+				armed = false
+				panic("injected: a bug on the answer's side")
+			}
+		}
+		return h
+	}
+	svc := testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))
+	svc.IdleTimeoutSeconds = 60
+	mustApply(t, e, testSnapshot(1, []snapshot.Service{svc}, testTG("tg", model.ProtocolHTTP, "", target)))
+	w := dialWire(t, port)
+	w.send("POST /trailer HTTP/1.1\r\n" + hostLine + "Content-Length: 100000\r\n\r\n" + string(make([]byte, 20000)))
+	if !w.closed() {
+		t.Fatal("the connection whose answer panicked is still open")
+	}
+	time.Sleep(100 * time.Millisecond) // serveFast's deferred release
+	w2 := dialWire(t, port)
+	w2.send("GET /plain HTTP/1.1\r\n" + hostLine + "\r\n")
+	resp, err := http.ReadResponse(w2.br, nil)
+	if err != nil {
+		t.Fatalf("the next connection's GET: %v (it took the old body's outcome)", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || string(b) != "ok" {
+		t.Fatalf("the next connection's GET: %q %v", b, err)
+	}
+}
+
+// TestDuplexEarlyRefusalSaysClose: an answer that comes while the body is
+// still on its way (here a 413 at once) is followed by the close of the
+// client connection, which its head announces (Connection: close).
+func TestDuplexEarlyRefusalSaysClose(t *testing.T) {
+	target, _ := testnet.Serve(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+	})
+	_, port := oneService(t, Config{}, true, target)
+	for i := range 5 {
+		w := dialWire(t, port)
+		w.send("POST /up HTTP/1.1\r\n" + hostLine + "Content-Length: 8000000\r\n\r\n")
+		go func() { _, _ = io.WriteString(w.c, strings.Repeat("x", 8000000)) }()
+		resp, _ := w.read("POST")
+		if resp.StatusCode != 413 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if !resp.Close {
+			t.Fatalf("try %d: a 413 whose connection is then closed, without Connection: close", i)
+		}
+		if !w.closed() {
+			t.Fatal("the client connection stays open with its body unread")
+		}
 	}
 }

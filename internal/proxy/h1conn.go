@@ -166,6 +166,9 @@ func (ps *portServer) serveFast(cc *clientConn, tc *tls.Conn) {
 		// recovers its handlers' panics the same way).
 		if v := recover(); v != nil {
 			e.log.Error("panic serving a connection", "remote", h.remote, "panic", v, "stack", string(debug.Stack()))
+			// A streamed body's goroutine still uses h: it is joined
+			// (cut) before h goes back to the pool.
+			h.settleBody()
 			ps.untrackH1(h)
 			_ = cc.Close()
 		}

@@ -399,6 +399,15 @@ func (h *h1conn) relayResponse(uc *upConn) *genError {
 	if h.http10 && (mode == respChunked || mode == respUntilClose) {
 		h.keep = false
 	}
+	if h.pumping {
+		// A body still coming when the answer starts (an early 413, an
+		// echo) may be cut, and one that failed leaves the client's input
+		// unread: the connection may close after the answer, which its
+		// head says, as net/http's server does.
+		if going, failed := h.pump.going(); going || failed {
+			h.keep = false
+		}
+	}
 
 	w := h.out
 	h.WriteResponseHead(w, rh, h.http10, mode == respChunked, chunkOut)
