@@ -18,64 +18,6 @@ import (
 	"github.com/trellis-mesh/trellis/internal/testnet"
 )
 
-// echoTarget answers every request at once with a chunked 200 and then
-// echoes the body back as it reads it, chunk by chunk: a target that
-// streams its answer while it reads (HTTP/1.1 allows it; Go's server does
-// it with EnableFullDuplex, an echo or transcoding service does it).
-// ended, if not nil, gets the end of each connection.
-func echoTarget(t *testing.T, ended chan<- struct{}) string {
-	addr, _ := testnet.Serve(t, func(c net.Conn, br *bufio.Reader) {
-		if ended != nil {
-			defer func() { ended <- struct{}{} }()
-		}
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			bw := bufio.NewWriterSize(c, 64<<10)
-			_, _ = bw.WriteString("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-			if bw.Flush() != nil {
-				return
-			}
-			buf := make([]byte, 32<<10)
-			for {
-				n, err := req.Body.Read(buf)
-				if n > 0 {
-					fmt.Fprintf(bw, "%x\r\n", n)
-					_, _ = bw.Write(buf[:n])
-					_, _ = bw.WriteString("\r\n")
-					if bw.Flush() != nil {
-						return
-					}
-				}
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					return
-				}
-			}
-			_, _ = bw.WriteString("0\r\n\r\n")
-			if bw.Flush() != nil {
-				return
-			}
-		}
-	})
-	return addr
-}
-
-// duplexBody is larger than what the sockets between client, gateway and
-// target can hold: a gateway that sends all of it before it reads the
-// answer waits for a target that waits for it.
-func duplexBody() []byte {
-	b := make([]byte, 24<<20)
-	for i := range b {
-		b[i] = byte(i*7 + i>>13)
-	}
-	return b
-}
-
 // roundTripEcho posts body through rt and checks the echo comes back
 // whole, within a bound far below any timeout of the gateway's.
 func roundTripEcho(t *testing.T, rt http.RoundTripper, body []byte, knownLength bool) {
@@ -120,10 +62,10 @@ func roundTripEcho(t *testing.T, rt http.RoundTripper, body []byte, knownLength 
 // TestFullDuplexH1 streams a body larger than the sockets hold through the
 // HTTP/1 fast path to a target that echoes as it reads.
 func TestFullDuplexH1(t *testing.T) {
-	_, port := oneService(t, Config{}, true, echoTarget(t, nil))
+	_, port := oneService(t, Config{}, true, testnet.ServeEcho(t, nil))
 	tr := &http.Transport{DialContext: dialTo(port)}
 	t.Cleanup(tr.CloseIdleConnections)
-	body := duplexBody()
+	body := testnet.DuplexBody()
 	for _, known := range []bool{true, false} {
 		roundTripEcho(t, tr, body, known)
 	}
@@ -132,8 +74,8 @@ func TestFullDuplexH1(t *testing.T) {
 // TestFullDuplexH2 does the same over HTTP/2, on the direct path and on
 // ServeHTTP's.
 func TestFullDuplexH2(t *testing.T) {
-	target := echoTarget(t, nil)
-	body := duplexBody()
+	target := testnet.ServeEcho(t, nil)
+	body := testnet.DuplexBody()
 	for _, direct := range []bool{true, false} {
 		t.Run(fmt.Sprint("direct=", direct), func(t *testing.T) {
 			port := h2Service(t, direct, target, Config{})
@@ -252,7 +194,7 @@ func TestDuplexClientGoneH1(t *testing.T) {
 	e := newEngine(t, Config{Observer: rec})
 	mustApply(t, e, testSnapshot(1,
 		[]snapshot.Service{testService("svc-1", "svc-1.example.on.aws", listener("l-1", model.ProtocolHTTP, port, defaultRule(fwd(wtg{"tg", 1}))))},
-		testTG("tg", model.ProtocolHTTP, "", echoTarget(t, ended))))
+		testTG("tg", model.ProtocolHTTP, "", testnet.ServeEcho(t, ended))))
 	w := dialWire(t, port)
 	w.send("POST /echo HTTP/1.1\r\n" + hostLine + "Content-Length: 10000000\r\n\r\n" + string(make([]byte, 1<<20)))
 	resp, err := http.ReadResponse(w.br, nil)
