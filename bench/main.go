@@ -229,9 +229,11 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		case errors.As(err, &skip):
 			r.skip = string(skip)
 			log.Warn("skipping", "target", name, "reason", r.skip)
+			r.t.stop(cfg) // what did start must not run beside the others
 		case err != nil:
 			r.skip = "did not start: " + err.Error()
 			log.Warn("skipping", "target", name, "reason", r.skip)
+			r.t.stop(cfg)
 		default:
 			prepare(ctx, r, log)
 		}
@@ -274,7 +276,9 @@ func measureLatency(ctx context.Context, cfg *config, r *row, log *slog.Logger) 
 	} else {
 		r.lat = res
 	}
-	if t.proc != nil {
+	// Not the backend's (direct): it serves every target, and holds their
+	// connections until the end.
+	if t.proc != nil && t.proc != cfg.backend {
 		if kb, err := rssKB(t.proc.cmd.Process.Pid); err == nil {
 			r.rssKB = kb
 		}

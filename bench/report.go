@@ -121,7 +121,8 @@ func renderAgents(b *strings.Builder, cfg *config, r *row, direct *row) {
 	fmt.Fprintf(b, "\n## Agent pair (namespace mode), %d services in the namespace\n\n", cfg.agentServices)
 	b.WriteString("Client agent → server agent → backend, each agent with a VIP listener for every service of the namespace.\n" +
 		"Idle: after setup, " + idleWindow.String() + " without traffic (CPU: cores used meanwhile, by the registry polls).\n" +
-		"Load: highest VmRSS sampled every 100 ms during the wrk, h2load and latency runs. VmHWM: the peak\n" +
+		"Load: highest VmRSS sampled every 100 ms from the idle window's end to the pair's latency run (its throughput\n" +
+		"runs among the rounds, then its latency run). VmHWM: the peak\n" +
 		"over the process's life. RssFile is the binary's pages, shared by every agent of a machine; PSS counts\n" +
 		"each shared page as a share among the processes mapping it (here the two agents and the registry).\n\n")
 	b.WriteString("| process | RSS idle | RssAnon / RssFile idle | PSS idle | CPU idle | RSS under load (peak) | RSS after | VmHWM |\n")

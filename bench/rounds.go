@@ -112,7 +112,7 @@ func measureColumn(ctx context.Context, cfg *config, r *row, col column, round i
 	res, err := measureCPU(t, func() (throughput, error) { return run(secs) })
 	if err != nil {
 		t.notes = append(t.notes, fmt.Sprintf("%s: %s run %d failed (%s): %v", t.name, col, round+1, tool, err))
-		return
+		res = throughput{failed: true} // keeps the rounds in place in the Rounds section
 	}
 	r.runs[col] = append(r.runs[col], res)
 }
@@ -123,23 +123,26 @@ func settleRuns(r *row) {
 	r.h1, r.h2, r.s1, r.s2 = medianRun(r.runs[colH1]), medianRun(r.runs[colH2]), medianRun(r.runs[colS1]), medianRun(r.runs[colS2])
 }
 
-// medianRun summarizes runs: the median of their req/s and, apart, of
-// their CPU per request (each the mean of the two middle values of an
-// even count); requests and errors are summed, so that any error shows.
-// nil without runs.
+// medianRun summarizes the runs that did not fail: the median of their
+// req/s and, apart, of their CPU per request (each the mean of the two
+// middle values of an even count); requests and errors are summed, so
+// that any error shows. nil without such runs.
 func medianRun(runs []throughput) *throughput {
-	if len(runs) == 0 {
-		return nil
-	}
 	var m throughput
 	var rps, cpu []float64
 	for _, r := range runs {
+		if r.failed {
+			continue
+		}
 		rps = append(rps, r.rps)
 		if r.cpuUS > 0 {
 			cpu = append(cpu, r.cpuUS)
 		}
 		m.requests += r.requests
 		m.errors += r.errors
+	}
+	if len(rps) == 0 {
+		return nil
 	}
 	m.rps, m.cpuUS = median(rps), median(cpu)
 	return &m
@@ -174,6 +177,10 @@ func renderRounds(b *strings.Builder, cfg *config, rows []*row) {
 			}
 			var cells []string
 			for _, run := range r.runs[col] {
+				if run.failed {
+					cells = append(cells, "failed")
+					continue
+				}
 				cells = append(cells, fmt.Sprintf("%.0f (%.1f)", run.rps, run.cpuUS))
 			}
 			fmt.Fprintf(b, "| %s | %s | %s |\n", r.t.name, col, strings.Join(cells, ", "))

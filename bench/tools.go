@@ -17,6 +17,8 @@ type throughput struct {
 	// cpuUS is the CPU time the target's processes spent per request
 	// during the run, in µs (0: not measured).
 	cpuUS float64
+	// failed marks a round whose run failed (rounds.go).
+	failed bool
 }
 
 var (
