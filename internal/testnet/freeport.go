@@ -2,34 +2,21 @@ package testnet
 
 import (
 	"net"
-	"sync"
 	"testing"
 )
 
-// handedOut is the set of loopback addresses FreeAddr has given this test
-// binary. The kernel may offer a port again as soon as the probe listener
-// that found it closes, so two calls in a row can return the same port —
-// and a `trellis up` given one port as both its API and its admin address
-// fails to start. The set is process-wide because ports are.
-var handedOut sync.Map
-
-// FreeAddr returns a loopback address ("127.0.0.1:port") nothing listens on
-// right now and that no earlier call in this process returned.
+// FreeAddr returns a loopback address ("127.0.0.1:port") nothing listens
+// on, reserved until the test ends: a socket bound to it, not listening,
+// holds the port (reserve). The kernel then gives it to no bind to port 0
+// (another listener of the tests, another FreeAddr, a client's local
+// port), which a probe listener closed at once would not prevent — two
+// calls in a row could return the same port, and `trellis up` got one port
+// as its API and its admin address. A listener that sets SO_REUSEADDR, as
+// every Go listener does, still takes the port; until one does,
+// connections to it are refused.
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		if _, dup := handedOut.LoadOrStore(addr, struct{}{}); !dup {
-			return addr
-		}
-	}
-	tb.Fatal("testnet: no loopback port left that was not handed out before")
-	return ""
+	return reserve(tb)
 }
 
 // FreePort is FreeAddr's port.

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/trellis-mesh/trellis/internal/testnet"
 )
 
 // newProxy returns a Proxy that is closed when the test ends.
@@ -79,16 +81,11 @@ func statusBackend(t testing.TB, status int) *backend {
 	})
 }
 
-// deadAddr is a loopback address nobody listens on.
+// deadAddr is a loopback address nobody listens on, which refuses
+// connections until the test ends (testnet.FreeAddr holds it).
 func deadAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return testnet.FreeAddr(t)
 }
 
 // newClient is an HTTP/1.1 client of its own, closed with the test.

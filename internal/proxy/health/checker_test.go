@@ -17,6 +17,7 @@ import (
 
 	"github.com/trellis-mesh/trellis/internal/model"
 	"github.com/trellis-mesh/trellis/internal/snapshot"
+	"github.com/trellis-mesh/trellis/internal/testnet"
 )
 
 // scale turns the 5 s minimum interval into 100 ms.
@@ -241,13 +242,7 @@ func TestCheckerThresholds(t *testing.T) {
 
 func TestCheckerFailureReasons(t *testing.T) {
 	refused := func(t *testing.T) snapshot.Target {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		_ = l.Close()
-		return targetAt(addr)
+		return targetAt(testnet.FreeAddr(t)) // refuses connections until the test ends
 	}
 	for _, tc := range []struct {
 		name   string
