@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -18,56 +17,15 @@ import (
 	"github.com/trellis-mesh/trellis/internal/testnet"
 )
 
-// roundTripEcho posts body through rt and checks the echo comes back
-// whole, within a bound far below any timeout of the gateway's.
-func roundTripEcho(t *testing.T, rt http.RoundTripper, body []byte, knownLength bool) {
-	t.Helper()
-	var r io.Reader = bytes.NewReader(body)
-	if !knownLength {
-		r = io.MultiReader(r) // hides the length: the body goes chunked
-	}
-	req, _ := http.NewRequest("POST", "http://svc-1.example.on.aws/echo", r)
-	type result struct {
-		b   []byte
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		resp, err := rt.RoundTrip(req)
-		if err != nil {
-			done <- result{nil, err}
-			return
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 200 {
-			done <- result{nil, fmt.Errorf("status %d", resp.StatusCode)}
-			return
-		}
-		b, err := io.ReadAll(resp.Body)
-		done <- result{b, err}
-	}()
-	select {
-	case res := <-done:
-		if res.err != nil {
-			t.Fatal(res.err)
-		}
-		if !bytes.Equal(res.b, body) {
-			t.Fatalf("echo of %d bytes came back as %d bytes, or different", len(body), len(res.b))
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("no whole echo after 15 s: the gateway sends the body before it reads the answer")
-	}
-}
-
-// TestFullDuplexH1 streams a body larger than the sockets hold through the
-// HTTP/1 fast path to a target that echoes as it reads.
+// TestFullDuplexH1: through the HTTP/1 fast path, a target that echoes
+// the body as it reads gets each piece while the echo of the one before
+// is relayed (testnet.LockstepEcho).
 func TestFullDuplexH1(t *testing.T) {
 	_, port := oneService(t, Config{}, true, testnet.ServeEcho(t, nil))
 	tr := &http.Transport{DialContext: dialTo(port)}
 	t.Cleanup(tr.CloseIdleConnections)
-	body := testnet.DuplexBody()
 	for _, known := range []bool{true, false} {
-		roundTripEcho(t, tr, body, known)
+		testnet.LockstepEcho(t, tr, "http://svc-1.example.on.aws/echo", known)
 	}
 }
 
@@ -75,13 +33,11 @@ func TestFullDuplexH1(t *testing.T) {
 // ServeHTTP's.
 func TestFullDuplexH2(t *testing.T) {
 	target := testnet.ServeEcho(t, nil)
-	body := testnet.DuplexBody()
 	for _, direct := range []bool{true, false} {
 		t.Run(fmt.Sprint("direct=", direct), func(t *testing.T) {
-			port := h2Service(t, direct, target, Config{})
-			tr := h2cTransport(t, port)
+			tr := h2cTransport(t, h2Service(t, direct, target, Config{}))
 			for _, known := range []bool{true, false} {
-				roundTripEcho(t, tr, body, known)
+				testnet.LockstepEcho(t, tr, "http://svc-1.example.on.aws/echo", known)
 			}
 		})
 	}
