@@ -161,7 +161,8 @@ func (d *direct) exchangeStreamed(uc *upConn, sent time.Time) (ge *genError, ret
 		_ = uc.c.Close()
 		// Reset by the client, or a body longer or shorter than its
 		// content-length: the target has a request cut short.
-		if d.settleBody() == bodyClientFault || !r.Watch(nil) {
+		fault := d.settleBody() == bodyClientFault
+		if !r.Watch(nil) || fault {
 			return errClientGone, false
 		}
 		e.log.Debug("target request failed", "target", uc.pool.addr, "targetGroup", rt.g.tg.id, "err", err)
