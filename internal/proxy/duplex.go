@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/trellis-mesh/trellis/internal/h1wire"
 )
 
 // A streamed request body goes to its target on a goroutine of its own
@@ -52,6 +54,9 @@ type bodyPump struct {
 	s   bodySender
 	log *slog.Logger
 
+	// running is set from start to settle, on the answer's side.
+	running bool
+
 	mu       sync.Mutex
 	headSeen bool // the answer's side has the response head
 	cut      bool // the answer's side stopped the body
@@ -67,9 +72,18 @@ type bodyPump struct {
 // body goes, then rht from its end (ResponseHeaderTimeout counts from the
 // end of the request, as in Go's transport).
 func (p *bodyPump) start(uc *upConn, rht time.Duration, s bodySender, log *slog.Logger) {
-	*p = bodyPump{uc: uc, rht: rht, s: s, log: log, done: make(chan struct{})}
+	*p = bodyPump{uc: uc, rht: rht, s: s, log: log, running: true, done: make(chan struct{})}
 	uc.in.ClearDeadline()
 	go p.run()
+}
+
+// sendReadingHead starts the body toward uc and reads the response head
+// (into rh; ends: scratch for its line ends) while it goes.
+func (p *bodyPump) sendReadingHead(uc *upConn, s bodySender, log *slog.Logger, rh *h1wire.Head, ends []int32) ([]int32, error) {
+	p.start(uc, uc.pool.up.rht, s, log)
+	ends, _, err := uc.readHead(rh, ends, nil) // nothing is sent again once the body was read
+	p.headArrived()
+	return ends, err
 }
 
 func (p *bodyPump) run() {
@@ -144,8 +158,12 @@ const (
 // settle waits for the body, cutting it when it has not finished within
 // bodyGrace, and tells how it ended: only a whole body leaves the target
 // connection fit for another request. The target connection is closed
-// when the body was cut.
+// when the body was cut. Without a body running it reports bodyWhole.
 func (p *bodyPump) settle() bodyEnd {
+	if !p.running {
+		return bodyWhole
+	}
+	p.running = false
 	select {
 	case <-p.done:
 	default:

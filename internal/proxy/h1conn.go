@@ -85,7 +85,6 @@ type h1conn struct {
 	// A streamed request body (duplex.go): its goroutine, its copies,
 	// and the client connection as it reads it (in.C meanwhile).
 	pump    bodyPump
-	pumping bool
 	inRelay h1wire.Relay
 	rcut    cutReader
 }

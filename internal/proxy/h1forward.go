@@ -154,10 +154,7 @@ func (h *h1conn) exchange(uc *upConn, reused bool, sent time.Time) (ge *genError
 	h.up.Reset(&uc.w)
 	h.rcut.Conn, h.rcut.stopped = h.c, false
 	h.in.C = &h.rcut
-	h.pumping = true
-	h.pump.start(uc, uc.pool.up.rht, h, e.log)
-	h.ends, _, err = uc.readHead(&h.resp, h.ends, nil) // nothing is sent again once the body was read
-	h.pump.headArrived()
+	h.ends, err = h.pump.sendReadingHead(uc, h, e.log, &h.resp, h.ends)
 	rec.ResponseFromTarget = time.Since(sent)
 	if err != nil {
 		_ = uc.c.Close()
@@ -202,11 +199,10 @@ func (h *h1conn) cutBody() { h.rcut.stop() }
 // leaves the client connection unfit for another request (its rest is
 // unread, or broken).
 func (h *h1conn) settleBody() bodyEnd {
-	if !h.pumping {
+	p := &h.pump
+	if !p.running {
 		return bodyWhole
 	}
-	h.pumping = false
-	p := &h.pump
 	end := p.settle()
 	h.st.rec.BytesReceived = p.n
 	h.in.C = h.c
@@ -399,7 +395,7 @@ func (h *h1conn) relayResponse(uc *upConn) *genError {
 	if h.http10 && (mode == respChunked || mode == respUntilClose) {
 		h.keep = false
 	}
-	if h.pumping {
+	if h.pump.running {
 		// A body still coming when the answer starts (an early 413, an
 		// echo) may be cut, and one that failed leaves the client's input
 		// unread: the connection may close after the answer, which its

@@ -127,10 +127,9 @@ func (d *direct) cutBody() { _ = d.r.Body.Close() }
 // settleBody ends the body's goroutine, if one runs (bodyPump.settle),
 // and takes its outcome.
 func (d *direct) settleBody() bodyEnd {
-	if !d.pumping {
+	if !d.pump.running {
 		return bodyWhole
 	}
-	d.pumping = false
 	end := d.pump.settle()
 	d.st.rec.BytesReceived = d.pump.n
 	return end
@@ -152,10 +151,7 @@ func (d *direct) exchangeStreamed(uc *upConn, sent time.Time) (ge *genError, ret
 		e.log.Debug("target request failed", "target", uc.pool.addr, "targetGroup", rt.g.tg.id, "err", err)
 		return classifyTargetError(err), false
 	}
-	d.pumping = true
-	d.pump.start(uc, uc.pool.up.rht, d, e.log)
-	d.ends, _, err = uc.readHead(&d.resp, d.ends, nil) // nothing is sent again once the body was read
-	d.pump.headArrived()
+	d.ends, err = d.pump.sendReadingHead(uc, d, e.log, &d.resp, d.ends)
 	rec.ResponseFromTarget = time.Since(sent)
 	if err != nil {
 		_ = uc.c.Close()

@@ -125,10 +125,9 @@ type direct struct {
 	st  *reqState
 	fwd routed
 
-	head     []byte   // the request head toward the target
-	buffered bool     // head is followed by the whole request body (readSmallBody)
-	pump     bodyPump // a streamed body's goroutine (duplex.go)
-	pumping  bool
+	head     []byte        // the request head toward the target
+	buffered bool          // head is followed by the whole request body (readSmallBody)
+	pump     bodyPump      // a streamed body's goroutine (duplex.go)
 	down     *bufio.Writer // toward the client, over sink
 	sink     streamSink
 	resp     h1wire.Head
