@@ -68,13 +68,22 @@ func prepare(ctx context.Context, r *row, log *slog.Logger) {
 
 // measureRounds runs cfg.rounds rounds of every column over rows.
 func measureRounds(ctx context.Context, cfg *config, rows []*row, log *slog.Logger) {
+	eachRun(ctx, cfg.rounds, rows, func(r *row, col column, round int) {
+		measureColumn(ctx, cfg, r, col, round, log)
+	})
+}
+
+// eachRun calls run for every round, column by column, on every row that
+// was not skipped and has the column, one row after the other, starting
+// one row further on each round; it stops when ctx ends.
+func eachRun(ctx context.Context, rounds int, rows []*row, run func(r *row, col column, round int)) {
 	var live []*row
 	for _, r := range rows {
 		if r.skip == "" {
 			live = append(live, r)
 		}
 	}
-	for round := range cfg.rounds {
+	for round := range rounds {
 		for col := range numColumns {
 			for i := range live {
 				if ctx.Err() != nil {
@@ -82,7 +91,7 @@ func measureRounds(ctx context.Context, cfg *config, rows []*row, log *slog.Logg
 				}
 				r := live[(i+round)%len(live)]
 				if r.has[col] {
-					measureColumn(ctx, cfg, r, col, round, log)
+					run(r, col, round)
 				}
 			}
 		}

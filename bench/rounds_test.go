@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -39,5 +41,35 @@ func TestRenderRounds(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("no %q in:\n%s", want, b.String())
 		}
+	}
+}
+
+// TestEachRun: rounds go column by column over the targets in turn, each
+// round starting one target further; skipped targets and columns a target
+// does not have are left out.
+func TestEachRun(t *testing.T) {
+	rows := []*row{{t: &target{name: "a"}}, {t: &target{name: "b"}}, {t: &target{name: "x"}, skip: "did not start"}, {t: &target{name: "c"}}}
+	for _, r := range rows {
+		r.has[colH1] = true
+	}
+	rows[1].has[colH2] = true
+	var got []string
+	eachRun(context.Background(), 3, rows, func(r *row, col column, round int) {
+		got = append(got, fmt.Sprintf("%d:%s:%s", round, col, r.t.name))
+	})
+	want := "0:HTTP/1.1:a 0:HTTP/1.1:b 0:HTTP/1.1:c 0:HTTP/2:b " +
+		"1:HTTP/1.1:b 1:HTTP/1.1:c 1:HTTP/1.1:a 1:HTTP/2:b " +
+		"2:HTTP/1.1:c 2:HTTP/1.1:a 2:HTTP/1.1:b 2:HTTP/2:b"
+	if strings.Join(got, " ") != want {
+		t.Errorf("runs\n%s\nwant\n%s", strings.Join(got, " "), want)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	eachRun(ctx, 3, rows, func(*row, column, int) {
+		n++
+		cancel()
+	})
+	if n != 1 {
+		t.Errorf("%d runs after the context ended, want 1", n)
 	}
 }
